@@ -1,0 +1,31 @@
+# mk/host.mk - the library on the host: freestanding build matrix, link check.
+
+FREESTANDING_FLAGS := -std=c11 -ffreestanding -fno-pie -Wall -Wextra -Wconversion -Werror -Isrc
+
+TEST_STEPS += test-freestanding
+
+# Every library file with gcc and clang, for i686 and x86_64, at -O0/-O2/-O3.
+# Then: memory.o must need no symbol at all (so memset cannot have become a
+# call to itself), heap.o only memset, and memory.o + heap.o must link into a
+# -nostdlib program.
+.PHONY: test-freestanding
+test-freestanding: $(LIB_SRC) $(LIB_HDR) tests/link/link_min.c
+	@set -e; d=$(BUILD)/freestanding; mkdir -p $$d; n=0; \
+	for cc in gcc clang; do for m in 32 64; do for o in -O0 -O2 -O3; do \
+	  for f in $(LIB_SRC); do \
+	    obj=$$d/$$cc-$$m$$o-$$(basename $$f .c).o; \
+	    $$cc -m$$m $$o $(FREESTANDING_FLAGS) -c $$f -o $$obj; n=$$((n+1)); \
+	  done; \
+	  undef=$$(nm -u $$d/$$cc-$$m$$o-memory.o); \
+	  if [ -n "$$undef" ]; then echo "memory.o ($$cc -m$$m $$o) needs: $$undef"; exit 1; fi; \
+	  undef=$$(nm -u $$d/$$cc-$$m$$o-heap.o | awk '{print $$2}' | grep -v '^memset$$' || true); \
+	  if [ -n "$$undef" ]; then echo "heap.o ($$cc -m$$m $$o) needs: $$undef"; exit 1; fi; \
+	  $$cc -m$$m $$o $(FREESTANDING_FLAGS) -c tests/link/link_min.c -o $$d/link-$$cc-$$m$$o.o; \
+	  $$cc -m$$m -nostdlib -static $$([ $$cc = gcc ] && echo -no-pie) -fuse-ld=lld -Wl,-e,_start -o $$d/link-$$cc-$$m$$o \
+	    $$d/link-$$cc-$$m$$o.o $$d/$$cc-$$m$$o-memory.o $$d/$$cc-$$m$$o-heap.o; \
+	done; done; done; \
+	echo "freestanding: $$n compilations clean (gcc, clang x i686, x86_64 x -O0/-O2/-O3); memory.o+heap.o link alone"
+
+$(BUILD)/demo: tools/demo/demo.c $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ tools/demo/demo.c $(LIB_SRC) $(HOSTED_SRC) -lpthread

@@ -1,0 +1,101 @@
+/*
+ * hosted/kheap_port.c - kheap on a POSIX host: the arena, table and index
+ * come from mmap, the lock is a pthread mutex, reports go to stderr. Lets
+ * the same kheap.c run in host tests, fuzzers and benchmarks.
+ *
+ * Test hooks: kheap_hosted_configure() picks the heap size (default
+ * PEACHOS_HEAP_SIZE_BYTES), whether to index it, and can make the next
+ * kheap_init fail.
+ */
+#define _DEFAULT_SOURCE
+#include "kheap_hosted.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/mman.h>
+
+#include "../status.h"
+
+static pthread_mutex_t kheap_hosted_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct kheap_hosted_config kheap_hosted_config = { PEACHOS_HEAP_SIZE_BYTES, true, false, false };
+static void* kheap_hosted_mapping;
+static size_t kheap_hosted_mapping_bytes;
+static size_t kheap_hosted_reports;
+static struct heap_report kheap_hosted_last;
+
+void kheap_hosted_configure(const struct kheap_hosted_config* config)
+{
+    kheap_hosted_config = *config;
+}
+
+size_t kheap_hosted_report_count(void)
+{
+    return kheap_hosted_reports;
+}
+
+struct heap_report kheap_hosted_last_report(void)
+{
+    return kheap_hosted_last;
+}
+
+static void kheap_hosted_unmap(void)
+{
+    if (kheap_hosted_mapping != NULL) {
+        munmap(kheap_hosted_mapping, kheap_hosted_mapping_bytes);
+        kheap_hosted_mapping = NULL;
+    }
+}
+
+/* One mapping: [pool][table][index], each part block-aligned. */
+int kheap_port_region(struct kheap_region* region)
+{
+    kheap_hosted_unmap();
+    if (kheap_hosted_config.fail_init) {
+        return -ENOMEM;
+    }
+    size_t pool = kheap_hosted_config.heap_bytes / PEACHOS_HEAP_BLOCK_SIZE * PEACHOS_HEAP_BLOCK_SIZE;
+    size_t blocks = pool / PEACHOS_HEAP_BLOCK_SIZE;
+    size_t table = (blocks + PEACHOS_HEAP_BLOCK_SIZE - 1) / PEACHOS_HEAP_BLOCK_SIZE * PEACHOS_HEAP_BLOCK_SIZE;
+    size_t index = kheap_hosted_config.indexed ? heap_index_bytes(blocks) : 0;
+    size_t bytes = pool + table + index + PEACHOS_HEAP_BLOCK_SIZE;
+    void* map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED) {
+        return -ENOMEM;
+    }
+    kheap_hosted_mapping = map;
+    kheap_hosted_mapping_bytes = bytes;
+    unsigned char* start = (unsigned char*)map; /* mmap is page-aligned; pages are 4 KiB here */
+    region->start = start;
+    region->end = start + pool;
+    region->table = start + pool;
+    region->index = index != 0 ? start + pool + table : NULL;
+    region->index_bytes = index;
+    return PEACHOS_ALL_OK;
+}
+
+uintptr_t kheap_port_lock(void)
+{
+    pthread_mutex_lock(&kheap_hosted_mutex);
+    return 0;
+}
+
+void kheap_port_unlock(uintptr_t state)
+{
+    (void)state;
+    pthread_mutex_unlock(&kheap_hosted_mutex);
+}
+
+void kheap_port_report(const struct heap_report* report)
+{
+    kheap_hosted_reports++;
+    kheap_hosted_last = *report;
+    if (!kheap_hosted_config.quiet) {
+        fprintf(stderr, "kheap: refused free of %p (block %zu): reason %d\n", report->ptr, report->block,
+                (int)report->kind);
+    }
+}
+
+void kheap_port_print(const char* message)
+{
+    fputs(message, stderr);
+}

@@ -1,0 +1,280 @@
+/*
+ * heap.c - the block-table heap: creation, first-fit allocation, checked free.
+ *
+ * Needs nothing but memory.c: no kernel symbol, no libc. The optional
+ * placement index is reached only through heap->index_ops, so this file
+ * links without heap_index.c.
+ */
+#include "heap.h"
+
+#include "../../status.h"
+#include "../memory.h"
+
+static bool heap_validate_alignment(const void* ptr)
+{
+    return ((uintptr_t)ptr % PEACHOS_HEAP_BLOCK_SIZE) == 0;
+}
+
+static int heap_validate_table(const void* ptr, const void* end, const struct heap_table* table)
+{
+    if (table->entries == NULL || (uintptr_t)end <= (uintptr_t)ptr) {
+        return -EINVARG;
+    }
+    size_t total_blocks = ((uintptr_t)end - (uintptr_t)ptr) / PEACHOS_HEAP_BLOCK_SIZE;
+    if (table->total != total_blocks) {
+        return -EINVARG;
+    }
+    return PEACHOS_ALL_OK;
+}
+
+int heap_create(struct heap* heap, void* ptr, void* end, struct heap_table* table)
+{
+    /* Validate everything first: on failure nothing at all is written. */
+    if (heap == NULL || ptr == NULL || end == NULL || table == NULL) {
+        return -EINVARG;
+    }
+    if (!heap_validate_alignment(ptr) || !heap_validate_alignment(end)) {
+        return -EINVARG;
+    }
+    int res = heap_validate_table(ptr, end, table);
+    if (res < 0) {
+        return res;
+    }
+
+    memset(heap, 0, sizeof(struct heap));
+    heap->saddr = ptr;
+    heap->table = table;
+    memset(table->entries, HEAP_BLOCK_TABLE_ENTRY_FREE, sizeof(HEAP_BLOCK_TABLE_ENTRY) * table->total);
+    return PEACHOS_ALL_OK;
+}
+
+void heap_set_report(struct heap* heap, heap_report_fn fn, void* ctx)
+{
+    if (heap != NULL) {
+        heap->report = fn;
+        heap->report_ctx = ctx;
+    }
+}
+
+void* heap_block_to_address(const struct heap* heap, size_t block)
+{
+    return (void*)((uintptr_t)heap->saddr + block * (uintptr_t)PEACHOS_HEAP_BLOCK_SIZE);
+}
+
+size_t heap_address_to_block(const struct heap* heap, const void* address)
+{
+    return ((uintptr_t)address - (uintptr_t)heap->saddr) / PEACHOS_HEAP_BLOCK_SIZE;
+}
+
+size_t heap_scan_first_fit(const struct heap_table* table, size_t n)
+{
+    size_t run = 0;
+    for (size_t i = 0; i < table->total; i++) {
+        if (table->entries[i] != HEAP_BLOCK_TABLE_ENTRY_FREE) {
+            run = 0;
+            continue;
+        }
+        run++;
+        if (run == n) {
+            return i + 1 - n;
+        }
+    }
+    return SIZE_MAX; /* the seed returned a run cut short by the end here */
+}
+
+static size_t heap_get_start_block(const struct heap* heap, size_t total_blocks)
+{
+    if (total_blocks > heap->table->total) {
+        return SIZE_MAX;
+    }
+    if (heap->index != NULL) {
+        return heap->index_ops->find(heap->index, total_blocks);
+    }
+    return heap_scan_first_fit(heap->table, total_blocks);
+}
+
+/* Write the encoding of an n-block allocation at `start` (see heap.h). */
+static void heap_write_chain(HEAP_BLOCK_TABLE_ENTRY* entries, size_t start, size_t n, HEAP_BLOCK_TABLE_ENTRY type)
+{
+    size_t last = start + n - 1;
+    for (size_t i = start; i <= last; i++) {
+        HEAP_BLOCK_TABLE_ENTRY entry = (HEAP_BLOCK_TABLE_ENTRY)(HEAP_BLOCK_TABLE_ENTRY_TAKEN | type);
+        if (i == start) {
+            entry |= HEAP_BLOCK_IS_FIRST;
+        }
+        if (i != last) {
+            entry |= HEAP_BLOCK_HAS_NEXT;
+        }
+        entries[i] = entry;
+    }
+}
+
+/* Blocks [start, start+n) are now taken: tell the index, count them. */
+static void heap_note_taken(struct heap* heap, size_t start, size_t n)
+{
+    if (heap->index != NULL) {
+        heap->index_ops->mark(heap->index, start, n, true);
+    }
+    heap->used_blocks += n;
+}
+
+static void heap_mark_range_free(struct heap* heap, size_t start, size_t n)
+{
+    memset(&heap->table->entries[start], HEAP_BLOCK_TABLE_ENTRY_FREE, n);
+    if (heap->index != NULL) {
+        heap->index_ops->mark(heap->index, start, n, false);
+    }
+    heap->used_blocks -= n;
+}
+
+void* heap_malloc_blocks_typed(struct heap* heap, size_t total_blocks, HEAP_BLOCK_TABLE_ENTRY type)
+{
+    if (heap == NULL || total_blocks == 0 || (type & ~HEAP_BLOCK_TYPE_MASK) != 0) {
+        return NULL;
+    }
+    size_t start = heap_get_start_block(heap, total_blocks);
+    if (start == SIZE_MAX) {
+        heap->failed_allocs++;
+        return NULL;
+    }
+    heap_write_chain(heap->table->entries, start, total_blocks, type);
+    heap_note_taken(heap, start, total_blocks);
+    heap->live_allocations++;
+    return heap_block_to_address(heap, start);
+}
+
+void* heap_malloc(struct heap* heap, size_t size)
+{
+    /* Round up without overflow: sizes near SIZE_MAX must not wrap to 0. */
+    size_t total_blocks = size / PEACHOS_HEAP_BLOCK_SIZE + (size % PEACHOS_HEAP_BLOCK_SIZE != 0);
+    return heap_malloc_blocks_typed(heap, total_blocks, HEAP_BLOCK_TYPE_PLAIN);
+}
+
+size_t heap_allocation_blocks(const struct heap* heap, size_t first)
+{
+    const HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
+    size_t total = heap->table->total;
+    if (first >= total || (entries[first] & (HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TABLE_ENTRY_TAKEN)) !=
+                              (HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TABLE_ENTRY_TAKEN)) {
+        return 0;
+    }
+    size_t n = 1;
+    while ((entries[first + n - 1] & HEAP_BLOCK_HAS_NEXT) && first + n < total) {
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Is [first, first+n) a well-formed chain of the given type ending on a
+ * block without HAS_NEXT? A broken chain means the table was overwritten;
+ * freeing along it would free someone else's blocks.
+ */
+static bool heap_chain_is_sound(const struct heap* heap, size_t first, size_t n, HEAP_BLOCK_TABLE_ENTRY type)
+{
+    const HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
+    for (size_t i = first; i < first + n; i++) {
+        HEAP_BLOCK_TABLE_ENTRY e = entries[i];
+        bool first_block = (i == first);
+        bool last_block = (i == first + n - 1);
+        if ((e & ~HEAP_BLOCK_KNOWN_BITS) != 0 || !(e & HEAP_BLOCK_TABLE_ENTRY_TAKEN) ||
+            (e & HEAP_BLOCK_TYPE_MASK) != type || (bool)(e & HEAP_BLOCK_IS_FIRST) != first_block ||
+            (bool)(e & HEAP_BLOCK_HAS_NEXT) == last_block) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void heap_reject(struct heap* heap, enum heap_report_kind kind, const void* ptr, size_t block)
+{
+    heap->rejected_frees++;
+    if (heap->report != NULL) {
+        struct heap_report report = { kind, ptr, block };
+        heap->report(heap->report_ctx, &report);
+    }
+}
+
+void heap_free_typed(struct heap* heap, void* ptr, HEAP_BLOCK_TABLE_ENTRY type)
+{
+    if (heap == NULL || ptr == NULL) {
+        return;
+    }
+    uintptr_t start = (uintptr_t)heap->saddr;
+    uintptr_t address = (uintptr_t)ptr;
+    size_t total = heap->table->total;
+    if (address < start || (address - start) / PEACHOS_HEAP_BLOCK_SIZE >= total) {
+        heap_reject(heap, HEAP_REPORT_FREE_OUTSIDE, ptr, SIZE_MAX);
+        return;
+    }
+    size_t block = heap_address_to_block(heap, ptr);
+    HEAP_BLOCK_TABLE_ENTRY entry = heap->table->entries[block];
+    if (!heap_validate_alignment((const void*)(address - start))) {
+        heap_reject(heap, HEAP_REPORT_FREE_UNALIGNED, ptr, block);
+    } else if (!(entry & HEAP_BLOCK_TABLE_ENTRY_TAKEN)) {
+        heap_reject(heap, HEAP_REPORT_FREE_NOT_ALLOCATED, ptr, block);
+    } else if (!(entry & HEAP_BLOCK_IS_FIRST)) {
+        heap_reject(heap, HEAP_REPORT_FREE_INTERIOR, ptr, block);
+    } else if ((entry & HEAP_BLOCK_TYPE_MASK) != type) {
+        heap_reject(heap, HEAP_REPORT_FREE_WRONG_OWNER, ptr, block);
+    } else {
+        size_t n = heap_allocation_blocks(heap, block);
+        if (!heap_chain_is_sound(heap, block, n, type)) {
+            heap_reject(heap, HEAP_REPORT_FREE_CORRUPT, ptr, block);
+            return;
+        }
+        heap_mark_range_free(heap, block, n);
+        heap->live_allocations--;
+    }
+}
+
+void heap_free(struct heap* heap, void* ptr)
+{
+    heap_free_typed(heap, ptr, HEAP_BLOCK_TYPE_PLAIN);
+}
+
+size_t heap_allocation_start(const struct heap* heap, const void* ptr)
+{
+    uintptr_t start = (uintptr_t)heap->saddr;
+    uintptr_t address = (uintptr_t)ptr;
+    if (address < start || (address - start) / PEACHOS_HEAP_BLOCK_SIZE >= heap->table->total) {
+        return SIZE_MAX;
+    }
+    const HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
+    size_t block = heap_address_to_block(heap, ptr);
+    if (!(entries[block] & HEAP_BLOCK_TABLE_ENTRY_TAKEN)) {
+        return SIZE_MAX;
+    }
+    while (!(entries[block] & HEAP_BLOCK_IS_FIRST)) {
+        if (block == 0 || !(entries[block - 1] & HEAP_BLOCK_HAS_NEXT)) {
+            return SIZE_MAX; /* broken chain */
+        }
+        block--;
+    }
+    return block;
+}
+
+bool heap_grow_in_place(struct heap* heap, size_t first, size_t have, size_t want)
+{
+    HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
+    if (want <= have || want > heap->table->total - first) {
+        return false;
+    }
+    for (size_t i = first + have; i < first + want; i++) {
+        if (entries[i] != HEAP_BLOCK_TABLE_ENTRY_FREE) {
+            return false;
+        }
+    }
+    heap_write_chain(entries, first, want, entries[first] & HEAP_BLOCK_TYPE_MASK);
+    heap_note_taken(heap, first + have, want - have);
+    return true;
+}
+
+void heap_shrink_in_place(struct heap* heap, size_t first, size_t have, size_t want)
+{
+    if (want == 0 || want >= have) {
+        return;
+    }
+    heap_mark_range_free(heap, first + want, have - want);
+    heap->table->entries[first + want - 1] &= (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT;
+}

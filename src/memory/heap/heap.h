@@ -1,0 +1,213 @@
+/*
+ * heap.h - a block-table heap: one table byte describes one block of
+ * PEACHOS_HEAP_BLOCK_SIZE bytes of the data pool. The data pool holds no
+ * metadata at all, so a caller who overruns a buffer cannot corrupt the heap.
+ *
+ * Table entry encoding (one HEAP_BLOCK_TABLE_ENTRY per block):
+ *
+ *   bit 7    HEAP_BLOCK_HAS_NEXT   the allocation continues in the next block
+ *   bit 6    HEAP_BLOCK_IS_FIRST   first block of an allocation
+ *   bits 5-4 reserved, always 0
+ *   bits 3-1 HEAP_BLOCK_TYPE_MASK  owner of the allocation (0 = caller of
+ *            heap_malloc, HEAP_BLOCK_TYPE_CACHE = small-object cache)
+ *   bit 0    HEAP_BLOCK_TABLE_ENTRY_TAKEN
+ *
+ * An n-block allocation starting at block b is encoded as
+ *   entries[b]         = TAKEN | IS_FIRST (| HAS_NEXT if n > 1)
+ *   entries[b+1..b+n-2] = TAKEN | HAS_NEXT
+ *   entries[b+n-1]     = TAKEN              (when n > 1)
+ * with the same type bits on every block, so 1 block is 41, 2 blocks C1 01,
+ * 3 blocks C1 81 01. A free block is 00. heap_check() verifies exactly this.
+ *
+ * Threading: heap_* functions do no locking; the caller serialises them
+ * (kheap does, through its lock hook).
+ */
+#ifndef PEACHOS_HEAP_H
+#define PEACHOS_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../config.h"
+
+#define HEAP_BLOCK_TABLE_ENTRY_TAKEN 0x01
+#define HEAP_BLOCK_TABLE_ENTRY_FREE 0x00
+#define HEAP_BLOCK_HAS_NEXT 0x80 /* 0b10000000 */
+#define HEAP_BLOCK_IS_FIRST 0x40 /* 0b01000000 */
+
+/* Our additions to the seed's encoding (the seed leaves these bits 0). */
+#define HEAP_BLOCK_TYPE_MASK 0x0E
+#define HEAP_BLOCK_TYPE_PLAIN 0x00 /* returned by heap_malloc */
+#define HEAP_BLOCK_TYPE_CACHE 0x02 /* owned by the small-object cache */
+/* Every bit a valid entry may have; the others (5, 4) are always 0. */
+#define HEAP_BLOCK_KNOWN_BITS \
+    (HEAP_BLOCK_HAS_NEXT | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_MASK | HEAP_BLOCK_TABLE_ENTRY_TAKEN)
+
+typedef unsigned char HEAP_BLOCK_TABLE_ENTRY;
+
+struct heap_table
+{
+    HEAP_BLOCK_TABLE_ENTRY* entries;
+    size_t total; /* number of entries = number of blocks in the pool */
+};
+
+/* Why a heap_free() was refused. The table is unchanged in every case. */
+enum heap_report_kind
+{
+    HEAP_REPORT_FREE_OUTSIDE = 1,  /* pointer is not inside the data pool */
+    HEAP_REPORT_FREE_UNALIGNED,    /* pointer is inside but not at a block start */
+    HEAP_REPORT_FREE_NOT_ALLOCATED,/* block is free: double free or never allocated */
+    HEAP_REPORT_FREE_INTERIOR,     /* block is taken but not the first of its allocation */
+    HEAP_REPORT_FREE_WRONG_OWNER,  /* block belongs to the small-object cache (or vice versa) */
+    HEAP_REPORT_FREE_CORRUPT,      /* the allocation's chain in the table is broken */
+    HEAP_REPORT_CACHE_BAD_FREE,    /* kfree of a pointer that is no live small object */
+    HEAP_REPORT_CACHE_USE_AFTER_FREE, /* poison of a freed small object was overwritten */
+};
+
+struct heap_report
+{
+    enum heap_report_kind kind;
+    const void* ptr; /* the pointer that was passed */
+    size_t block;    /* its block number, or SIZE_MAX if outside the pool */
+};
+
+/* Report hook: called once per refused operation. May print, log or panic. */
+typedef void (*heap_report_fn)(void* ctx, const struct heap_report* report);
+
+struct heap_index; /* optional placement index, see heap_index.h */
+
+/* What heap.c needs from a placement index; installed by heap_index.c. */
+struct heap_index_ops
+{
+    /* Lowest block starting a run of n free blocks, or SIZE_MAX. */
+    size_t (*find)(const struct heap_index* index, size_t n);
+    /* Blocks [start, start+n) became taken (taken=true) or free. */
+    void (*mark)(struct heap_index* index, size_t start, size_t n, bool taken);
+    /* Index agrees with the table? Returns first disagreeing block or SIZE_MAX. */
+    size_t (*verify)(const struct heap_index* index, const struct heap_table* table);
+    /* Length of the longest free run, in blocks. */
+    size_t (*largest)(const struct heap_index* index);
+};
+
+struct heap
+{
+    struct heap_table* table;
+    /* start address of the heap data pool */
+    void* saddr;
+
+    /* Our additions; heap_create sets them. */
+    size_t used_blocks;      /* blocks with TAKEN set */
+    size_t live_allocations; /* entries with IS_FIRST set */
+    size_t rejected_frees;   /* heap_free calls refused (and reported) */
+    size_t failed_allocs;    /* heap_malloc calls that returned NULL for lack of space */
+    heap_report_fn report;   /* NULL: refused frees are only counted */
+    void* report_ctx;
+    struct heap_index* index;               /* NULL: linear first-fit scan */
+    const struct heap_index_ops* index_ops; /* set together with index */
+};
+
+struct heap_stats
+{
+    size_t total_blocks;
+    size_t free_blocks;
+    size_t used_blocks;
+    size_t largest_free_run; /* in blocks */
+    size_t live_allocations;
+    size_t rejected_frees;
+    size_t failed_allocs;
+};
+
+/*
+ * Create a heap over [ptr, end) with `table` describing it.
+ * Checks: no NULL pointer (heap, ptr, end, table, table->entries), ptr and
+ * end block-aligned, end > ptr, table->total == (end - ptr) / block size.
+ * Returns 0 with every entry FREE, or -EINVARG having written nothing at all.
+ * Cost: O(table->total) (one memset of the table). No placement index: use
+ * heap_create_indexed() (heap_index.h) for O(log n) placement.
+ */
+int heap_create(struct heap* heap, void* ptr, void* end, struct heap_table* table);
+
+/*
+ * Allocate ceil(size / block size) whole blocks at the lowest-addressed run
+ * of that many free blocks (first fit). The pointer is block-aligned.
+ * Returns NULL if heap is NULL, size is 0, or no run is long enough.
+ */
+void* heap_malloc(struct heap* heap, size_t size);
+
+/* heap_malloc, counted in blocks; the table's type bits are set to `type`. */
+void* heap_malloc_blocks_typed(struct heap* heap, size_t total_blocks, HEAP_BLOCK_TABLE_ENTRY type);
+
+/*
+ * Free the allocation that starts at `ptr`: from its IS_FIRST block along
+ * HAS_NEXT to its last block. NULL (and a NULL heap) does nothing. Any other
+ * pointer that is not the start of a live plain allocation leaves the table
+ * unchanged, increments rejected_frees and is passed to heap->report.
+ */
+void heap_free(struct heap* heap, void* ptr);
+
+/* heap_free for allocations of the given type (used by the cache layer). */
+void heap_free_typed(struct heap* heap, void* ptr, HEAP_BLOCK_TABLE_ENTRY type);
+
+/* Install the report hook (NULL to only count). */
+void heap_set_report(struct heap* heap, heap_report_fn fn, void* ctx);
+
+/*
+ * Block lookup for a pointer anywhere inside the pool: the number of the
+ * first block of the allocation containing it, or SIZE_MAX if ptr is outside
+ * the pool or in a free block. O(length of that allocation).
+ */
+size_t heap_allocation_start(const struct heap* heap, const void* ptr);
+
+/* Number of blocks of the allocation starting at block `first` (0 if none). */
+size_t heap_allocation_blocks(const struct heap* heap, size_t first);
+
+/* Address of block b / block of an address inside the pool (no checks). */
+void* heap_block_to_address(const struct heap* heap, size_t block);
+size_t heap_address_to_block(const struct heap* heap, const void* address);
+
+/* Try to grow the allocation starting at block `first` from `have` to
+ * `want` blocks in place (the blocks after it must be free). Returns true
+ * on success, false (nothing changed) otherwise. */
+bool heap_grow_in_place(struct heap* heap, size_t first, size_t have, size_t want);
+
+/* Shrink the allocation starting at `first` from `have` to `want` >= 1 blocks,
+ * freeing its tail. */
+void heap_shrink_in_place(struct heap* heap, size_t first, size_t have, size_t want);
+
+/*
+ * The reference placement: the seed's linear scan, fixed. Lowest block that
+ * starts a run of n free blocks in `table`, or SIZE_MAX. O(total).
+ */
+size_t heap_scan_first_fit(const struct heap_table* table, size_t n);
+
+/* Statistics (heap_check.c). O(1) with an index, O(total) without. */
+void heap_get_stats(const struct heap* heap, struct heap_stats* stats);
+
+/*
+ * Verify every invariant of the table (see the encoding above), the
+ * counters, and the index if there is one. Returns 0, or -ECORRUPT and
+ * stores the first offending block in *bad_block (if not NULL; SIZE_MAX
+ * when the fault is not tied to a block, e.g. a counter), or -EINVARG for
+ * a NULL or malformed heap. O(total). Never writes.
+ */
+int heap_check(const struct heap* heap, size_t* bad_block);
+
+/*
+ * Heap map (heap_map.c): a text picture of the table, written through
+ * `write` (e.g. a serial port or stdout). Format, one line each:
+ *   HEAPMAP v1 blocks=<total> per_char=<k> width=<w>
+ *   <first block, 8 hex digits> <w characters, one per k blocks>
+ *   ...
+ *   HEAPMAP end used=<u> free=<f> largest_free=<l> allocations=<a> rejected_frees=<r>
+ * With k = 1: '.' free, '#' first block of an allocation, '=' its further
+ * blocks, 'C' / 'c' the same for small-object cache blocks, '?' an entry
+ * heap_check would reject. With k > 1: '.' all free, '#' all taken, '1'..'9'
+ * taken share in tenths (rounded up, at most 9), '?' any bad entry.
+ * blocks_per_char = 0 picks the smallest k that fits in max_lines lines.
+ */
+typedef void (*heap_write_fn)(void* ctx, const char* text, size_t len);
+void heap_dump_map(const struct heap* heap, heap_write_fn write, void* ctx, size_t blocks_per_char, size_t width,
+                   size_t max_lines);
+
+#endif /* PEACHOS_HEAP_H */

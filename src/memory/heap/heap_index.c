@@ -1,0 +1,287 @@
+/*
+ * heap_index.c - the placement index described in heap_index.h.
+ *
+ * Invariants (checked by heap_index_verify, hence by heap_check):
+ *   - bitmap bit b is 1 exactly when table entry b is FREE; bits past the
+ *     last block are 0 (padding counts as taken, so no run reaches past it);
+ *   - every node's prefix/suffix/best equal those computed from its
+ *     children (leaves: from their bitmap word).
+ */
+#include "heap_index.h"
+
+#include "../../status.h"
+
+#define HEAP_INDEX_WORD_BITS 64u
+
+struct heap_index_node
+{
+    uint32_t prefix; /* free blocks at the start of the node's range */
+    uint32_t suffix; /* free blocks at its end */
+    uint32_t best;   /* longest free run inside it */
+};
+
+struct heap_index
+{
+    size_t total;                  /* blocks */
+    size_t words;                  /* bitmap words actually covering blocks */
+    size_t leaves;                 /* power of two >= words */
+    uint64_t* bitmap;              /* [leaves]; words past `words` stay 0 */
+    struct heap_index_node* nodes; /* [2 * leaves]; node 1 is the root, leaf i is node leaves + i */
+};
+
+static size_t heap_index_round_up(size_t value, size_t align)
+{
+    return (value + align - 1) / align * align;
+}
+
+static size_t heap_index_leaves(size_t words)
+{
+    size_t leaves = 1;
+    while (leaves < words) {
+        leaves *= 2;
+    }
+    return leaves;
+}
+
+size_t heap_index_bytes(size_t total_blocks)
+{
+    if (total_blocks == 0 || total_blocks > (size_t)UINT32_MAX - HEAP_INDEX_WORD_BITS) {
+        return 0;
+    }
+    size_t words = total_blocks / HEAP_INDEX_WORD_BITS + (total_blocks % HEAP_INDEX_WORD_BITS != 0);
+    size_t leaves = heap_index_leaves(words);
+    return heap_index_round_up(sizeof(struct heap_index), 8) + leaves * sizeof(uint64_t) +
+           2 * leaves * sizeof(struct heap_index_node);
+}
+
+/* Longest run of 1 bits in x. */
+static uint32_t heap_index_word_best(uint64_t x)
+{
+    if (x == UINT64_MAX) {
+        return HEAP_INDEX_WORD_BITS;
+    }
+    uint32_t best = 0;
+    while (x != 0) { /* each step shortens every run by one */
+        x &= x >> 1;
+        best++;
+    }
+    return best;
+}
+
+static struct heap_index_node heap_index_leaf(uint64_t x)
+{
+    struct heap_index_node node;
+    if (x == UINT64_MAX) {
+        node.prefix = node.suffix = node.best = HEAP_INDEX_WORD_BITS;
+        return node;
+    }
+    /* ~x != 0 here, so the builtins are defined. Bit 0 is the lowest block. */
+    node.prefix = (uint32_t)__builtin_ctzll(~x);
+    node.suffix = (uint32_t)__builtin_clzll(~x);
+    node.best = heap_index_word_best(x);
+    return node;
+}
+
+static struct heap_index_node heap_index_combine(const struct heap_index_node* l, const struct heap_index_node* r,
+                                                 uint32_t half)
+{
+    struct heap_index_node node;
+    node.prefix = l->prefix == half ? half + r->prefix : l->prefix;
+    node.suffix = r->suffix == half ? half + l->suffix : r->suffix;
+    uint32_t middle = l->suffix + r->prefix;
+    node.best = l->best > r->best ? l->best : r->best;
+    node.best = middle > node.best ? middle : node.best;
+    return node;
+}
+
+/* Length in blocks of the range covered by each child of node i. */
+static uint32_t heap_index_half(const struct heap_index* index, size_t i)
+{
+    size_t len = index->leaves * HEAP_INDEX_WORD_BITS;
+    while (i > 1) {
+        i /= 2;
+        len /= 2;
+    }
+    return (uint32_t)(len / 2);
+}
+
+static void heap_index_recompute(struct heap_index* index, size_t i, uint32_t half)
+{
+    index->nodes[i] = heap_index_combine(&index->nodes[2 * i], &index->nodes[2 * i + 1], half);
+}
+
+/* Refresh leaves [w0, w1] from the bitmap, then every ancestor, level by level. */
+static void heap_index_refresh(struct heap_index* index, size_t w0, size_t w1)
+{
+    for (size_t w = w0; w <= w1; w++) {
+        index->nodes[index->leaves + w] = heap_index_leaf(index->bitmap[w]);
+    }
+    size_t lo = (index->leaves + w0) / 2;
+    size_t hi = (index->leaves + w1) / 2;
+    uint32_t half = HEAP_INDEX_WORD_BITS;
+    while (lo >= 1) {
+        for (size_t i = lo; i <= hi; i++) {
+            heap_index_recompute(index, i, half);
+        }
+        lo /= 2;
+        hi /= 2;
+        half *= 2;
+    }
+}
+
+/* Bits [from, to) of a word, 0 <= from < to <= 64. */
+static uint64_t heap_index_mask(size_t from, size_t to)
+{
+    uint64_t high = to == HEAP_INDEX_WORD_BITS ? UINT64_MAX : (((uint64_t)1 << to) - 1);
+    return high & ~(((uint64_t)1 << from) - 1);
+}
+
+static void heap_index_mark(struct heap_index* index, size_t start, size_t n, bool taken)
+{
+    size_t end = start + n; /* exclusive */
+    size_t w0 = start / HEAP_INDEX_WORD_BITS;
+    size_t w1 = (end - 1) / HEAP_INDEX_WORD_BITS;
+    for (size_t w = w0; w <= w1; w++) {
+        size_t from = w == w0 ? start % HEAP_INDEX_WORD_BITS : 0;
+        size_t to = w == w1 ? end - w1 * HEAP_INDEX_WORD_BITS : HEAP_INDEX_WORD_BITS;
+        uint64_t mask = heap_index_mask(from, to);
+        index->bitmap[w] = taken ? (index->bitmap[w] & ~mask) : (index->bitmap[w] | mask);
+    }
+    heap_index_refresh(index, w0, w1);
+}
+
+/* First bit p such that bits p..p+n-1 of x are all 1 (caller knows one exists). */
+static size_t heap_index_word_find(uint64_t x, size_t n)
+{
+    size_t have = 1; /* bit p of x is set iff a run of `have` starts at p */
+    while (have < n) {
+        size_t step = have < n - have ? have : n - have;
+        x &= x >> step;
+        have += step;
+    }
+    return (size_t)__builtin_ctzll(x);
+}
+
+static size_t heap_index_find(const struct heap_index* index, size_t n)
+{
+    const struct heap_index_node* nodes = index->nodes;
+    if (n == 0 || n > nodes[1].best) {
+        return SIZE_MAX;
+    }
+    size_t i = 1;
+    size_t base = 0;
+    size_t half = index->leaves * HEAP_INDEX_WORD_BITS / 2;
+    while (i < index->leaves) {
+        const struct heap_index_node* l = &nodes[2 * i];
+        const struct heap_index_node* r = &nodes[2 * i + 1];
+        if (l->best >= n) {
+            i = 2 * i;
+        } else if ((size_t)l->suffix + r->prefix >= n) {
+            return base + half - l->suffix; /* the run straddling the middle */
+        } else {
+            i = 2 * i + 1;
+            base += half;
+        }
+        half /= 2;
+    }
+    return base + heap_index_word_find(index->bitmap[i - index->leaves], n);
+}
+
+static size_t heap_index_largest(const struct heap_index* index)
+{
+    return index->nodes[1].best;
+}
+
+static uint64_t heap_index_expected_word(const struct heap_table* table, size_t w)
+{
+    uint64_t word = 0;
+    for (size_t b = 0; b < HEAP_INDEX_WORD_BITS; b++) {
+        size_t block = w * HEAP_INDEX_WORD_BITS + b;
+        if (block < table->total && table->entries[block] == HEAP_BLOCK_TABLE_ENTRY_FREE) {
+            word |= (uint64_t)1 << b;
+        }
+    }
+    return word;
+}
+
+static bool heap_index_node_equal(const struct heap_index_node* a, const struct heap_index_node* b)
+{
+    return a->prefix == b->prefix && a->suffix == b->suffix && a->best == b->best;
+}
+
+static size_t heap_index_verify(const struct heap_index* index, const struct heap_table* table)
+{
+    if (index->total != table->total) {
+        return 0;
+    }
+    for (size_t w = 0; w < index->leaves; w++) {
+        uint64_t diff = index->bitmap[w] ^ heap_index_expected_word(table, w);
+        if (diff != 0) {
+            return w * HEAP_INDEX_WORD_BITS + (size_t)__builtin_ctzll(diff);
+        }
+        struct heap_index_node leaf = heap_index_leaf(index->bitmap[w]);
+        if (!heap_index_node_equal(&leaf, &index->nodes[index->leaves + w])) {
+            return w * HEAP_INDEX_WORD_BITS;
+        }
+    }
+    for (size_t i = index->leaves - 1; i >= 1; i--) {
+        uint32_t half = heap_index_half(index, i);
+        struct heap_index_node node = heap_index_combine(&index->nodes[2 * i], &index->nodes[2 * i + 1], half);
+        if (!heap_index_node_equal(&node, &index->nodes[i])) {
+            size_t first = i; /* leftmost leaf below node i */
+            while (first < index->leaves) {
+                first *= 2;
+            }
+            size_t block = (first - index->leaves) * HEAP_INDEX_WORD_BITS;
+            return block < table->total ? block : table->total - 1;
+        }
+    }
+    return SIZE_MAX;
+}
+
+static const struct heap_index_ops heap_index_operations = {
+    heap_index_find,
+    heap_index_mark,
+    heap_index_verify,
+    heap_index_largest,
+};
+
+/* Lay the index out in `mem` and mark every block free. O(total). */
+static struct heap_index* heap_index_build(void* mem, size_t total)
+{
+    struct heap_index* index = (struct heap_index*)mem;
+    index->total = total;
+    index->words = total / HEAP_INDEX_WORD_BITS + (total % HEAP_INDEX_WORD_BITS != 0);
+    index->leaves = heap_index_leaves(index->words);
+    index->bitmap = (uint64_t*)((unsigned char*)mem + heap_index_round_up(sizeof(struct heap_index), 8));
+    index->nodes = (struct heap_index_node*)(index->bitmap + index->leaves);
+    for (size_t w = 0; w < index->leaves; w++) {
+        size_t first = w * HEAP_INDEX_WORD_BITS;
+        size_t blocks = first >= total ? 0 : total - first;
+        index->bitmap[w] = blocks == 0                       ? 0
+                           : blocks >= HEAP_INDEX_WORD_BITS ? UINT64_MAX
+                                                            : heap_index_mask(0, blocks);
+    }
+    index->nodes[0].prefix = index->nodes[0].suffix = index->nodes[0].best = 0; /* unused */
+    heap_index_refresh(index, 0, index->leaves - 1);
+    return index;
+}
+
+int heap_create_indexed(struct heap* heap, void* ptr, void* end, struct heap_table* table, void* index_mem,
+                        size_t index_bytes)
+{
+    if (table == NULL || index_mem == NULL || ((uintptr_t)index_mem % 8) != 0) {
+        return -EINVARG;
+    }
+    size_t need = heap_index_bytes(table->total);
+    if (need == 0 || index_bytes < need) {
+        return -EINVARG;
+    }
+    int res = heap_create(heap, ptr, end, table);
+    if (res < 0) {
+        return res;
+    }
+    heap->index = heap_index_build(index_mem, table->total);
+    heap->index_ops = &heap_index_operations;
+    return PEACHOS_ALL_OK;
+}

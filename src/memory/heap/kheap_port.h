@@ -1,0 +1,43 @@
+/*
+ * kheap_port.h - what a platform provides so that kheap.c can run on it.
+ *
+ * Two ports ship with PeachOS: src/kernel/kheap_port.c (bare metal: the
+ * config.h addresses, interrupts off as the lock, console output) and
+ * src/hosted/kheap_port.c (mmap'd arena, pthread mutex, stderr), which the
+ * host tests use. docs/porting.md explains how to write another.
+ */
+#ifndef PEACHOS_KHEAP_PORT_H
+#define PEACHOS_KHEAP_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heap.h"
+
+/* Where the kernel heap lives. */
+struct kheap_region
+{
+    void* start;                   /* block-aligned data pool start */
+    void* end;                     /* block-aligned end (exclusive) */
+    HEAP_BLOCK_TABLE_ENTRY* table; /* (end - start) / block size entries */
+    void* index;                   /* placement index memory, or NULL for the linear scan */
+    size_t index_bytes;
+};
+
+/* Fill *region; return 0, or a negative code (then kheap stays unusable). */
+int kheap_port_region(struct kheap_region* region);
+
+/* Lock hook: every kheap operation runs between these two calls. lock()
+ * returns whatever unlock() needs to restore (e.g. the saved EFLAGS). They
+ * need not be reentrant: kheap never nests them. */
+uintptr_t kheap_port_lock(void);
+void kheap_port_unlock(uintptr_t state);
+
+/* Report hook: a refused kfree. Called with the lock held; may print and
+ * return (the heap is unchanged) or halt. */
+void kheap_port_report(const struct heap_report* report);
+
+/* Print a line of diagnostic text (kheap_init failure). */
+void kheap_port_print(const char* message);
+
+#endif /* PEACHOS_KHEAP_PORT_H */
