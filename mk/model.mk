@@ -1,6 +1,6 @@
 # mk/model.mk - seeded random model test and index-vs-scan differential test.
 #   make test-model        >= 1,000,000 ops, heaps of 1 .. 25,601 blocks (part of make test)
-#   make test-model-asan   the same under ASan + UBSan, a quarter of the ops (part of make test)
+#   make test-model-asan   the same under ASan + UBSan (another seed) (part of make test)
 #   make test-long         >= 10,000,000 ops, heaps up to 262,144 blocks (1 GiB), plain build
 
 MODEL_DEPS := tests/model/heap_model.c $(LIB_SRC) $(LIB_HDR)
@@ -21,7 +21,7 @@ test-model: $(BUILD)/model/heap_model
 	$(BUILD)/model/heap_model
 
 test-model-asan: $(BUILD)/model/heap_model-asan
-	$(BUILD)/model/heap_model-asan --scale 0.25 --seed 7
+	$(BUILD)/model/heap_model-asan --seed 7
 
 test-long: $(BUILD)/model/heap_model
 	$(BUILD)/model/heap_model --long
