@@ -33,9 +33,11 @@
 
 /*
  * Physical address of the placement index (see docs/index.md): right after
- * the table, rounded up to 64 bytes. For the default heap it needs
- * heap_index_bytes(25600) = 15,552 bytes, ending below 0x12000, well inside
- * free conventional memory (which ends at 0x7FFFF).
+ * the table (0x7E00 + 25,600 = 0xE200). For the default heap it needs
+ * heap_index_bytes(25600) = 16,408 bytes on i686 (16,424 on x86_64), so it
+ * ends near 0x12220, well inside free conventional memory (which ends at
+ * 0x7FFFF). kheap refuses to start if the index would exceed
+ * PEACHOS_HEAP_INDEX_MAX_BYTES.
  */
 #ifndef PEACHOS_HEAP_INDEX_ADDRESS
 #define PEACHOS_HEAP_INDEX_ADDRESS 0x0000E200

@@ -12,10 +12,12 @@
  * block the linear scan (heap_scan_first_fit) finds - in O(log n) for any n.
  * Marking n blocks costs O(n/64 + log n). Building the index is O(n).
  *
- * Size: 8 bytes per 64 blocks for the bitmap plus 12 bytes per tree node,
- * 2 * next_pow2(blocks / 64) nodes: between 0.5 and 0.88 bytes per block
- * (0.6 for the default 100 MiB heap: 15,528 bytes for 25,600 blocks), plus a
- * 48-byte header. heap_index_bytes() gives the exact figure.
+ * Size: 8 bytes per 64-block word for the bitmap plus 12 bytes per tree
+ * node, 2 * next_pow2(words) nodes and bitmap words: between 0.5 and 0.875
+ * bytes per block, plus a 24-byte (i686) or 40-byte (x86_64) header. The
+ * default 100 MiB heap (25,600 blocks) needs 16,408 bytes on i686 (0.64
+ * bytes per block); 1 GiB (262,144 blocks) 131,112 on x86_64 (0.50).
+ * heap_index_bytes() gives the exact figure.
  *
  * The index lives outside the data pool, in memory the caller provides
  * (kheap: PEACHOS_HEAP_INDEX_ADDRESS), so no caller's overrun reaches it,
