@@ -1,0 +1,59 @@
+# mk/unit.mk - host unit tests (cmocka): every tests/unit/test_*.c becomes its
+# own binary, linked with the whole library and the hosted kheap port.
+#
+#   make test-unit            plain build (-O2), run every binary
+#   make test-unit-asan       the same tests under ASan + UBSan, -fno-sanitize-recover=all
+#   make test-unit-valgrind   the plain binaries under valgrind --leak-check=full
+#
+# New tests/unit/test_*.c files are picked up automatically. Shared helpers
+# live in tests/unit/*.h. Each step fails if any binary fails.
+
+UNIT_DIR := $(BUILD)/unit
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_HDR := $(wildcard tests/unit/*.h)
+UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
+UNIT_BIN := $(addprefix $(UNIT_DIR)/,$(UNIT_NAMES))
+UNIT_ASAN_BIN := $(addprefix $(UNIT_DIR)/asan/,$(UNIT_NAMES))
+UNIT_CFLAGS := $(HOST_CFLAGS) -Itests/unit
+UNIT_LIBS := -lcmocka -lpthread
+UNIT_DEPS := $(UNIT_HDR) $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR)
+
+TEST_STEPS += test-unit test-unit-asan test-unit-valgrind
+
+.PHONY: test-unit test-unit-asan test-unit-valgrind unit-deps unit-valgrind-deps
+
+unit-deps:
+	@tools/need libcmocka-dev
+
+unit-valgrind-deps:
+	@tools/need valgrind
+
+$(UNIT_DIR)/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
+$(UNIT_DIR)/asan/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(SAN_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
+# $(call unit_run,<binaries>,<command prefix>,<step name>): run each binary,
+# keep going after a failure, fail at the end if any failed.
+define unit_run
+	@set -u; n=0; bad=""; \
+	for t in $(1); do n=$$((n+1)); echo "--- $$t"; $(2) $$t || bad="$$bad $$(basename $$t)"; done; \
+	if [ -n "$$bad" ]; then echo "$(3): FAILED:$$bad"; exit 1; fi; \
+	echo "$(3): all $$n test binaries passed"
+endef
+
+test-unit: $(UNIT_BIN)
+	$(call unit_run,$(UNIT_BIN),,test-unit)
+
+test-unit-asan: $(UNIT_ASAN_BIN)
+	$(call unit_run,$(UNIT_ASAN_BIN),,test-unit-asan)
+
+# UNIT_VALGRIND=1 lets a test skip what valgrind cannot do in reasonable time
+# (test_memory's 4 GiB memset; it runs in the two other steps).
+UNIT_VALGRIND_CMD := UNIT_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check=full
+
+test-unit-valgrind: $(UNIT_BIN) | unit-valgrind-deps
+	$(call unit_run,$(UNIT_BIN),$(UNIT_VALGRIND_CMD),test-unit-valgrind)
