@@ -135,7 +135,9 @@ int heap_create(struct heap* heap, void* ptr, void* end, struct heap_table* tabl
  */
 void* heap_malloc(struct heap* heap, size_t size);
 
-/* heap_malloc, counted in blocks; the table's type bits are set to `type`. */
+/* heap_malloc, counted in blocks; the table's type bits are set to `type`,
+ * which must be HEAP_BLOCK_TYPE_PLAIN or HEAP_BLOCK_TYPE_CACHE (any other
+ * value returns NULL and is not counted in failed_allocs). */
 void* heap_malloc_blocks_typed(struct heap* heap, size_t total_blocks, HEAP_BLOCK_TABLE_ENTRY type);
 
 /*
