@@ -88,7 +88,10 @@ void heap_dump_map(const struct heap* heap, heap_write_fn write, void* ctx, size
         width = 64;
     }
     if (blocks_per_char == 0) {
-        size_t cells = width * (max_lines == 0 ? 1 : max_lines);
+        size_t lines = max_lines == 0 ? 1 : max_lines;
+        /* Saturate: width * lines could wrap, even to 0 (found by
+         * tests/fuzz/fuzz_table_check: division by zero). */
+        size_t cells = lines > SIZE_MAX / width ? SIZE_MAX : width * lines;
         blocks_per_char = table->total / cells + (table->total % cells != 0);
         blocks_per_char = blocks_per_char == 0 ? 1 : blocks_per_char;
     }
