@@ -1,0 +1,62 @@
+# mk/bench.mk - `make bench` (issue 4): the seed's scan, the indexed heap,
+# glibc, jemalloc and mimalloc on the same seeded traces; writes
+# docs/bench/results.{md,csv} and the plots. Timings are not tests: `make
+# test` only runs test-bench-build, which compiles every bench binary and
+# runs each with tiny op counts (no timing assertions).
+#
+# Binaries (build/bench/):
+#   bench-peach     bench/*.c + bench/alloc_peach*.c + $(LIB_SRC): "scan", "indexed"
+#   bench-glibc     bench/*.c + bench/alloc_malloc.c
+#   bench-jemalloc  the same, -ljemalloc (replaces malloc)
+#   bench-mimalloc  the same, -lmimalloc (replaces malloc)
+# A workload is one file bench/w*.c (see bench/bench.h); bench/run.py runs
+# every (workload, heap size, allocator) in its own process, then callgrind.
+
+BENCH_DIR := $(BUILD)/bench
+BENCH_CFLAGS := -std=c11 -O2 -DNDEBUG -g $(WARN) -Isrc
+BENCH_COMMON := bench/bench.c $(sort $(wildcard bench/w*.c))
+BENCH_HDR := $(wildcard bench/*.h)
+BENCH_PEACH_ALLOC := $(sort $(wildcard bench/alloc_peach*.c))
+BENCH_MALLOCS := glibc jemalloc mimalloc
+BENCH_LIB_glibc := libc.so
+BENCH_LIB_jemalloc := libjemalloc
+BENCH_LIB_mimalloc := libmimalloc
+BENCH_LDLIBS_jemalloc := -ljemalloc
+BENCH_LDLIBS_mimalloc := -lmimalloc
+BENCH_BINS := $(BENCH_DIR)/bench-peach $(BENCH_MALLOCS:%=$(BENCH_DIR)/bench-%)
+BENCH_PACKAGES := libjemalloc-dev libmimalloc-dev valgrind gnuplot-nox
+
+TEST_STEPS += test-bench-build
+
+.PHONY: bench bench-build test-bench-build
+
+$(BENCH_DIR)/bench-peach: $(BENCH_COMMON) $(BENCH_PEACH_ALLOC) $(BENCH_HDR) $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) \
+                          $(HOSTED_HDR) mk/bench.mk
+	@mkdir -p $(@D)
+	$(HOST_CC) $(BENCH_CFLAGS) -o $@ $(BENCH_COMMON) $(BENCH_PEACH_ALLOC) $(LIB_SRC) $(HOSTED_SRC) -lpthread
+
+$(BENCH_DIR)/bench-%: $(BENCH_COMMON) bench/alloc_malloc.c $(BENCH_HDR) mk/bench.mk
+	@mkdir -p $(@D)
+	$(HOST_CC) $(BENCH_CFLAGS) -DBENCH_MALLOC_NAME='"$*"' -DBENCH_MALLOC_LIB='"$(BENCH_LIB_$*)"' \
+	  -o $@ $(BENCH_COMMON) bench/alloc_malloc.c $(BENCH_LDLIBS_$*)
+
+bench-build: $(BENCH_BINS)
+
+# The full run: about 4 minutes on 2 cores. Run nothing else meanwhile if
+# the figures matter.
+bench:
+	@tools/need $(BENCH_PACKAGES)
+	@$(MAKE) --no-print-directory bench-build
+	python3 bench/run.py --build $(BENCH_DIR) --out docs/bench --command "make bench"
+
+# Smoke check for `make test`: every binary builds and runs each workload
+# with tiny op counts; the report is generated into build/bench/smoke.
+# jemalloc/mimalloc/valgrind/gnuplot are used when installed, skipped if not.
+test-bench-build:
+	@set -e; bins="$(BENCH_DIR)/bench-peach $(BENCH_DIR)/bench-glibc"; \
+	for m in jemalloc mimalloc; do \
+	  if dpkg-query -W -f='$${Status}' lib$$m-dev 2>/dev/null | grep -q "install ok installed"; then \
+	    bins="$$bins $(BENCH_DIR)/bench-$$m"; else echo "test-bench-build: lib$$m-dev not installed, bench-$$m skipped"; fi; \
+	done; \
+	$(MAKE) --no-print-directory $$bins; \
+	python3 bench/run.py --smoke --build $(BENCH_DIR) --out $(BENCH_DIR)/smoke --command "make test-bench-build"
