@@ -209,6 +209,13 @@ static bool heap_index_node_equal(const struct heap_index_node* a, const struct 
     return a->prefix == b->prefix && a->suffix == b->suffix && a->best == b->best;
 }
 
+/* A disagreement in the padding past the last block is reported at the last
+ * block: heap_check promises a block of the table, which callers may index. */
+static size_t heap_index_table_block(size_t block, const struct heap_table* table)
+{
+    return block < table->total ? block : table->total - 1;
+}
+
 static size_t heap_index_verify(const struct heap_index* index, const struct heap_table* table)
 {
     if (index->total != table->total) {
@@ -217,11 +224,11 @@ static size_t heap_index_verify(const struct heap_index* index, const struct hea
     for (size_t w = 0; w < index->leaves; w++) {
         uint64_t diff = index->bitmap[w] ^ heap_index_expected_word(table, w);
         if (diff != 0) {
-            return w * HEAP_INDEX_WORD_BITS + (size_t)__builtin_ctzll(diff);
+            return heap_index_table_block(w * HEAP_INDEX_WORD_BITS + (size_t)__builtin_ctzll(diff), table);
         }
         struct heap_index_node leaf = heap_index_leaf(index->bitmap[w]);
         if (!heap_index_node_equal(&leaf, &index->nodes[index->leaves + w])) {
-            return w * HEAP_INDEX_WORD_BITS;
+            return heap_index_table_block(w * HEAP_INDEX_WORD_BITS, table);
         }
     }
     for (size_t i = index->leaves - 1; i >= 1; i--) {
@@ -233,7 +240,7 @@ static size_t heap_index_verify(const struct heap_index* index, const struct hea
                 first *= 2;
             }
             size_t block = (first - index->leaves) * HEAP_INDEX_WORD_BITS;
-            return block < table->total ? block : table->total - 1;
+            return heap_index_table_block(block, table);
         }
     }
     return SIZE_MAX;
