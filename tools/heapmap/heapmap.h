@@ -1,0 +1,86 @@
+/*
+ * tools/heapmap/heapmap.h - host tool that draws the PeachOS heap's block
+ * table as PNG + SVG (cairo), from a raw table dump, a hex listing or the
+ * text map heap_dump_map() prints, and replays workloads on a hosted heap.
+ * Usage and formats: tools/heapmap/README.md.
+ */
+#ifndef HEAPMAP_H
+#define HEAPMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* What one cell of the picture shows. */
+enum hm_cell
+{
+    HM_FREE = 0,
+    HM_FIRST,       /* first block of a plain (heap_malloc) allocation */
+    HM_MORE,        /* further block of a plain allocation */
+    HM_CACHE_FIRST, /* first block of a small-object cache allocation */
+    HM_CACHE_MORE,  /* further block of a cache allocation */
+    HM_INVALID,     /* an entry heap_check would reject (see classify) */
+    HM_GROUP,       /* text map with per_char > 1: share[] tenths taken (10 = all) */
+    HM_MISSING,     /* text map: no line covered this cell */
+};
+
+struct hm_stats
+{
+    bool known; /* false: grouped text map without its "HEAPMAP end" line */
+    size_t used;
+    size_t free;
+    size_t largest_free;
+    size_t allocations;
+    bool cache_known; /* cache_blocks is only known per block (per_cell == 1) */
+    size_t cache_blocks;
+    size_t invalid; /* cells drawn invalid */
+};
+
+struct hm_map
+{
+    size_t blocks;        /* blocks the map describes */
+    size_t per_cell;      /* blocks per cell (text map's per_char) */
+    size_t ncells;        /* ceil(blocks / per_cell) */
+    size_t width_hint;    /* text map's width, 0 if none */
+    unsigned char* state; /* [ncells] enum hm_cell */
+    unsigned char* share; /* [ncells] tenths taken, for HM_GROUP */
+    unsigned char* bytes; /* [blocks] raw entries, or NULL (text input) */
+    struct hm_stats stats;
+    const char* source; /* "raw table", "hex table", "text map" */
+};
+
+/* map.c */
+enum hm_format
+{
+    HM_FORMAT_AUTO,
+    HM_FORMAT_RAW,
+    HM_FORMAT_HEX,
+    HM_FORMAT_TEXT,
+};
+/* Read all of `path` ("-" = stdin). Returns NULL with a message on stderr. */
+unsigned char* hm_read_file(const char* path, size_t* len);
+/* Parse an input; map_number: which text map (1-based, 0 = the last). 0 on success. */
+int hm_parse(const unsigned char* data, size_t len, enum hm_format format, size_t map_number, struct hm_map* map);
+/* Build the map of a table (classification and statistics computed here). */
+int hm_from_table(const unsigned char* entries, size_t blocks, struct hm_map* map);
+void hm_free(struct hm_map* map);
+/* 1 - largest free run / free blocks (0 when nothing is free). */
+double hm_fragmentation(size_t free_blocks, size_t largest_free);
+/* "blocks=... fragmentation=..." on one line, no newline. */
+void hm_print_stats(FILE* out, const struct hm_map* map);
+
+/* render.c */
+struct hm_render_options
+{
+    size_t cols;       /* cells per row, 0 = automatic */
+    int cell;          /* cell size in pixels, 0 = automatic */
+    bool labels;       /* print each entry's hex byte in its cell (raw/hex input) */
+    const char* title; /* NULL = none */
+};
+/* Write <prefix>.png and <prefix>.svg; print "image ..." on stdout. 0 on success. */
+int hm_render(const struct hm_map* map, const struct hm_render_options* options, const char* prefix);
+
+/* replay.c */
+int hm_replay_main(int argc, char** argv);
+
+#endif /* HEAPMAP_H */

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""tools/heapmap/test/test_heapmap.py - test-heapmap: the heapmap tool on known tables.
+
+usage: test_heapmap.py HEAPMAP_BINARY WORK_DIR
+
+Checks, for raw, hex and text input (also wrapped in serial noise, ANSI
+colours and CRLF), that the statistics the tool prints equal the numbers
+worked out by hand in the fixtures' comments, that the PNG is a PNG of the
+announced size whose cells have the colours of their states (with a dark
+edge on every first block), and that the SVG parses as XML of the same size.
+Then replay: W3 and the example trace against hand-computed results, and a
+recorded W1 trace replayed to the same end state.
+"""
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
+TOOL = os.path.abspath(sys.argv[1])
+WORK = os.path.abspath(sys.argv[2])
+
+checks = 0
+failures = []
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(what)
+        print("FAIL: " + what)
+
+
+def run(args, expect_ok=True, stdin=None):
+    p = subprocess.run([TOOL] + args, cwd=WORK, capture_output=True, text=True, input=stdin)
+    if expect_ok and p.returncode != 0:
+        print(p.stdout + p.stderr)
+    check((p.returncode == 0) == expect_ok, "exit status of heapmap %s: %d" % (" ".join(args), p.returncode))
+    return p
+
+
+def fields(line):
+    return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+
+
+def lines_starting(out, word):
+    return [l for l in out.splitlines() if l.startswith(word + " ")]
+
+
+# Known table (tools/heapmap/test/known.hex, worked out in its comments).
+KNOWN = {"blocks": "48", "per_cell": "1", "cells": "48", "used": "16", "free": "32", "largest_free": "10",
+         "allocations": "8", "cache_blocks": "3", "invalid": "1", "fragmentation": "0.6875"}
+# Its states, block by block: F free, A first, M further, K cache first, k cache further, X invalid.
+KNOWN_STATES = "AMMFAFFKkFFFFFFFAMMMKFFFFFFFFFFXAMFFFFFFAAFFFFFF"
+CORRUPT = {"blocks": "12", "used": "9", "free": "3", "largest_free": "1", "allocations": "1",
+           "cache_blocks": "1", "invalid": "8", "fragmentation": "0.6667"}
+CORRUPT_STATES = "XFXFXXKXXXXF"
+
+# The tool's palette (render.c), by state; M and k alternate per allocation.
+COLOURS = {"F": [(0xe3, 0xe7, 0xec)], "A": [(0x1d, 0x4f, 0x8c)], "M": [(0x4f, 0x8f, 0xd6), (0x86, 0xb6, 0xea)],
+           "K": [(0x9c, 0x4a, 0x06)], "k": [(0xee, 0x9a, 0x3a), (0xf6, 0xc2, 0x7f)], "X": [(0xd6, 0x27, 0x28)]}
+EDGE = (0x0a, 0x1a, 0x33)
+
+
+def read_png(path):
+    """Decode an 8-bit RGB/RGBA PNG with zlib: (width, height, rows of (r,g,b))."""
+    data = open(path, "rb").read()
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", path + ": PNG signature")
+    pos, idat, ihdr = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        crc = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0]
+        check(zlib.crc32(kind + body) & 0xffffffff == crc, path + ": CRC of chunk " + kind.decode())
+        if kind == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, ctype, _, _, interlace = ihdr
+    check(depth == 8 and ctype in (2, 6) and interlace == 0, path + ": 8-bit RGB(A), not interlaced")
+    bpp = 3 if ctype == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    rows, prev = [], bytearray(stride)
+    for y in range(height):
+        f = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 0xff
+            elif f == 2:
+                line[i] = (line[i] + b) & 0xff
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xff
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xff
+        rows.append([tuple(line[x * bpp:x * bpp + 3]) for x in range(width)])
+        prev = line
+    return width, height, rows
+
+
+def check_images(out, name, states=None):
+    """The PNG and SVG of the last 'image' line of `out`; cell colours if states given."""
+    img = fields(lines_starting(out, "image")[-1])
+    png, svg = os.path.join(WORK, img["png"]), os.path.join(WORK, img["svg"])
+    w, h = int(img["width"]), int(img["height"])
+    check(os.path.getsize(png) > 0 and os.path.getsize(svg) > 0, name + ": PNG and SVG written")
+    pw, ph, rows = read_png(png)
+    check((pw, ph) == (w, h), "%s: PNG is %dx%d, tool said %dx%d" % (name, pw, ph, w, h))
+    cols, cell, gx, gy = int(img["cols"]), int(img["cell"]), int(img["grid_x"]), int(img["grid_y"])
+    check(w >= gx + cols * cell and h >= gy + int(img["rows"]) * cell, name + ": grid inside the picture")
+    root = ET.parse(svg).getroot()
+    check(root.tag == "{http://www.w3.org/2000/svg}svg", name + ": SVG root element")
+    check(root.get("width") == "%dpx" % w and root.get("height") == "%dpx" % h, name + ": SVG size = PNG size")
+    check(len(root.findall(".//{http://www.w3.org/2000/svg}path")) > 0, name + ": SVG has paths")
+    if states is None:
+        return
+    shade_of_alloc = {}
+    alloc = 0
+    for i, s in enumerate(states):
+        x, y = gx + (i % cols) * cell, gy + (i // cols) * cell
+        body = rows[y + cell // 5][x + cell // 2]
+        check(body in COLOURS[s], "%s: block %d (%s) has colour %s" % (name, i, s, body))
+        edge = rows[y + cell // 2][x + 1]
+        if s in "AK":
+            alloc += 1
+            check(edge == EDGE, "%s: block %d starts an allocation: dark left edge" % (name, i))
+        elif s != "X":
+            check(edge != EDGE, "%s: block %d has no allocation edge" % (name, i))
+        if s in "Mk":
+            shade_of_alloc.setdefault(alloc, body)
+            check(shade_of_alloc[alloc] == body, "%s: block %d: one shade per allocation" % (name, i))
+    # further blocks of consecutive allocations alternate shades
+    allocs = sorted(shade_of_alloc)
+    for a, b in zip(allocs, allocs[1:]):
+        if b == a + 1:
+            check(shade_of_alloc[a] != shade_of_alloc[b], "%s: allocations %d, %d differ in shade" % (name, a, b))
+
+
+def check_stats(out, expected, name):
+    got = fields(out if out.startswith("snapshot ") else lines_starting(out, "stats")[-1])
+    for k, v in expected.items():
+        check(got.get(k) == v, "%s: %s=%s, expected %s" % (name, k, got.get(k), v))
+
+
+def hex_to_bytes(path):
+    text = re.sub(r"#.*", "", open(path).read())
+    return bytes(int(t, 16) for t in text.split())
+
+
+def main():
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    known_hex = os.path.join(HERE, "known.hex")
+    known_bin = os.path.join(WORK, "known.bin")
+    open(known_bin, "wb").write(hex_to_bytes(known_hex))
+    check(len(hex_to_bytes(known_hex)) == 48, "known.hex has 48 entries")
+
+    # 1. hex, raw (forced and detected), labels
+    p = run([known_hex, "-o", "hex"])
+    check_stats(p.stdout, KNOWN, "hex")
+    check_images(p.stdout, "hex", KNOWN_STATES)
+    for args, name in (([known_bin, "--format", "raw", "-o", "raw"], "raw"), ([known_bin, "-o", "auto"], "auto")):
+        p = run(args)
+        check_stats(p.stdout, KNOWN, name)
+        check_images(p.stdout, name, KNOWN_STATES)
+    p = run([known_bin, "--labels", "--title", "known", "--cols", "8", "-o", "labels"])
+    check_images(p.stdout, "labels")
+    check(fields(lines_starting(p.stdout, "image")[-1])["cols"] == "8", "--cols 8 gives 8 columns")
+
+    # 2. the library's own heap_dump_map of the table equals the committed text map
+    p = run(["text", known_bin, "--width", "16"])
+    expected_text = open(os.path.join(HERE, "known.txt")).read()
+    check(p.stdout == expected_text, "heapmap text (heap_dump_map) output equals known.txt:\n" + p.stdout)
+
+    # 3. text map: plain, then inside serial noise with ANSI colours and CRLF, after an older map
+    p = run([os.path.join(HERE, "known.txt"), "-o", "text"])
+    check_stats(p.stdout, KNOWN, "text")
+    check_images(p.stdout, "text", KNOWN_STATES)
+    older = "HEAPMAP v1 blocks=48 per_char=1 width=16\n" + "".join(
+        "%08x %s\n" % (r * 16, "." * 16) for r in range(3)) + \
+        "HEAPMAP end used=0 free=48 largest_free=48 allocations=0 rejected_frees=0\n"
+    body = expected_text.splitlines()
+    colour = [re.sub(r"([#=Cc?]+)", "\x1b[1;34m\\1\x1b[0m", l) if l[:1].isdigit() else l for l in body]
+    serial = ("SeaBIOS (version 1.16)\nbooting PeachOS\n" + older + "kheap: ready\n" + "\r\n".join(
+        colour[:2] + ["timer: tick 42"] + colour[2:]) + "\r\nhalted.\n")
+    open(os.path.join(WORK, "serial.log"), "w", newline="").write(serial)
+    p = run(["serial.log", "-o", "serial"])
+    check_stats(p.stdout, KNOWN, "serial (last map)")
+    check_images(p.stdout, "serial", KNOWN_STATES)
+    check("ignored 1 line" in p.stderr, "serial: the noise line inside the map is reported")
+    p = run(["serial.log", "--map", "1", "-o", "serial-first"])
+    check_stats(p.stdout, {"used": "0", "free": "48", "largest_free": "48", "fragmentation": "0.0000"},
+                "serial --map 1")
+    run(["serial.log", "--map", "3", "-o", "serial-none"], expect_ok=False)
+    p = run(["-", "-o", "stdin"], stdin=expected_text)
+    check_stats(p.stdout, KNOWN, "stdin")
+    # a map with a lost line: cells drawn missing, the rest still counted
+    cut = "\n".join(body[:2] + body[3:]) + "\n"
+    p = run(["-", "-o", "cut"], stdin=cut)
+    check("16 of 48 cells missing" in p.stderr, "cut map: missing cells reported")
+    check_stats(p.stdout, {"used": "10", "free": "22", "largest_free": "7"}, "cut map (rows 0 and 2 only)")
+
+    # 4. grouped text map (per_char 4): statistics come from the end line
+    p = run(["text", known_bin, "--per-char", "4", "--width", "8"])
+    check(p.stdout.splitlines()[1:3] == ["00000000 853.#3.?", "00000020 5.5."], "grouped map:\n" + p.stdout)
+    open(os.path.join(WORK, "grouped.txt"), "w").write(p.stdout)
+    p = run(["grouped.txt", "-o", "grouped"])
+    check_stats(p.stdout, {"blocks": "48", "per_cell": "4", "cells": "12", "used": "16", "free": "32",
+                           "largest_free": "10", "allocations": "8", "cache_blocks": "?", "invalid": "1",
+                           "fragmentation": "0.6875"}, "grouped")
+    check_images(p.stdout, "grouped")
+    grouped = open(os.path.join(WORK, "grouped.txt")).read().splitlines()
+    open(os.path.join(WORK, "noend.txt"), "w").write("\n".join(grouped[:3]) + "\n")
+    p = run(["noend.txt", "-o", "noend"])
+    check_stats(p.stdout, {"used": "?", "fragmentation": "?"}, "grouped without end line")
+
+    # 5. every kind of broken entry
+    p = run([os.path.join(HERE, "corrupt.hex"), "-o", "corrupt"])
+    check_stats(p.stdout, CORRUPT, "corrupt")
+    check_images(p.stdout, "corrupt", CORRUPT_STATES)
+
+    # 6. bad input
+    run(["no-such-file.bin", "-o", "x"], expect_ok=False)
+    open(os.path.join(WORK, "bad.hex"), "w").write("c1 zz\n")
+    run(["bad.hex", "-o", "x"], expect_ok=False)
+    run(["-", "--format", "text", "-o", "x"], expect_ok=False, stdin="no map here\n")
+
+    # 7. replay W3 on 256 blocks: 192 singles, 96 freed, 64 blocks at 192..255, the next request fails
+    p = run(["replay", "-w", "w3", "--blocks", "256", "-o", "w3"])
+    snaps = lines_starting(p.stdout, "snapshot")
+    check([fields(s)["op"] for s in snaps] == ["192", "288", "290"], "w3 snapshots at 192, 288, 290")
+    check_stats(snaps[-1], {"used": "160", "free": "96", "largest_free": "1", "allocations": "97",
+                            "fragmentation": "0.9896"}, "w3 end")
+    check_stats(snaps[1], {"used": "96", "free": "160", "largest_free": "64"}, "w3 after frees")
+    end = fields(lines_starting(p.stdout, "replay")[-1])
+    check(end.get("ops") == "290" and end.get("failed_allocs") == "1" and end.get("heap_check") == "clean",
+          "w3 replay summary: " + str(end))
+    check_images(p.stdout, "w3 end")
+    tl = fields(lines_starting(p.stdout, "timeline")[-1])
+    read_png(os.path.join(WORK, tl["png"]))
+    check(ET.parse(os.path.join(WORK, tl["svg"])).getroot().tag.endswith("svg"), "timeline SVG parses")
+    dat = [l.split() for l in open(os.path.join(WORK, tl["dat"])) if not l.startswith("#")]
+    check(len(dat) == 291 and dat[0][:2] == ["0", "0.000"] and dat[-1][0] == "290", "w3 timeline has ops 0..290")
+    check(dat[-1][1] == "62.500" and dat[-1][4] == "1", "w3 timeline ends at 62.5% used, 1 failed")
+
+    # 8. the example trace, worked out in tools/heapmap/examples/mixed.trace
+    p = run(["replay", "-w", os.path.join(EXAMPLES, "mixed.trace"), "--no-plot", "-o", "mixed"])
+    check_stats(lines_starting(p.stdout, "snapshot")[-1],
+                {"blocks": "64", "used": "37", "free": "27", "largest_free": "18", "allocations": "10",
+                 "cache_blocks": "4"}, "mixed.trace")
+    mixed = "KA" + "FF" + "AK" + "AMMMM" + "F" * 5 + "AKk" + "FF" + "AMM" + "AMMMMM" + "A" + "M" * 15 + "F" * 18
+    check(len(mixed) == 64, "mixed.trace expectation covers 64 blocks")
+    check_images(p.stdout, "mixed.trace", mixed)
+
+    # 9. W1 recorded, then replayed from its trace: same end state
+    p = run(["replay", "-w", "w1", "--blocks", "512", "--ops", "400", "--occupancy", "60,95", "--seed", "7",
+             "--record", "w1.trace", "--every", "200", "--no-plot", "-o", "w1"])
+    a = lines_starting(p.stdout, "snapshot")
+    check([fields(s)["op"] for s in a] == ["200", "400", "600", "800"], "w1 --every 200 snapshots")
+    q = run(["replay", "-w", "w1.trace", "--at", "200,600", "--no-plot", "-o", "w1r"])
+    b = lines_starting(q.stdout, "snapshot")
+    strip = lambda s: re.sub(r'label="[^"]*" ', "", s)
+    check([fields(s)["op"] for s in b] == ["200", "400", "600", "800"], "trace replay snapshots (--at + snap lines)")
+    check([strip(s) for s in a] == [strip(s) for s in b], "recorded W1 trace replays to the same states")
+    check(lines_starting(p.stdout, "replay")[0].split()[2:] == lines_starting(q.stdout, "replay")[0].split()[2:],
+          "same summary for W1 and its trace")
+    check(int(fields(a[-1])["used"]) > 512 * 90 // 100 - 16, "W1 reaches its 95% phase")
+
+    # 10. trace errors
+    for text, what in (("m 1 4096\nf 2\n", "free of an id never allocated"), ("m 1 4096\nm 1 10\n", "id still live"),
+                       ("x 1\n", "unknown operation"), ("m 1\n", "missing size")):
+        open(os.path.join(WORK, "bad.trace"), "w").write(text)
+        r = run(["replay", "-w", "bad.trace", "--no-plot", "-o", "bad"], expect_ok=False)
+        check("line" in r.stderr, "bad trace (%s) names the line: %s" % (what, r.stderr.strip()))
+
+    print("test-heapmap: %d checks, %d failed" % (checks, len(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
