@@ -31,11 +31,12 @@ import sys
 import time
 
 ALLOC_ORDER = ["scan", "indexed", "glibc", "jemalloc", "mimalloc"]
+COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"]
 ROW_FIELDS = ["workload", "allocator", "blocks", "unit", "ops_timed", "ops_latency", "median_ns", "mean_ns",
               "p99_ns", "max_ns", "allocs", "failures", "trace_hash", "end_state", "note"]
-CSV_FIELDS = ["workload", "allocator", "heap_mib", "blocks", "unit", "median_ns", "mean_ns", "p99_ns", "max_ns",
-              "fail_rate", "allocs", "failures", "ir_per_op", "ir_ops", "ops_timed", "ops_latency", "trace_hash",
-              "end_state", "note"]
+CSV_FIELDS = ["workload", "allocator", "heap_mib", "blocks", "unit", "median_ns", "median_min_ns", "median_max_ns",
+              "mean_ns", "p99_ns", "max_ns", "fail_rate", "allocs", "failures", "ir_per_op", "ir_ops", "rounds",
+              "ops_timed", "ops_latency", "trace_hash", "end_state", "note"]
 BLOCK = 4096
 TIMER = []   # timer overhead (ns) reported by each native process
 SEED = set()
@@ -149,6 +150,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--rounds", type=int, default=5, help="native sweeps; the median of the cell medians is kept")
     args = ap.parse_args()
 
     started = time.time()
@@ -159,18 +161,25 @@ def main():
     smoke = ["--smoke"] if args.smoke else []
     os.makedirs(args.out, exist_ok=True)
 
-    # 1. native timing, one process per cell, allocators interleaved
-    rows = []
-    for w in sorted(workloads):
-        for n in workloads[w]:
-            if args.smoke and n != workloads[w][0]:
-                continue
-            for a in order:
-                cmd = [allocs[a]["binary"], "--alloc", a, "--workload", w, "--blocks", str(n)] + smoke
-                got, secs = run_cell(cmd)
-                rows += got
-                log(f"  {w:6} {size_label(n):>8} {a:9} {secs:6.2f} s  "
-                    + "  ".join(f"{r['workload']} {float(r['median_ns']):,.0f} ns" for r in got))
+    # 1. native timing, one process per cell, allocators interleaved; the
+    #    whole sweep is repeated `rounds` times so that a burst of other work
+    #    on the machine spoils one round of a cell, not its figure
+    rounds = 1 if args.smoke else args.rounds
+    samples = {}
+    for k in range(rounds):
+        log(f"round {k + 1} of {rounds}")
+        for w in sorted(workloads):
+            for n in workloads[w]:
+                if args.smoke and n != workloads[w][0]:
+                    continue
+                for a in order:
+                    cmd = [allocs[a]["binary"], "--alloc", a, "--workload", w, "--blocks", str(n)] + smoke
+                    got, secs = run_cell(cmd)
+                    for r in got:
+                        samples.setdefault((r["workload"], r["allocator"], int(r["blocks"])), []).append(r)
+                    log(f"  {w:6} {size_label(n):>8} {a:9} {secs:6.2f} s  "
+                        + "  ".join(f"{r['workload']} {float(r['median_ns']):,.0f} ns" for r in got))
+    rows = [aggregate(rs) for rs in samples.values()]
 
     # 2. the scan heap set up with the scan itself must end where the
     #    index-assisted set-up ends (same table bytes)
@@ -218,6 +227,10 @@ def main():
     for r in rows:
         cells.setdefault((r["workload"], int(r["blocks"])), []).append(r)
     for (w, n), rs in sorted(cells.items()):
+        for r in rs:
+            for k in ("trace_hash", "end_state"):
+                if r[k] == "differs-between-rounds":
+                    problems.append(f"{w} {n} blocks {r['allocator']}: {k} differs between rounds")
         if len({r["trace_hash"] for r in rs}) != 1:
             problems.append(f"{w} {n} blocks: allocators replayed different traces")
         states = {r["end_state"] for r in rs if allocs[r["allocator"]]["bounded"]}
@@ -228,9 +241,9 @@ def main():
     for r in rows:
         n = int(r["blocks"])
         r["heap_mib"] = mib(n)
-        for k in ("median_ns", "mean_ns", "p99_ns", "max_ns"):
+        for k in ("median_ns", "median_min_ns", "median_max_ns", "mean_ns", "p99_ns", "max_ns"):
             r[k] = float(r[k])
-        for k in ("blocks", "allocs", "failures", "ops_timed", "ops_latency"):
+        for k in ("blocks", "allocs", "failures", "ops_timed", "ops_latency", "rounds"):
             r[k] = int(r[k])
         r["fail_rate"] = r["failures"] / r["allocs"] if r["allocs"] else 0.0
         got = ir.get((r["workload"], r["allocator"], n))
@@ -269,6 +282,30 @@ def main():
         for p in problems:
             log(f"PROBLEM: {p}")
         sys.exit(1)
+
+
+def aggregate(rs):
+    """One row from the rounds of a cell: median of the medians and of the
+    p99s, mean of the means, max of the maxima; spread of the medians kept."""
+    def med(values):
+        v = sorted(values)
+        return v[(len(v) - 1) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    out = dict(rs[0])
+    medians = [float(r["median_ns"]) for r in rs]
+    out["median_ns"] = med(medians)
+    out["median_min_ns"] = min(medians)
+    out["median_max_ns"] = max(medians)
+    out["p99_ns"] = med(float(r["p99_ns"]) for r in rs)
+    out["mean_ns"] = sum(float(r["mean_ns"]) for r in rs) / len(rs)
+    out["max_ns"] = max(float(r["max_ns"]) for r in rs)
+    out["allocs"] = sum(int(r["allocs"]) for r in rs)
+    out["failures"] = sum(int(r["failures"]) for r in rs)
+    out["rounds"] = len(rs)
+    for k in ("trace_hash", "end_state"):
+        if len({r[k] for r in rs}) != 1:
+            out[k] = "differs-between-rounds"
+    return out
 
 
 def find(rows, workload, allocator, blocks):
@@ -365,7 +402,8 @@ def make_plots(rows, workloads, args):
             with open(path, "w") as f:
                 for r in sorted(series[key], key=lambda r: r["blocks"]):
                     f.write(f"{r['heap_mib']} {max(r['median_ns'], 0.5)}\n")
-            color = ALLOC_ORDER.index(al) + 1 if al in ALLOC_ORDER else len(ALLOC_ORDER) + idx
+            color = (f"rgb '{COLORS[ALLOC_ORDER.index(al)]}'" if al in ALLOC_ORDER
+                     else str(len(ALLOC_ORDER) + idx))
             dash = sub.index(wl) + 1
             title = al if len(sub) == 1 else f"{al} ({wl[len(w) + 1:] if wl.startswith(w + '-') else wl})"
             plots.append(f"'{path}' using 1:2 with linespoints lc {color} dt {dash} pt {5 + dash} lw 2 "
@@ -420,8 +458,10 @@ def write_markdown(path, rows, goals, plots, info, allocs, args, problems):
     for g in goals:
         L.append(f"| {g['goal']} | {g['measured']} | **{g['status']}** |")
 
+    nrounds = max((r["rounds"] for r in rows), default=1)
     L += ["", "## Median cost (ns)", "",
-          "W1: per malloc+free pair. W3: per request. Lower is better.", ""]
+          f"W1: per malloc+free pair. W3: per request. Lower is better. Each figure is the median of "
+          f"{nrounds} round(s) of the whole sweep (each round: the median over that process's batches).", ""]
     workloads = sorted({r["workload"] for r in rows})
     sizes = sorted({r["blocks"] for r in rows})
     L.append("| workload | allocator | " + " | ".join(size_label(n) for n in sizes) + " |")
@@ -441,14 +481,17 @@ def write_markdown(path, rows, goals, plots, info, allocs, args, problems):
             L.append("")
 
     L += ["## All figures", "",
-          "median: per pair (W1) or request (W3); mean: total time / pairs; p99 and max: one operation "
+          "median: per pair (W1) or request (W3), median of the rounds; rounds' medians: the lowest and "
+          "highest round (a measure of the machine's noise); mean: total time / pairs; p99 and max: one operation "
           "(a malloc or a free; W3: one request) timed on its own, timer overhead subtracted; fail: "
           "allocations that returned NULL in the measured passes; Ir/op: callgrind instructions per "
           "operation (W1: per malloc or free, so a pair is twice that; W3: per request).", "",
-          "| workload | heap | allocator | median ns | mean ns | p99 ns | max ns | fail | Ir/op | timed ops |",
-          "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+          "| workload | heap | allocator | median ns | rounds' medians | mean ns | p99 ns | max ns | fail | "
+          "Ir/op | timed ops |",
+          "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         L.append(f"| {r['workload']} | {size_label(r['blocks'])} | {r['allocator']} | {fnum(r['median_ns'], 1)} | "
+                 f"{fnum(r['median_min_ns'], 1)}..{fnum(r['median_max_ns'], 1)} | "
                  f"{fnum(r['mean_ns'], 1)} | {fnum(r['p99_ns'])} | {fnum(r['max_ns'])} | "
                  f"{100 * r['fail_rate']:.2f}% | {fnum(r['ir_per_op'])} | {r['ops_timed']:,} |")
 
@@ -479,6 +522,9 @@ def write_markdown(path, rows, goals, plots, info, allocs, args, problems):
           "state is the same.",
           "- **Pool.** The PeachOS heaps get a `PROT_NONE` pool: they never touch it (metadata is out of "
           "band), so the benchmark needs no memory for it and any access would fault.",
+          "- **Rounds.** The whole native sweep (every cell, allocators interleaved, one process per cell) "
+          "runs several times; a cell's median and p99 are the medians over the rounds, its max the "
+          "maximum. Callgrind runs once: its counts do not depend on the machine's load.",
           "- **Timer.** `clock_gettime(CLOCK_MONOTONIC)` (vDSO); its median back-to-back cost is measured at "
           f"start-up ({min(TIMER, default=0)}..{max(TIMER, default=0)} ns in this run) and subtracted from "
           "single-op latencies. Medians are robust to a busy machine; p99 and "

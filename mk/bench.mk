@@ -9,12 +9,15 @@
 #   bench-glibc     bench/*.c + bench/alloc_malloc.c
 #   bench-jemalloc  the same, -ljemalloc (replaces malloc)
 #   bench-mimalloc  the same, -lmimalloc (replaces malloc)
-# A workload is one file bench/w*.c (see bench/bench.h); bench/run.py runs
+# A workload is one file bench/w*.c using BENCH_WORKLOAD (see bench/bench.h); bench/run.py runs
 # every (workload, heap size, allocator) in its own process, then callgrind.
 
 BENCH_DIR := $(BUILD)/bench
 BENCH_CFLAGS := -std=c11 -O2 -DNDEBUG -g $(WARN) -Isrc
-BENCH_COMMON := bench/bench.c $(sort $(wildcard bench/w*.c))
+# Workloads: the bench/w*.c files that register with BENCH_WORKLOAD (a
+# bench/w*.c with its own main() is a separate program, not linked in here).
+BENCH_WORKLOADS := $(sort $(shell grep -l '^BENCH_WORKLOAD' $(wildcard bench/w*.c) /dev/null 2>/dev/null))
+BENCH_COMMON := bench/bench.c $(BENCH_WORKLOADS)
 BENCH_HDR := $(wildcard bench/*.h)
 BENCH_PEACH_ALLOC := $(sort $(wildcard bench/alloc_peach*.c))
 BENCH_MALLOCS := glibc jemalloc mimalloc
