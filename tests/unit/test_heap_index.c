@@ -1,0 +1,362 @@
+/*
+ * test_heap_index.c - the placement index (heap_index.h): heap_index_bytes,
+ * heap_create_indexed's error paths (nothing written), and placement equal
+ * to heap_scan_first_fit (the linear reference) on many tables and sizes.
+ */
+#include "unit.h"
+
+/* Sizes around the 64-block words and the power-of-two leaf counts. */
+static const size_t sizes[] = { 1, 2, 63, 64, 65, 127, 128, 129, 191, 192, 193, 256, 257, 300, 1000 };
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+
+static void test_index_bytes(void** state)
+{
+    (void)state;
+    assert_int_equal(heap_index_bytes(0), 0);
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+    /* x86_64: 40-byte header + 8 bytes per leaf word + 2 * 12 bytes per leaf. */
+    assert_int_equal(heap_index_bytes(1), 72);
+    assert_int_equal(heap_index_bytes(63), 72);
+    assert_int_equal(heap_index_bytes(64), 72);
+    assert_int_equal(heap_index_bytes(65), 104);
+    assert_int_equal(heap_index_bytes(128), 104);
+    assert_int_equal(heap_index_bytes(129), 168);
+    assert_int_equal(heap_index_bytes(256), 168);
+    assert_int_equal(heap_index_bytes(257), 296);
+    assert_int_equal(heap_index_bytes(25600), 16424); /* the default 100 MiB heap */
+    assert_int_equal(heap_index_bytes(262144), 131112); /* 1 GiB */
+    assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 64), 2147483688u);
+    assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 63), 0); /* too many blocks for 32-bit counts */
+    assert_int_equal(heap_index_bytes((size_t)UINT32_MAX), 0);
+    assert_int_equal(heap_index_bytes(SIZE_MAX), 0);
+#else
+    skip();
+#endif
+}
+
+/* heap_index_bytes is what heap_create_indexed needs: one byte less fails. */
+static void test_index_bytes_is_exact(void** state)
+{
+    (void)state;
+    for (size_t k = 0; k < NSIZES; k++) {
+        size_t blocks = sizes[k];
+        size_t need = heap_index_bytes(blocks);
+        unsigned char* mem = unit_xmalloc(need + 16);
+        HEAP_BLOCK_TABLE_ENTRY* entries = unit_xmalloc(blocks);
+        struct heap_table table = { entries, blocks };
+        struct heap heap;
+        void* end = (void*)(UNIT_POOL + blocks * UNIT_BS);
+        assert_int_equal(heap_create_indexed(&heap, (void*)UNIT_POOL, end, &table, mem, need - 1), -EINVARG);
+        memset(mem, 0xC7, need + 16);
+        assert_int_equal(heap_create_indexed(&heap, (void*)UNIT_POOL, end, &table, mem, need), 0);
+        for (size_t i = need; i < need + 16; i++) { /* nothing past `need` */
+            assert_int_equal(mem[i], 0xC7);
+        }
+        assert_ptr_equal(heap.index, mem);
+        assert_non_null(heap.index_ops);
+        unit_assert_clean(&heap);
+        free(mem);
+        free(entries);
+    }
+}
+
+#define BLOCKS 100
+#define HEAP_CANARY 0xA5
+#define ENTRY_CANARY 0x5A
+#define INDEX_CANARY 0x3C
+
+struct fixture
+{
+    struct heap heap;
+    struct heap heap_before;
+    struct heap_table table;
+    HEAP_BLOCK_TABLE_ENTRY entries[BLOCKS];
+    uint64_t index[128]; /* 1024 bytes, 8-byte aligned; heap_index_bytes(100) is far less */
+    size_t need;
+};
+
+static void fixture_init(struct fixture* f)
+{
+    memset(&f->heap, HEAP_CANARY, sizeof(f->heap));
+    memset(&f->heap_before, HEAP_CANARY, sizeof(f->heap_before));
+    memset(f->entries, ENTRY_CANARY, sizeof(f->entries));
+    memset(f->index, INDEX_CANARY, sizeof(f->index));
+    f->table.entries = f->entries;
+    f->table.total = BLOCKS;
+    f->need = heap_index_bytes(BLOCKS);
+    assert_true(f->need > 0 && f->need + 8 <= sizeof(f->index));
+}
+
+static void assert_nothing_written(const struct fixture* f)
+{
+    assert_memory_equal(&f->heap, &f->heap_before, sizeof(f->heap));
+    const unsigned char* e = f->entries;
+    for (size_t i = 0; i < BLOCKS; i++) {
+        assert_int_equal(e[i], ENTRY_CANARY);
+    }
+    const unsigned char* x = (const unsigned char*)f->index;
+    for (size_t i = 0; i < sizeof(f->index); i++) {
+        assert_int_equal(x[i], INDEX_CANARY);
+    }
+}
+
+#define POOL ((void*)UNIT_POOL)
+#define END ((void*)(UNIT_POOL + BLOCKS * UNIT_BS))
+
+static void test_create_indexed_bad_index_memory(void** state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f);
+    /* NULL index memory */
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, NULL, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    /* misaligned (not a multiple of 8) */
+    for (size_t off = 1; off < 8; off++) {
+        void* mem = (unsigned char*)f.index + off;
+        assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, mem, f.need), -EINVARG);
+        assert_nothing_written(&f);
+    }
+    /* too small */
+    static const size_t shorter[] = { 0, 1, 8, 40 };
+    for (size_t k = 0; k < sizeof(shorter) / sizeof(shorter[0]); k++) {
+        assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, f.index, shorter[k]), -EINVARG);
+        assert_nothing_written(&f);
+    }
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, f.index, f.need - 1), -EINVARG);
+    assert_nothing_written(&f);
+}
+
+/* heap_create's own refusals, through heap_create_indexed: still nothing written. */
+static void test_create_indexed_bad_heap_arguments(void** state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f);
+    assert_int_equal(heap_create_indexed(NULL, POOL, END, &f.table, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    assert_int_equal(heap_create_indexed(&f.heap, NULL, END, &f.table, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, NULL, &f.table, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, END, NULL, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    assert_int_equal(heap_create_indexed(&f.heap, (char*)POOL + 1, END, &f.table, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, (char*)END - 1, &f.table, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    assert_int_equal(heap_create_indexed(&f.heap, END, POOL, &f.table, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    f.table.total = BLOCKS - 1; /* wrong total (its index would fit) */
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    f.table.total = 0;
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, POOL, &f.table, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    f.table.total = BLOCKS;
+    f.table.entries = NULL;
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, f.index, f.need), -EINVARG);
+    f.table.entries = f.entries;
+    assert_nothing_written(&f);
+    /* And the same arguments, corrected, succeed. */
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, f.index, f.need), 0);
+    for (size_t i = 0; i < BLOCKS; i++) {
+        assert_int_equal(f.entries[i], 0);
+    }
+    assert_ptr_equal(f.heap.index, f.index);
+    unit_assert_clean(&f.heap);
+}
+
+/* Re-creating an indexed heap resets its index with the table. */
+static void test_create_indexed_again(void** state)
+{
+    (void)state;
+    struct unit_heap u;
+    unit_heap_make(&u, 129, true);
+    for (int i = 0; i < 129; i++) {
+        assert_non_null(heap_malloc(&u.heap, 1));
+    }
+    assert_null(heap_malloc(&u.heap, 1));
+    void* end = (void*)(UNIT_POOL + 129 * UNIT_BS);
+    assert_int_equal(heap_create_indexed(&u.heap, (void*)UNIT_POOL, end, &u.table, u.index_mem, u.index_bytes), 0);
+    unit_assert_clean(&u.heap);
+    assert_ptr_equal(heap_malloc(&u.heap, 129 * UNIT_BS), (void*)UNIT_POOL);
+    unit_assert_clean(&u.heap);
+    unit_heap_destroy(&u);
+}
+
+/* For every n in 1..total+1: the indexed heap places an n-block request
+ * where heap_scan_first_fit says (or refuses it when the scan finds none). */
+static void assert_placement_matches_scan(struct unit_heap* u)
+{
+    size_t total = u->blocks;
+    for (size_t n = 1; n <= total + 1; n++) {
+        size_t want = heap_scan_first_fit(&u->table, n);
+        void* p = heap_malloc_blocks_typed(&u->heap, n, HEAP_BLOCK_TYPE_PLAIN);
+        if (want == SIZE_MAX) {
+            if (p != NULL) {
+                print_error("%zu blocks, n = %zu: index placed at %zu, scan finds nothing\n", total, n,
+                            unit_block_of(u, p));
+            }
+            assert_null(p);
+        } else {
+            if (p == NULL || unit_block_of(u, p) != want) {
+                print_error("%zu blocks, n = %zu: index %s, scan %zu\n", total, n, p == NULL ? "NULL" : "elsewhere",
+                            want);
+            }
+            assert_ptr_equal(p, unit_ptr(u, want));
+            heap_free(&u->heap, p);
+        }
+    }
+}
+
+/* Heaps of 1, 63, 64, 65, 128, 129, ... blocks: fill, drain, whole-heap requests. */
+static void test_index_heap_sizes(void** state)
+{
+    (void)state;
+    for (size_t k = 0; k < NSIZES; k++) {
+        size_t total = sizes[k];
+        struct unit_heap u;
+        unit_heap_make(&u, total, true);
+        assert_placement_matches_scan(&u);
+        for (size_t i = 0; i < total; i++) {
+            assert_ptr_equal(heap_malloc(&u.heap, 1), unit_ptr(&u, i));
+        }
+        assert_null(heap_malloc(&u.heap, 1)); /* padding past the end is not free */
+        assert_placement_matches_scan(&u);
+        /* Only the last block free: 1 fits there, 2 does not. */
+        heap_free(&u.heap, unit_ptr(&u, total - 1));
+        assert_ptr_equal(heap_malloc(&u.heap, 1), unit_ptr(&u, total - 1));
+        heap_free(&u.heap, unit_ptr(&u, total - 1));
+        assert_null(heap_malloc(&u.heap, 2 * UNIT_BS));
+        for (size_t i = 0; i + 1 < total; i++) {
+            heap_free(&u.heap, unit_ptr(&u, i));
+        }
+        struct heap_stats st;
+        heap_get_stats(&u.heap, &st);
+        assert_int_equal(st.largest_free_run, total);
+        assert_null(heap_malloc(&u.heap, (total + 1) * UNIT_BS));
+        assert_ptr_equal(heap_malloc(&u.heap, total * UNIT_BS), unit_ptr(&u, 0));
+        heap_get_stats(&u.heap, &st);
+        assert_int_equal(st.largest_free_run, 0);
+        unit_assert_clean(&u.heap);
+        unit_heap_destroy(&u);
+    }
+}
+
+/*
+ * Free runs placed across word and leaf boundaries: allocate every block
+ * singly, then free chosen ranges (half-open [from, to)).
+ */
+static void test_index_runs_across_boundaries(void** state)
+{
+    (void)state;
+    static const struct
+    {
+        size_t from;
+        size_t to;
+    } runs[] = { { 3, 5 }, { 60, 70 }, { 100, 128 }, { 128, 131 }, { 190, 260 }, { 262, 263 }, { 300, 384 } };
+    struct unit_heap u;
+    unit_heap_make(&u, 400, true);
+    for (size_t i = 0; i < 400; i++) {
+        assert_ptr_equal(heap_malloc(&u.heap, 1), unit_ptr(&u, i));
+    }
+    for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+        for (size_t b = runs[r].from; b < runs[r].to; b++) {
+            heap_free(&u.heap, unit_ptr(&u, b));
+        }
+    }
+    /* Free runs now: [3,5) 2, [60,70) 10, [100,131) 31, [190,260) 70, [262,263) 1, [300,384) 84. */
+    assert_placement_matches_scan(&u);
+    assert_ptr_equal(heap_malloc(&u.heap, 1), unit_ptr(&u, 3));
+    assert_ptr_equal(heap_malloc(&u.heap, 3 * UNIT_BS), unit_ptr(&u, 60));
+    assert_ptr_equal(heap_malloc(&u.heap, 31 * UNIT_BS), unit_ptr(&u, 100));
+    assert_ptr_equal(heap_malloc(&u.heap, 71 * UNIT_BS), unit_ptr(&u, 300));
+    assert_ptr_equal(heap_malloc(&u.heap, 70 * UNIT_BS), unit_ptr(&u, 190));
+    assert_null(heap_malloc(&u.heap, 14 * UNIT_BS));
+    assert_ptr_equal(heap_malloc(&u.heap, 13 * UNIT_BS), unit_ptr(&u, 371));
+    assert_placement_matches_scan(&u);
+    unit_assert_clean(&u.heap);
+    unit_heap_destroy(&u);
+}
+
+/* Random allocations and frees on an indexed and a plain heap in lockstep:
+ * same pointers, same tables, placement equal to the scan at checkpoints. */
+static void test_index_matches_scan_random(void** state)
+{
+    (void)state;
+    for (size_t k = 0; k < NSIZES; k++) {
+        size_t total = sizes[k];
+        struct unit_heap idx;
+        struct unit_heap lin;
+        unit_heap_make(&idx, total, true);
+        unit_heap_make(&lin, total, false);
+        uint64_t rng = 0x5EED0000u + total;
+        size_t max_run = total < 80 ? total : 80;
+        for (int op = 0; op < 1500; op++) {
+            uint32_t r = unit_rand(&rng);
+            if (r % 5 < 3) {
+                size_t n = 1 + unit_rand(&rng) % (unit_rand(&rng) % 4 == 0 ? max_run : 6);
+                void* a = heap_malloc(&idx.heap, n * UNIT_BS);
+                void* b = heap_malloc(&lin.heap, n * UNIT_BS);
+                assert_int_equal((uintptr_t)a, (uintptr_t)b);
+            } else {
+                size_t at = unit_rand(&rng) % total;
+                size_t first = heap_allocation_start(&lin.heap, unit_ptr(&lin, at));
+                if (first != SIZE_MAX) {
+                    heap_free(&idx.heap, unit_ptr(&idx, first));
+                    heap_free(&lin.heap, unit_ptr(&lin, first));
+                }
+            }
+            assert_memory_equal(idx.table.entries, lin.table.entries, total);
+            if (op % 150 == 149) {
+                assert_placement_matches_scan(&idx);
+                unit_assert_clean(&idx.heap);
+            }
+        }
+        unit_assert_clean(&idx.heap);
+        unit_assert_clean(&lin.heap);
+        unit_heap_destroy(&idx);
+        unit_heap_destroy(&lin);
+    }
+}
+
+/* The default heap size: long requests spanning many leaves. */
+static void test_index_default_size(void** state)
+{
+    (void)state;
+    const size_t total = PEACHOS_HEAP_SIZE_BYTES / PEACHOS_HEAP_BLOCK_SIZE;
+    struct unit_heap u;
+    unit_heap_make(&u, total, true);
+    void* a = heap_malloc(&u.heap, 5000 * UNIT_BS);
+    void* b = heap_malloc(&u.heap, 1);
+    void* c = heap_malloc(&u.heap, 12000 * UNIT_BS);
+    assert_ptr_equal(a, unit_ptr(&u, 0));
+    assert_ptr_equal(b, unit_ptr(&u, 5000));
+    assert_ptr_equal(c, unit_ptr(&u, 5001));
+    heap_free(&u.heap, a);
+    /* 5000 free at 0, 8599 free at the end (17001..25599). */
+    assert_ptr_equal(heap_malloc(&u.heap, 5001 * UNIT_BS), unit_ptr(&u, 17001));
+    assert_ptr_equal(heap_malloc(&u.heap, 5000 * UNIT_BS), unit_ptr(&u, 0));
+    assert_null(heap_malloc(&u.heap, 3599 * UNIT_BS));
+    assert_ptr_equal(heap_malloc(&u.heap, 3598 * UNIT_BS), unit_ptr(&u, 22002));
+    assert_null(heap_malloc(&u.heap, 1));
+    unit_assert_clean(&u.heap);
+    unit_heap_destroy(&u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_index_bytes),
+        cmocka_unit_test(test_index_bytes_is_exact),
+        cmocka_unit_test(test_create_indexed_bad_index_memory),
+        cmocka_unit_test(test_create_indexed_bad_heap_arguments),
+        cmocka_unit_test(test_create_indexed_again),
+        cmocka_unit_test(test_index_heap_sizes),
+        cmocka_unit_test(test_index_runs_across_boundaries),
+        cmocka_unit_test(test_index_matches_scan_random),
+        cmocka_unit_test(test_index_default_size),
+    };
+    return cmocka_run_group_tests_name("heap_index", tests, NULL, NULL);
+}
