@@ -5,8 +5,9 @@
  * time with gnuplot.
  *
  * Workloads (README.md has the details):
- *   w1     random 1..16-block requests, random frees, steady states at the
- *          occupancies of --occupancy (default 50,90), --ops operations each
+ *   w1     bench/w1.c's rules: random 1..16-block requests and random frees,
+ *          for each occupancy of --occupancy (default 50,90) a warm-up to it
+ *          and then --ops steady-state operations
  *   w3     fill with single blocks (all but the last 64), free every other
  *          one, then a 64-block request (fits only at the end) and another
  *          (cannot fit)
@@ -34,6 +35,7 @@ struct rp_options
     const char* out;
     const char* record;
     const char* dat;
+    const char* dump;
     size_t blocks;
     uint64_t seed;
     size_t ops; /* per w1 phase */
@@ -231,40 +233,70 @@ static void rp_mark(struct rp* r, const char* label)
 
 /* ---- built-in workloads ------------------------------------------- */
 
+/*
+ * W1 as bench/w1.c builds it: while the blocks requested by live
+ * allocations are below the target, allocate n = 1..16 blocks (n * 4096 - r
+ * bytes, r in 0..63), else free a random live allocation. A failed
+ * allocation still counts as live and is freed later, as free(NULL). Each
+ * phase: warm-up (allocate until the target is reached), then --ops
+ * steady-state operations; ids of freed allocations are reused.
+ */
+struct rp_w1_state
+{
+    size_t cap;
+    size_t* live;       /* ids of live allocations (failed ones included) */
+    size_t* spare;      /* freed ids, reused first */
+    unsigned char* req; /* [id] blocks requested */
+    size_t nlive, nspare, next_id, used;
+};
+
+/* One W1 operation: allocate if below target, else free a random live one. */
+static int rp_w1_op(struct rp* r, struct rp_w1_state* w, size_t target)
+{
+    if (w->used < target || w->nlive == 0) {
+        size_t blocks = 1 + rp_random(r) % 16;
+        size_t bytes = blocks * PEACHOS_HEAP_BLOCK_SIZE - rp_random(r) % 64;
+        size_t id = w->nspare > 0 ? w->spare[--w->nspare] : w->next_id++;
+        if (w->nlive == w->cap || rp_malloc(r, id, bytes, false, 0) < 0) {
+            return -1;
+        }
+        w->req[id] = (unsigned char)blocks;
+        w->used += blocks;
+        w->live[w->nlive++] = id;
+        return 0;
+    }
+    size_t k = rp_random(r) % w->nlive;
+    size_t id = w->live[k];
+    w->live[k] = w->live[--w->nlive];
+    w->used -= w->req[id];
+    w->spare[w->nspare++] = id;
+    return rp_free(r, id, 0);
+}
+
 static int rp_w1(struct rp* r)
 {
-    size_t* live = malloc(r->blocks * sizeof(size_t));
-    size_t nlive = 0, next_id = 0;
-    if (live == NULL) {
-        return -1;
-    }
-    for (size_t p = 0; p < r->o->phases; p++) {
+    struct rp_w1_state w = { 0 };
+    w.cap = r->blocks + 17; /* live allocations <= used < target + 16 */
+    w.live = malloc(w.cap * sizeof(size_t));
+    w.spare = malloc(w.cap * sizeof(size_t));
+    w.req = malloc(w.cap);
+    int res = w.live != NULL && w.spare != NULL && w.req != NULL ? 0 : -1;
+    for (size_t p = 0; res == 0 && p < r->o->phases; p++) {
         size_t target = r->blocks * r->o->occupancy[p] / 100;
-        for (size_t i = 0; i < r->o->ops; i++) {
-            if (r->heap.used_blocks < target || nlive == 0) {
-                size_t blocks = 1 + rp_random(r) % 16;
-                size_t bytes = (blocks - 1) * PEACHOS_HEAP_BLOCK_SIZE + 1 + rp_random(r) % PEACHOS_HEAP_BLOCK_SIZE;
-                size_t id = next_id++;
-                if (id >= RP_MAX_ID || rp_malloc(r, id, bytes, false, 0) < 0) {
-                    free(live);
-                    return -1;
-                }
-                if (r->ptr[id] != NULL) {
-                    live[nlive++] = id;
-                }
-            } else {
-                size_t k = rp_random(r) % nlive;
-                size_t id = live[k];
-                live[k] = live[--nlive];
-                rp_free(r, id, 0);
-            }
+        while (res == 0 && w.used < target) { /* warm-up */
+            res = rp_w1_op(r, &w, target);
+        }
+        for (size_t i = 0; res == 0 && i < r->o->ops; i++) { /* steady state */
+            res = rp_w1_op(r, &w, target);
         }
         char label[64];
         snprintf(label, sizeof(label), "steady state at %zu%% occupancy", r->o->occupancy[p]);
         rp_mark(r, label);
     }
-    free(live);
-    return 0;
+    free(w.live);
+    free(w.spare);
+    free(w.req);
+    return res;
 }
 
 static int rp_w3(struct rp* r)
@@ -419,11 +451,12 @@ static int rp_plot(struct rp* r, const char* dat)
     char out[4096];
     fprintf(g, "set title \"%s: occupancy and fragmentation, %zu blocks\"\n", r->name, r->blocks);
     fprintf(g, "set xlabel 'operation'\nset ylabel 'percent'\nset yrange [0:105]\nset xrange [0:%zu]\n", r->ops);
-    fprintf(g, "set grid\nset key below horizontal\n");
+    fprintf(g, "set grid\nset key below horizontal maxcols 3 font ',9'\n");
     for (size_t i = 0; i < r->nmarks; i++) {
         fprintf(g, "set arrow from %zu, graph 0 to %zu, graph 1 nohead dashtype 2 lc rgb '#777777'\n", r->marks[i],
                 r->marks[i]);
-        fprintf(g, "set label '%zu' at %zu, graph 1.03 center font ',8' tc rgb '#555555'\n", i + 1, r->marks[i]);
+        fprintf(g, "set label 'snapshot %zu' at %zu, graph 1.03 %s font ',8' tc rgb '#555555'\n", i + 1,
+                r->marks[i], r->marks[i] == r->ops ? "right" : r->marks[i] == 0 ? "left" : "center");
     }
     const char* terms[2][2] = { { "pngcairo size 900,440 font 'DejaVu Sans,10'", "png" },
                                 { "svg size 900,440 font 'DejaVu Sans,10' background '#ffffff'", "svg" } };
@@ -433,7 +466,7 @@ static int rp_plot(struct rp* r, const char* dat)
         rp_quote(g, out);
         fprintf(g, "\nplot ");
         rp_quote(g, dat);
-        fprintf(g, " using 1:2 with lines lw 2 lc rgb '#1d4f8c' title 'occupancy (used / total blocks)', ");
+        fprintf(g, " using 1:2 with lines lw 2 lc rgb '#1d4f8c' title 'occupancy (used / total)', ");
         rp_quote(g, dat);
         fprintf(g, " using 1:3 with lines lw 2 lc rgb '#d2691e' title 'fragmentation (1 - largest free run / free)', ");
         rp_quote(g, dat);
@@ -457,7 +490,7 @@ static void rp_usage(void)
     fprintf(stderr,
             "usage: heapmap replay [--workload w1|w3|TRACE] [--blocks N] [--seed S] [--ops N]\n"
             "                      [--occupancy P,P,...] [--every K] [--at N,N,...] [--record FILE]\n"
-            "                      [--dat FILE] [--no-plot] [--cols N] [--cell PX] [-o PREFIX]\n");
+            "                      [--dat FILE] [--dump FILE] [--no-plot] [--cols N] [--cell PX] [-o PREFIX]\n");
 }
 
 static size_t rp_list(const char* text, size_t* out, size_t max)
@@ -520,6 +553,8 @@ int hm_replay_main(int argc, char** argv)
             o.record = v;
         } else if (strcmp(a, "--dat") == 0) {
             o.dat = v;
+        } else if (strcmp(a, "--dump") == 0) {
+            o.dump = v;
         } else if (strcmp(a, "--blocks") == 0 && numeric && num > 0) {
             o.blocks = num;
         } else if (strcmp(a, "--seed") == 0 && numeric) {
@@ -560,7 +595,7 @@ int hm_replay_main(int argc, char** argv)
     char name[256];
     if (strcmp(o.workload, "w1") == 0) {
         blocks = blocks != 0 ? blocks : 4096;
-        r.expected_ops = o.ops * o.phases;
+        r.expected_ops = o.ops * o.phases + blocks / 4; /* + warm-ups, about */
         snprintf(name, sizeof(name), "W1 (seed %llu)", (unsigned long long)o.seed);
     } else if (strcmp(o.workload, "w3") == 0) {
         blocks = blocks != 0 ? blocks : 1024;
@@ -633,6 +668,13 @@ int hm_replay_main(int argc, char** argv)
     if (check != 0) {
         fprintf(stderr, "heapmap replay: heap_check failed at block %zu\n", bad);
         goto out;
+    }
+    if (o.dump != NULL) { /* the final table, raw: as a kernel dump would be */
+        FILE* f = fopen(o.dump, "wb");
+        if (f == NULL || fwrite(r.entries, 1, blocks, f) != blocks || fclose(f) != 0) {
+            fprintf(stderr, "heapmap replay: cannot write %s\n", o.dump);
+            goto out;
+        }
     }
     res = o.plot && rp_plot(&r, dat) < 0 ? 1 : 0;
 out:
