@@ -7,35 +7,6 @@
 static const bool modes[] = { false, true };
 #define FOR_EACH_MODE(indexed) for (size_t mode_ = 0; mode_ < 2 && ((indexed) = modes[mode_], 1); mode_++)
 
-/*
- * The layout of struct heap_index (heap_index.c), to corrupt an index on
- * purpose. Only the pointers are used, so the test follows the real bitmap
- * and nodes wherever heap_index.c puts them.
- */
-struct index_node_mirror
-{
-    uint32_t prefix;
-    uint32_t suffix;
-    uint32_t best;
-};
-struct index_mirror
-{
-    size_t total;
-    size_t words;
-    size_t leaves;
-    uint64_t* bitmap;
-    struct index_node_mirror* nodes;
-};
-
-static struct index_mirror* mirror(struct unit_heap* u)
-{
-    struct index_mirror* m = (struct index_mirror*)u->heap.index;
-    assert_non_null(m);
-    assert_int_equal(m->total, u->blocks); /* the mirror matches heap_index.c */
-    assert_int_equal(m->words, (u->blocks + 63) / 64);
-    return m;
-}
-
 /* heap_check must return -ECORRUPT at `block`, and write nothing. */
 static void assert_corrupt_(struct unit_heap* u, size_t block, const char* file, int line)
 {

@@ -210,6 +210,59 @@ static void assert_placement_matches_scan(struct unit_heap* u)
     }
 }
 
+/*
+ * The index memory may hold anything before heap_create_indexed: a stale
+ * index whose leaves are already right but whose summary nodes are wrong,
+ * all zeros, all ones. The new index must be right in every case.
+ */
+static void test_create_indexed_over_stale_memory(void** state)
+{
+    (void)state;
+    static const size_t totals[] = { 1, 65, 129, 300, 1000 };
+    for (size_t k = 0; k < sizeof(totals) / sizeof(totals[0]); k++) {
+        size_t total = totals[k];
+        void* end = (void*)(UNIT_POOL + total * UNIT_BS);
+        struct unit_heap u;
+        unit_heap_make(&u, total, true);
+        struct index_mirror* m = mirror(&u);
+        size_t nodes = 2 * m->leaves;
+        /* A summary node of each level made wrong, leaves left right. */
+        for (size_t node = 1; node < m->leaves; node *= 2) {
+            for (size_t j = node; j < 2 * node; j++) {
+                m->nodes[j].best ^= 1;
+                m->nodes[j].prefix ^= 2;
+            }
+            assert_int_equal(heap_check(&u.heap, NULL), -ECORRUPT);
+            assert_int_equal(
+                heap_create_indexed(&u.heap, (void*)UNIT_POOL, end, &u.table, u.index_mem, u.index_bytes), 0);
+            unit_assert_clean(&u.heap);
+            assert_placement_matches_scan(&u);
+        }
+        /* Leaves wrong too (every node). */
+        for (size_t j = 1; j < nodes; j++) {
+            m->nodes[j].suffix += 3;
+        }
+        assert_int_equal(heap_create_indexed(&u.heap, (void*)UNIT_POOL, end, &u.table, u.index_mem, u.index_bytes), 0);
+        unit_assert_clean(&u.heap);
+        /* A stale index of a full heap. */
+        while (heap_malloc(&u.heap, 1) != NULL) {
+        }
+        assert_int_equal(heap_create_indexed(&u.heap, (void*)UNIT_POOL, end, &u.table, u.index_mem, u.index_bytes), 0);
+        unit_assert_clean(&u.heap);
+        assert_ptr_equal(heap_malloc(&u.heap, total * UNIT_BS), (void*)UNIT_POOL);
+        /* All zeros, all ones. */
+        static const int fills[] = { 0x00, 0xFF };
+        for (size_t f = 0; f < 2; f++) {
+            memset(u.index_mem, fills[f], u.index_bytes);
+            assert_int_equal(
+                heap_create_indexed(&u.heap, (void*)UNIT_POOL, end, &u.table, u.index_mem, u.index_bytes), 0);
+            unit_assert_clean(&u.heap);
+            assert_placement_matches_scan(&u);
+        }
+        unit_heap_destroy(&u);
+    }
+}
+
 /* Heaps of 1, 63, 64, 65, 128, 129, ... blocks: fill, drain, whole-heap requests. */
 static void test_index_heap_sizes(void** state)
 {
@@ -353,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_create_indexed_bad_index_memory),
         cmocka_unit_test(test_create_indexed_bad_heap_arguments),
         cmocka_unit_test(test_create_indexed_again),
+        cmocka_unit_test(test_create_indexed_over_stale_memory),
         cmocka_unit_test(test_index_heap_sizes),
         cmocka_unit_test(test_index_runs_across_boundaries),
         cmocka_unit_test(test_index_matches_scan_random),

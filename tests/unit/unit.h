@@ -246,6 +246,35 @@ static inline void unit_assert_refused_free_(struct unit_heap* u, void* ptr, HEA
         assert_int_equal(unit_res_, 0);                           \
     } while (0)
 
+/*
+ * The layout of struct heap_index (heap_index.c), to corrupt an index on
+ * purpose. Only the pointers are used, so the test follows the real bitmap
+ * and nodes wherever heap_index.c puts them.
+ */
+struct index_node_mirror
+{
+    uint32_t prefix;
+    uint32_t suffix;
+    uint32_t best;
+};
+struct index_mirror
+{
+    size_t total;
+    size_t words;
+    size_t leaves;
+    uint64_t* bitmap;
+    struct index_node_mirror* nodes;
+};
+
+static inline struct index_mirror* mirror(struct unit_heap* u)
+{
+    struct index_mirror* m = (struct index_mirror*)u->heap.index;
+    assert_non_null(m);
+    assert_int_equal(m->total, u->blocks); /* the mirror matches heap_index.c */
+    assert_int_equal(m->words, (u->blocks + 63) / 64);
+    return m;
+}
+
 /* Tiny deterministic generator (tests must be reproducible). */
 static inline uint32_t unit_rand(uint64_t* state)
 {
