@@ -377,6 +377,9 @@ static void run_heap(uint64_t seed, size_t total, size_t ops, unsigned long long
     r->index_table.total = total;
     size_t index_bytes = heap_index_bytes(total);
     r->index_mem = aligned_alloc(64, (index_bytes + 63) / 64 * 64);
+    memset(r->index_mem, 0xA5, index_bytes); /* the index must not rely on zeroed memory */
+    memset(r->scan_table.entries, 0x5A, total);
+    memset(r->index_table.entries, 0x5A, total);
     if (heap_create(&r->scan_heap, r->pool, r->pool + total * BS, &r->scan_table) != 0 ||
         heap_create_indexed(&r->index_heap, r->pool, r->pool + total * BS, &r->index_table, r->index_mem,
                             index_bytes) != 0) {

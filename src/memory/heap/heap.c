@@ -168,24 +168,33 @@ size_t heap_allocation_blocks(const struct heap* heap, size_t first)
 }
 
 /*
- * Is [first, first+n) a well-formed chain of the given type ending on a
- * block without HAS_NEXT? A broken chain means the table was overwritten;
- * freeing along it would free someone else's blocks.
+ * Length of the allocation whose first block is `first`, walking HAS_NEXT,
+ * or 0 if its chain is not well formed: every block TAKEN with the given
+ * type and no reserved bit, IS_FIRST on the first block only, and a last
+ * block without HAS_NEXT inside the table. A broken chain means the table
+ * was overwritten; freeing along it would free someone else's blocks.
+ * One pass: this is on every free's path.
  */
-static bool heap_chain_is_sound(const struct heap* heap, size_t first, size_t n, HEAP_BLOCK_TABLE_ENTRY type)
+static size_t heap_sound_chain_length(const struct heap* heap, size_t first, HEAP_BLOCK_TABLE_ENTRY type)
 {
     const HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
-    for (size_t i = first; i < first + n; i++) {
-        HEAP_BLOCK_TABLE_ENTRY e = entries[i];
-        bool first_block = (i == first);
-        bool last_block = (i == first + n - 1);
-        if ((e & ~HEAP_BLOCK_KNOWN_BITS) != 0 || !(e & HEAP_BLOCK_TABLE_ENTRY_TAKEN) ||
-            (e & HEAP_BLOCK_TYPE_MASK) != type || (bool)(e & HEAP_BLOCK_IS_FIRST) != first_block ||
-            (bool)(e & HEAP_BLOCK_HAS_NEXT) == last_block) {
-            return false;
+    const HEAP_BLOCK_TABLE_ENTRY head = (HEAP_BLOCK_TABLE_ENTRY)(HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | type);
+    const HEAP_BLOCK_TABLE_ENTRY body = (HEAP_BLOCK_TABLE_ENTRY)(HEAP_BLOCK_TABLE_ENTRY_TAKEN | type);
+    HEAP_BLOCK_TABLE_ENTRY e = entries[first];
+    if ((e & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) != head) {
+        return 0;
+    }
+    size_t i = first;
+    while (e & HEAP_BLOCK_HAS_NEXT) {
+        if (++i == heap->table->total) {
+            return 0;
+        }
+        e = entries[i];
+        if ((e & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) != body) {
+            return 0;
         }
     }
-    return true;
+    return i - first + 1;
 }
 
 static void heap_reject(struct heap* heap, enum heap_report_kind kind, const void* ptr, size_t block)
@@ -220,8 +229,8 @@ void heap_free_typed(struct heap* heap, void* ptr, HEAP_BLOCK_TABLE_ENTRY type)
     } else if ((entry & HEAP_BLOCK_TYPE_MASK) != type) {
         heap_reject(heap, HEAP_REPORT_FREE_WRONG_OWNER, ptr, block);
     } else {
-        size_t n = heap_allocation_blocks(heap, block);
-        if (!heap_chain_is_sound(heap, block, n, type)) {
+        size_t n = heap_sound_chain_length(heap, block, type);
+        if (n == 0) {
             heap_reject(heap, HEAP_REPORT_FREE_CORRUPT, ptr, block);
             return;
         }

@@ -10,6 +10,7 @@
 #include "heap_index.h"
 
 #include "../../status.h"
+#include "../memory.h"
 
 #define HEAP_INDEX_WORD_BITS 64u
 
@@ -54,18 +55,35 @@ size_t heap_index_bytes(size_t total_blocks)
            2 * leaves * sizeof(struct heap_index_node);
 }
 
-/* Longest run of 1 bits in x. */
+/*
+ * Longest run of 1 bits in x, in O(log 64) steps rather than one per bit:
+ * run[j] has bit p set iff a run of 2^j ones starts at p. The top nonzero
+ * run[j] bounds the answer to [2^j, 2^(j+1)); then extend greedily by
+ * smaller powers: a run of len at p followed by a run of 2^i at p + len is a
+ * run of len + 2^i at p.
+ */
 static uint32_t heap_index_word_best(uint64_t x)
 {
-    if (x == UINT64_MAX) {
-        return HEAP_INDEX_WORD_BITS;
+    if (x == 0 || x == UINT64_MAX) {
+        return x == 0 ? 0 : HEAP_INDEX_WORD_BITS;
     }
-    uint32_t best = 0;
-    while (x != 0) { /* each step shortens every run by one */
-        x &= x >> 1;
-        best++;
+    uint64_t run[6];
+    int top = 0;
+    run[0] = x;
+    while (top < 5 && (run[top] & (run[top] >> (1u << top))) != 0) {
+        run[top + 1] = run[top] & (run[top] >> (1u << top));
+        top++;
     }
-    return best;
+    uint64_t at = run[top];
+    uint32_t len = 1u << top;
+    for (int i = top - 1; i >= 0; i--) {
+        uint64_t longer = at & (run[i] >> len);
+        if (longer != 0) {
+            at = longer;
+            len += 1u << i;
+        }
+    }
+    return len;
 }
 
 static struct heap_index_node heap_index_leaf(uint64_t x)
@@ -94,6 +112,11 @@ static struct heap_index_node heap_index_combine(const struct heap_index_node* l
     return node;
 }
 
+static bool heap_index_node_equal(const struct heap_index_node* a, const struct heap_index_node* b)
+{
+    return a->prefix == b->prefix && a->suffix == b->suffix && a->best == b->best;
+}
+
 /* Length in blocks of the range covered by each child of node i. */
 static uint32_t heap_index_half(const struct heap_index* index, size_t i)
 {
@@ -105,23 +128,29 @@ static uint32_t heap_index_half(const struct heap_index* index, size_t i)
     return (uint32_t)(len / 2);
 }
 
-static void heap_index_recompute(struct heap_index* index, size_t i, uint32_t half)
-{
-    index->nodes[i] = heap_index_combine(&index->nodes[2 * i], &index->nodes[2 * i + 1], half);
-}
-
-/* Refresh leaves [w0, w1] from the bitmap, then every ancestor, level by level. */
+/*
+ * Refresh leaves [w0, w1] from the bitmap, then their ancestors level by
+ * level. A level where no node changed leaves every node above it
+ * unchanged too, so the walk stops there: a malloc or free that does not
+ * change a word's runs costs a few nodes, not the whole path.
+ */
 static void heap_index_refresh(struct heap_index* index, size_t w0, size_t w1)
 {
+    bool changed = false;
     for (size_t w = w0; w <= w1; w++) {
-        index->nodes[index->leaves + w] = heap_index_leaf(index->bitmap[w]);
+        struct heap_index_node leaf = heap_index_leaf(index->bitmap[w]);
+        changed |= !heap_index_node_equal(&leaf, &index->nodes[index->leaves + w]);
+        index->nodes[index->leaves + w] = leaf;
     }
     size_t lo = (index->leaves + w0) / 2;
     size_t hi = (index->leaves + w1) / 2;
     uint32_t half = HEAP_INDEX_WORD_BITS;
-    while (lo >= 1) {
+    while (changed && lo >= 1) {
+        changed = false;
         for (size_t i = lo; i <= hi; i++) {
-            heap_index_recompute(index, i, half);
+            struct heap_index_node node = heap_index_combine(&index->nodes[2 * i], &index->nodes[2 * i + 1], half);
+            changed |= !heap_index_node_equal(&node, &index->nodes[i]);
+            index->nodes[i] = node;
         }
         lo /= 2;
         hi /= 2;
@@ -204,10 +233,6 @@ static uint64_t heap_index_expected_word(const struct heap_table* table, size_t 
     return word;
 }
 
-static bool heap_index_node_equal(const struct heap_index_node* a, const struct heap_index_node* b)
-{
-    return a->prefix == b->prefix && a->suffix == b->suffix && a->best == b->best;
-}
 
 /* A disagreement in the padding past the last block is reported at the last
  * block: heap_check promises a block of the table, which callers may index. */
@@ -269,7 +294,9 @@ static struct heap_index* heap_index_build(void* mem, size_t total)
                            : blocks >= HEAP_INDEX_WORD_BITS ? UINT64_MAX
                                                             : heap_index_mask(0, blocks);
     }
-    index->nodes[0].prefix = index->nodes[0].suffix = index->nodes[0].best = 0; /* unused */
+    /* An all-zero tree is consistent with an all-taken bitmap, so the
+     * refresh (which stops at unchanged levels) starts from a valid state. */
+    memset(index->nodes, 0, 2 * index->leaves * sizeof(struct heap_index_node));
     heap_index_refresh(index, 0, index->leaves - 1);
     return index;
 }
