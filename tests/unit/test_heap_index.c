@@ -333,6 +333,82 @@ static void test_index_runs_across_boundaries(void** state)
     unit_heap_destroy(&u);
 }
 
+/* Longest free run of the table, the reference for largest_free_run. */
+static size_t reference_largest(const struct unit_heap* u)
+{
+    size_t best = 0;
+    size_t run = 0;
+    for (size_t i = 0; i < u->blocks; i++) {
+        run = u->table.entries[i] == 0 ? run + 1 : 0;
+        best = run > best ? run : best;
+    }
+    return best;
+}
+
+/*
+ * Bit patterns inside and across 64-block words: every single free run
+ * [a, a + len) of a 64- and a 128-block heap (everything else taken), then
+ * random masks. The index's longest run (largest_free_run) and its placement
+ * must match the table.
+ */
+static void test_index_word_patterns(void** state)
+{
+    (void)state;
+    static const size_t totals[] = { 64, 128 };
+    for (size_t k = 0; k < 2; k++) {
+        size_t total = totals[k];
+        struct unit_heap u;
+        unit_heap_make(&u, total, true);
+        for (size_t i = 0; i < total; i++) {
+            assert_ptr_equal(heap_malloc(&u.heap, 1), unit_ptr(&u, i));
+        }
+        size_t step = total == 64 ? 1 : 3; /* all runs for 64 blocks, every third start for 128 */
+        for (size_t a = 0; a < total; a += step) {
+            for (size_t len = 1; a + len <= total; len++) {
+                for (size_t b = a; b < a + len; b++) {
+                    heap_free(&u.heap, unit_ptr(&u, b));
+                }
+                struct heap_stats st;
+                heap_get_stats(&u.heap, &st);
+                if (st.largest_free_run != len) {
+                    print_error("%zu blocks, free run [%zu, %zu): largest %zu\n", total, a, a + len,
+                                st.largest_free_run);
+                }
+                assert_int_equal(st.largest_free_run, len);
+                assert_null(heap_malloc(&u.heap, (len + 1) * UNIT_BS));
+                assert_ptr_equal(heap_malloc(&u.heap, len * UNIT_BS), unit_ptr(&u, a));
+                heap_free(&u.heap, unit_ptr(&u, a));
+                for (size_t b = a; b < a + len; b++) {
+                    assert_ptr_equal(heap_malloc(&u.heap, 1), unit_ptr(&u, b));
+                }
+            }
+        }
+        /* Random masks: free a random subset, compare, take it back. */
+        uint64_t rng = 777 + total;
+        for (int round = 0; round < 300; round++) {
+            uint32_t density = 1 + unit_rand(&rng) % 7; /* free with probability density / 8 */
+            for (size_t b = 0; b < total; b++) {
+                if (unit_rand(&rng) % 8 < density) {
+                    heap_free(&u.heap, unit_ptr(&u, b));
+                }
+            }
+            struct heap_stats st;
+            heap_get_stats(&u.heap, &st);
+            assert_int_equal(st.largest_free_run, reference_largest(&u));
+            if (round % 10 == 0) {
+                assert_placement_matches_scan(&u);
+            }
+            for (size_t b = 0; b < total; b++) {
+                if (u.table.entries[b] == 0) {
+                    assert_ptr_equal(heap_malloc(&u.heap, 1), unit_ptr(&u, b));
+                }
+            }
+        }
+        unit_assert_clean(&u.heap);
+        unit_heap_destroy(&u);
+    }
+}
+
 /* Random allocations and frees on an indexed and a plain heap in lockstep:
  * same pointers, same tables, placement equal to the scan at checkpoints. */
 static void test_index_matches_scan_random(void** state)
@@ -409,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_create_indexed_over_stale_memory),
         cmocka_unit_test(test_index_heap_sizes),
         cmocka_unit_test(test_index_runs_across_boundaries),
+        cmocka_unit_test(test_index_word_patterns),
         cmocka_unit_test(test_index_matches_scan_random),
         cmocka_unit_test(test_index_default_size),
     };

@@ -359,7 +359,8 @@ static void test_init_failure(void** state)
     assert_kheap_clean();
 }
 
-/* A pool smaller than one block: heap_create refuses, kheap_init says so. */
+/* A pool smaller than one block (heap_create refuses) or too large to map:
+ * kheap_init says so. */
 static void test_init_failure_too_small(void** state)
 {
     (void)state;
@@ -375,6 +376,14 @@ static void test_init_failure_too_small(void** state)
         assert_null(kheap_get());
         assert_null(kmalloc(1));
     }
+    /* A pool the host cannot map (mmap fails): the same clear failure. */
+    configure((size_t)1 << 60, false, false);
+    struct stderr_capture cap;
+    stderr_begin(&cap);
+    kheap_init();
+    assert_non_null(strstr(stderr_end(&cap), "kheap: failed to create heap"));
+    assert_false(kheap_ready());
+    assert_null(kmalloc(1));
     configure(UNIT_BS, false, false); /* exactly one block works */
     kheap_init();
     assert_true(kheap_ready());
