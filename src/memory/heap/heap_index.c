@@ -131,16 +131,17 @@ static uint32_t heap_index_half(const struct heap_index* index, size_t i)
 /*
  * Refresh leaves [w0, w1] from the bitmap, then their ancestors level by
  * level. A level where no node changed leaves every node above it
- * unchanged too, so the walk stops there: a malloc or free that does not
- * change a word's runs costs a few nodes, not the whole path.
+ * unchanged too, so the walk stops there: most mallocs and frees change a
+ * few nodes, not the whole path to the root.
  */
 static void heap_index_refresh(struct heap_index* index, size_t w0, size_t w1)
 {
+    struct heap_index_node* nodes = index->nodes;
     bool changed = false;
     for (size_t w = w0; w <= w1; w++) {
         struct heap_index_node leaf = heap_index_leaf(index->bitmap[w]);
-        changed |= !heap_index_node_equal(&leaf, &index->nodes[index->leaves + w]);
-        index->nodes[index->leaves + w] = leaf;
+        changed |= !heap_index_node_equal(&leaf, &nodes[index->leaves + w]);
+        nodes[index->leaves + w] = leaf;
     }
     size_t lo = (index->leaves + w0) / 2;
     size_t hi = (index->leaves + w1) / 2;
@@ -148,13 +149,22 @@ static void heap_index_refresh(struct heap_index* index, size_t w0, size_t w1)
     while (changed && lo >= 1) {
         changed = false;
         for (size_t i = lo; i <= hi; i++) {
-            struct heap_index_node node = heap_index_combine(&index->nodes[2 * i], &index->nodes[2 * i + 1], half);
-            changed |= !heap_index_node_equal(&node, &index->nodes[i]);
-            index->nodes[i] = node;
+            struct heap_index_node node = heap_index_combine(&nodes[2 * i], &nodes[2 * i + 1], half);
+            changed |= !heap_index_node_equal(&node, &nodes[i]);
+            nodes[i] = node;
+        }
+        if (lo == hi) {
+            break; /* one path from here up: the cheaper loop below */
         }
         lo /= 2;
         hi /= 2;
         half *= 2;
+    }
+    for (size_t i = lo / 2; changed && i >= 1; i /= 2) {
+        half *= 2;
+        struct heap_index_node node = heap_index_combine(&nodes[2 * i], &nodes[2 * i + 1], half);
+        changed = !heap_index_node_equal(&node, &nodes[i]);
+        nodes[i] = node;
     }
 }
 
