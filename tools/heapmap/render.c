@@ -108,7 +108,9 @@ static void hm_layout(const struct hm_map* map, const struct hm_render_options* 
               : n <= 64      ? 16
               : n <= 512     ? 32
               : n <= 8192    ? 64
-                             : 128;
+              : n <= 32768   ? 128
+              : n <= 131072  ? 256
+                             : 512;
     l->rows = n / l->cols + (n % l->cols != 0);
     if (o->cell > 0) {
         l->cell = o->cell;
