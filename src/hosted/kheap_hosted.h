@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../memory/heap/heap_index.h"
 #include "../memory/heap/kheap.h"
@@ -25,5 +26,23 @@ void kheap_hosted_configure(const struct kheap_hosted_config* config);
 /* Refused frees reported so far, and the last one. */
 size_t kheap_hosted_report_count(void);
 struct heap_report kheap_hosted_last_report(void);
+
+/* Fix the caches' secret (kheap_port_secret) from the next kheap_init, for
+ * reproducible runs; fixed = false goes back to the clock/address mix. */
+void kheap_hosted_set_secret(bool fixed, uintptr_t secret);
+
+/*
+ * Fault injection (issue 6) on the kernel heap's internal allocations:
+ * let `successes` attempts at the sites in `site_mask` (bit 1 << site, site
+ * from enum kcache_fault_site; KHEAP_HOSTED_FAIL_ALL for all) through, then
+ * fail every later one until kheap_hosted_fail_reset(). Survives kheap_init.
+ */
+#define KHEAP_HOSTED_FAIL_ALL                                                                      \
+    ((1u << KCACHE_FAULT_SLAB) | (1u << KCACHE_FAULT_BLOCKS) | (1u << KCACHE_FAULT_GROW) |         \
+     (1u << KCACHE_FAULT_MOVE))
+void kheap_hosted_fail_after(size_t successes, unsigned site_mask);
+void kheap_hosted_fail_reset(void);
+/* Attempts failed on purpose since the last kheap_hosted_fail_after. */
+size_t kheap_hosted_failures(void);
 
 #endif /* PEACHOS_KHEAP_HOSTED_H */

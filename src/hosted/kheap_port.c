@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../status.h"
 
@@ -98,4 +100,67 @@ void kheap_port_report(const struct heap_report* report)
 void kheap_port_print(const char* message)
 {
     fputs(message, stderr);
+}
+
+/* The caches' secret: clock, pid and addresses (ASLR) mixed; differs every
+ * run. kheap_hosted_set_secret() fixes it for reproducible tests. */
+static bool kheap_hosted_secret_fixed;
+static uintptr_t kheap_hosted_secret_value;
+
+void kheap_hosted_set_secret(bool fixed, uintptr_t secret)
+{
+    kheap_hosted_secret_fixed = fixed;
+    kheap_hosted_secret_value = secret;
+}
+
+uintptr_t kheap_port_secret(void)
+{
+    if (kheap_hosted_secret_fixed) {
+        return kheap_hosted_secret_value;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uintptr_t secret = (uintptr_t)now.tv_nsec ^ ((uintptr_t)now.tv_sec << 20) ^ ((uintptr_t)getpid() << 7);
+    return secret ^ (uintptr_t)&now ^ ((uintptr_t)&kheap_hosted_mutex >> 3);
+}
+
+/*
+ * Fault injection (issue 6): a countdown over the library's internal
+ * allocations (kcache_fault_site) of the sites in a mask.
+ */
+static size_t kheap_hosted_fail_countdown;
+static unsigned kheap_hosted_fail_mask;
+static size_t kheap_hosted_failed;
+
+static bool kheap_hosted_fault(void* ctx, enum kcache_fault_site site)
+{
+    (void)ctx;
+    if (!(kheap_hosted_fail_mask & (1u << site))) {
+        return false;
+    }
+    if (kheap_hosted_fail_countdown > 0) {
+        kheap_hosted_fail_countdown--;
+        return false;
+    }
+    kheap_hosted_failed++;
+    return true;
+}
+
+void kheap_hosted_fail_after(size_t successes, unsigned site_mask)
+{
+    kheap_hosted_fail_countdown = successes;
+    kheap_hosted_fail_mask = site_mask;
+    kheap_hosted_failed = 0;
+    kheap_set_fault(kheap_hosted_fault, NULL);
+}
+
+void kheap_hosted_fail_reset(void)
+{
+    kheap_hosted_fail_mask = 0;
+    kheap_set_fault(NULL, NULL);
+}
+
+size_t kheap_hosted_failures(void)
+{
+    return kheap_hosted_failed;
 }

@@ -1,4 +1,985 @@
 /*
- * kcache.c - small-object caches on top of the block heap (work in progress).
+ * kcache.c - small-object caches on heap blocks, and the kmalloc family.
+ *
+ * The design in short (docs/kcache.md has the rest):
+ *   - a slab is a CACHE-typed heap allocation of 1..KCACHE_MAX_SLAB_BLOCKS
+ *     blocks; its first bytes are the header below, then the objects;
+ *   - the allocation bitmap in the header is the only record of which
+ *     objects are live, so a free is checked exactly (start of an object,
+ *     bit set) and nothing the allocator follows lives in a free object;
+ *   - the header is sealed with a checksum keyed by the cache's secret and
+ *     the slab's address, verified before every use of the header: a header
+ *     changed by a stray write (say, an overrun of the memory just below the
+ *     slab) is reported and never followed;
+ *   - class descriptors, list heads, keys and counters live in struct
+ *     kcache, outside the pool.
+ * Needs memory.c and heap.c / heap_check.c only; no libc.
  */
 #include "kcache.h"
+
+#include "../../status.h"
+#include "../memory.h"
+
+#define KCACHE_BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)
+#define KCACHE_WORD_BITS (sizeof(uintptr_t) * 8u)
+
+/* The few helpers on the kmalloc/kfree fast path: always inlined, since a
+ * call costs about as much as their body. */
+#define KCACHE_HOT static inline __attribute__((always_inline))
+#define KCACHE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Geometry fields are uint16_t and classes are at most half a block. */
+_Static_assert(PEACHOS_HEAP_BLOCK_SIZE >= 2 * KCACHE_MAX_SIZE, "a block must hold two of the largest objects");
+_Static_assert(PEACHOS_HEAP_BLOCK_SIZE <= 32768, "geometry is stored in 16-bit fields");
+/* Slot numbers come from a 32-bit reciprocal: exact while offset * size < 2^32. */
+_Static_assert((uint64_t)KCACHE_MAX_SLAB_BLOCKS * PEACHOS_HEAP_BLOCK_SIZE * KCACHE_MAX_SIZE < ((uint64_t)1 << 32),
+               "reciprocal division is exact");
+
+/*
+ * Slab header, at the start of the slab's first block. Every field is a
+ * whole word, so that the checksum can be updated word by word. Invariants
+ * (checked by kcache_check):
+ *   check == kcache_seal_value();
+ *   shape == class << 1 | KCACHE_PREFERRED or KCACHE_SINGLE, and that
+ *     geometry's length is the length of the CACHE allocation in the table;
+ *   inuse == number of 1 bits of bitmap below the capacity; the bits from
+ *     the capacity to the end of the last word are 1 (so the free-slot
+ *     search needs no bound);
+ *   next/prev link the class's partial list; NULL when full or the spare;
+ *   the bytes between the bitmap and the first object are 0.
+ */
+struct kcache_slab
+{
+    uintptr_t check;          /* keyed checksum of the words below and the slab's address */
+    struct kcache_slab* next; /* partial list */
+    struct kcache_slab* prev;
+    uintptr_t shape;          /* class << 1 | geometry, fixed when the slab is made */
+    uintptr_t inuse;          /* live objects */
+    uintptr_t bitmap[];       /* 1 = live object */
+};
+
+/* Word numbers of the header fields, for the checksum keys. */
+enum
+{
+    KCACHE_W_NEXT = 1,
+    KCACHE_W_PREV = 2,
+    KCACHE_W_SHAPE = 3,
+    KCACHE_W_INUSE = 4,
+    KCACHE_W_BITMAP = 5,
+};
+#define KCACHE_HEADER_BYTES (offsetof(struct kcache_slab, bitmap))
+_Static_assert(KCACHE_HEADER_BYTES == KCACHE_W_BITMAP * sizeof(uintptr_t), "header is whole words");
+_Static_assert(offsetof(struct kcache_slab, inuse) == KCACHE_W_INUSE * sizeof(uintptr_t), "word numbers");
+_Static_assert(KCACHE_W_BITMAP + (KCACHE_MAX_SLAB_BLOCKS * KCACHE_BS / KCACHE_ALIGN + KCACHE_WORD_BITS - 1) /
+                       KCACHE_WORD_BITS <=
+                   KCACHE_HEADER_WORDS,
+               "a key for every header word");
+
+/* ---------------------------------------------------------------- classes */
+
+static size_t kcache_class_size(size_t ci)
+{
+    if (ci < KCACHE_SMALL_MAX / KCACHE_SMALL_STEP) {
+        return (ci + 1) * KCACHE_SMALL_STEP;
+    }
+    size_t j = ci - KCACHE_SMALL_MAX / KCACHE_SMALL_STEP; /* four classes per power of two */
+    size_t base = (size_t)KCACHE_SMALL_MAX << (j / 4);
+    return base + (j % 4 + 1) * (base / 4);
+}
+
+size_t kcache_class_of(size_t size)
+{
+    if (size == 0 || size > KCACHE_MAX_SIZE) {
+        return KCACHE_CLASSES;
+    }
+    if (size <= KCACHE_SMALL_MAX) {
+        return (size - 1) / KCACHE_SMALL_STEP;
+    }
+    if (size <= 2 * KCACHE_SMALL_MAX) {
+        return 32 + (size - KCACHE_SMALL_MAX - 1) / (KCACHE_SMALL_MAX / 4);
+    }
+    return 36 + (size - 2 * KCACHE_SMALL_MAX - 1) / (KCACHE_SMALL_MAX / 2);
+}
+
+static size_t kcache_round_align(size_t n)
+{
+    return (n + KCACHE_ALIGN - 1) & ~(size_t)(KCACHE_ALIGN - 1);
+}
+
+/* Most objects of `size` a slab of `blocks` blocks holds after its header. */
+static struct kcache_geometry kcache_geometry_for(size_t size, size_t blocks)
+{
+    size_t bytes = blocks * KCACHE_BS;
+    size_t capacity = bytes / size;
+    size_t words = 0;
+    size_t offset = 0;
+    for (; capacity > 0; capacity--) {
+        words = (capacity + KCACHE_WORD_BITS - 1) / KCACHE_WORD_BITS;
+        offset = kcache_round_align(KCACHE_HEADER_BYTES + words * sizeof(uintptr_t));
+        if (offset + capacity * size <= bytes) {
+            break;
+        }
+    }
+    struct kcache_geometry g = { (uint16_t)blocks, (uint16_t)capacity, (uint16_t)offset, (uint16_t)words };
+    return g;
+}
+
+static size_t kcache_waste(size_t size, const struct kcache_geometry* g)
+{
+    return g->blocks * KCACHE_BS - g->capacity * size;
+}
+
+/*
+ * The preferred slab: the shortest one wasting at most 1/50 of its bytes
+ * (header, bitmap and tail), else the one wasting the smallest share.
+ * Short slabs keep partially-used memory low and are easy to place; the 2%
+ * bound is what W2's density goal leaves after class rounding.
+ */
+static struct kcache_geometry kcache_pick_geometry(size_t size)
+{
+    struct kcache_geometry best = kcache_geometry_for(size, 1);
+    for (size_t k = 1; k <= KCACHE_MAX_SLAB_BLOCKS; k++) {
+        struct kcache_geometry g = kcache_geometry_for(size, k);
+        size_t waste = kcache_waste(size, &g);
+        if (waste * 50 <= k * KCACHE_BS) {
+            return g;
+        }
+        if (waste * best.blocks < kcache_waste(size, &best) * k) {
+            best = g;
+        }
+    }
+    return best;
+}
+
+/* ---------------------------------------------------------------- sealing */
+
+/* splitmix64's finaliser: spreads a secret into unrelated keys. */
+static uint64_t kcache_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* The geometry a shape word names, or NULL if it names none. */
+KCACHE_HOT const struct kcache_geometry* kcache_geometry_of(const struct kcache* kc, uintptr_t shape)
+{
+    if (KCACHE_UNLIKELY(shape >= 2 * KCACHE_CLASSES)) {
+        return NULL;
+    }
+    return &kc->classes[shape >> 1].geometry[shape & 1];
+}
+
+KCACHE_HOT size_t kcache_shape_class(uintptr_t shape)
+{
+    return (size_t)(shape >> 1);
+}
+
+/*
+ * check = key_final * (address + 1) + sum(word_i * keys[i]), i >= 1.
+ * The keys are odd, so a change of any one word always changes the sum (odd
+ * numbers are invertible modulo 2^n); the sum is linear in each word, so a
+ * store updates it in O(1); without the keys nobody can compute the check
+ * of a forged header. Independent multiplies: about a cycle per word.
+ */
+KCACHE_HOT uintptr_t kcache_seal_value(const struct kcache* kc, const struct kcache_slab* s, size_t words)
+{
+    const uintptr_t* k = kc->keys;
+    uintptr_t sum = kc->key_final * ((uintptr_t)s + 1);
+    sum += (uintptr_t)s->next * k[KCACHE_W_NEXT] + (uintptr_t)s->prev * k[KCACHE_W_PREV];
+    sum += s->shape * k[KCACHE_W_SHAPE] + s->inuse * k[KCACHE_W_INUSE];
+    for (size_t i = 0; i < words; i++) {
+        sum += s->bitmap[i] * k[KCACHE_W_BITMAP + i];
+    }
+    return sum;
+}
+
+/*
+ * Verify a header before using it: its shape must name a geometry (which
+ * then bounds the words read) and its check must match. Returns the
+ * geometry, or NULL for a corrupt header.
+ */
+KCACHE_HOT const struct kcache_geometry* kcache_slab_ok(const struct kcache* kc, const struct kcache_slab* s)
+{
+    const struct kcache_geometry* g = kcache_geometry_of(kc, s->shape);
+    if (KCACHE_UNLIKELY(g == NULL || s->check != kcache_seal_value(kc, s, g->words))) {
+        return NULL;
+    }
+    return g;
+}
+
+/* Link setters keep the check in step (list moves are not the hot path). */
+static void kcache_set_next(const struct kcache* kc, struct kcache_slab* s, struct kcache_slab* next)
+{
+    s->check += ((uintptr_t)next - (uintptr_t)s->next) * kc->keys[KCACHE_W_NEXT];
+    s->next = next;
+}
+
+static void kcache_set_prev(const struct kcache* kc, struct kcache_slab* s, struct kcache_slab* prev)
+{
+    s->check += ((uintptr_t)prev - (uintptr_t)s->prev) * kc->keys[KCACHE_W_PREV];
+    s->prev = prev;
+}
+
+/* -------------------------------------------------------------- reporting */
+
+static void kcache_report(const struct kcache* kc, enum heap_report_kind kind, const void* ptr)
+{
+    struct heap* heap = kc->heap;
+    if (heap->report != NULL) {
+        struct heap_report report = { kind, ptr, heap_address_to_block(heap, ptr) };
+        heap->report(heap->report_ctx, &report);
+    }
+}
+
+/* A refused free: counted with the heap's, reported, nothing changed. */
+static void kcache_reject(struct kcache* kc, enum heap_report_kind kind, const void* ptr)
+{
+    kc->heap->rejected_frees++;
+    kcache_report(kc, kind, ptr);
+}
+
+/* A header that fails its check: counted, reported (FREE_CORRUPT, ptr = slab). */
+static void kcache_corrupt(struct kcache* kc, const struct kcache_slab* s)
+{
+    kc->corruptions++;
+    kcache_report(kc, HEAP_REPORT_FREE_CORRUPT, s);
+}
+
+static bool kcache_forced(struct kcache* kc, enum kcache_fault_site site)
+{
+    if (kc->fault != NULL && kc->fault(kc->fault_ctx, site)) {
+        kc->forced_failures++;
+        return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------- init */
+
+int kcache_init(struct kcache* kc, struct heap* heap, uintptr_t secret, unsigned flags)
+{
+    if (kc == NULL || heap == NULL || (flags & ~KCACHE_FLAG_POISON) != 0) {
+        return -EINVARG;
+    }
+    memset(kc, 0, sizeof(*kc));
+    kc->heap = heap;
+    kc->flags = flags;
+    uint64_t seed = kcache_mix((uint64_t)secret + 0x9E3779B97F4A7C15ull);
+    kc->key_final = (uintptr_t)seed;
+    for (size_t i = 0; i < KCACHE_HEADER_WORDS; i++) {
+        seed = kcache_mix(seed + 0x9E3779B97F4A7C15ull);
+        kc->keys[i] = (uintptr_t)seed | 1u; /* odd */
+    }
+    for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
+        struct kcache_class* c = &kc->classes[ci];
+        c->size = (uint32_t)kcache_class_size(ci);
+        c->reciprocal = UINT32_MAX / c->size + 1; /* = 2^32 / size, + 1 unless size is a power of two */
+        c->geometry[KCACHE_PREFERRED] = kcache_pick_geometry(c->size);
+        c->geometry[KCACHE_SINGLE] = kcache_geometry_for(c->size, 1);
+    }
+    return PEACHOS_ALL_OK;
+}
+
+void kcache_set_fault(struct kcache* kc, kcache_fault_fn fn, void* ctx)
+{
+    if (kc != NULL) {
+        kc->fault = fn;
+        kc->fault_ctx = ctx;
+    }
+}
+
+/* ------------------------------------------------------------ heap access */
+
+/* n blocks from the heap; if it is full, give the spare slabs back and retry. */
+static void* kcache_heap_blocks(struct kcache* kc, size_t n, HEAP_BLOCK_TABLE_ENTRY type)
+{
+    void* mem = heap_malloc_blocks_typed(kc->heap, n, type);
+    if (mem == NULL && kcache_trim(kc) > 0) {
+        mem = heap_malloc_blocks_typed(kc->heap, n, type);
+    }
+    return mem;
+}
+
+static size_t kcache_blocks_for(size_t size)
+{
+    return size / KCACHE_BS + (size % KCACHE_BS != 0); /* no overflow near SIZE_MAX */
+}
+
+static void* kcache_alloc_blocks(struct kcache* kc, size_t size, enum kcache_fault_site site)
+{
+    if (kcache_forced(kc, site)) {
+        return NULL;
+    }
+    return kcache_heap_blocks(kc, kcache_blocks_for(size), HEAP_BLOCK_TYPE_PLAIN);
+}
+
+/* ------------------------------------------------------------------ slabs */
+
+KCACHE_HOT struct kcache_slab* kcache_slab_at(const struct kcache* kc, size_t first)
+{
+    return (struct kcache_slab*)((uintptr_t)kc->heap->saddr + first * KCACHE_BS);
+}
+
+KCACHE_HOT unsigned char* kcache_object(const struct kcache_slab* s, const struct kcache_geometry* g, size_t size,
+                                        size_t slot)
+{
+    return (unsigned char*)s + g->offset + slot * size;
+}
+
+KCACHE_HOT bool kcache_slot_live(const struct kcache_slab* s, size_t slot)
+{
+    return (s->bitmap[slot / KCACHE_WORD_BITS] >> (slot % KCACHE_WORD_BITS)) & 1u;
+}
+
+/* Lay out a fresh slab in `mem`: zero header, padding bits set, sealed. */
+static struct kcache_slab* kcache_format(struct kcache* kc, void* mem, size_t ci, size_t which)
+{
+    struct kcache_slab* s = (struct kcache_slab*)mem;
+    const struct kcache_geometry* g = &kc->classes[ci].geometry[which];
+    size_t size = kc->classes[ci].size;
+    memset(s, 0, g->offset);
+    s->shape = (uintptr_t)(ci << 1 | which);
+    for (size_t bit = g->capacity; bit < (size_t)g->words * KCACHE_WORD_BITS; bit++) {
+        s->bitmap[bit / KCACHE_WORD_BITS] |= (uintptr_t)1 << (bit % KCACHE_WORD_BITS);
+    }
+    if (kc->flags & KCACHE_FLAG_POISON) {
+        memset(kcache_object(s, g, size, 0), KCACHE_POISON_BYTE, (size_t)g->capacity * size);
+    }
+    s->check = kcache_seal_value(kc, s, g->words);
+    return s;
+}
+
+/* A new empty slab for class ci, preferred length first, then one block. */
+static struct kcache_slab* kcache_grow(struct kcache* kc, size_t ci)
+{
+    struct kcache_class* c = &kc->classes[ci];
+    if (kcache_forced(kc, KCACHE_FAULT_SLAB)) {
+        return NULL;
+    }
+    size_t which = KCACHE_PREFERRED;
+    void* mem = kcache_heap_blocks(kc, c->geometry[which].blocks, HEAP_BLOCK_TYPE_CACHE);
+    if (mem == NULL && c->geometry[which].blocks > 1) {
+        which = KCACHE_SINGLE;
+        mem = kcache_heap_blocks(kc, 1, HEAP_BLOCK_TYPE_CACHE);
+    }
+    if (mem == NULL) {
+        return NULL;
+    }
+    c->slabs++;
+    kc->slabs++;
+    kc->slab_blocks += c->geometry[which].blocks;
+    return kcache_format(kc, mem, ci, which);
+}
+
+/* Give an empty, unlisted, verified slab back to the heap. The header is
+ * wiped first so that no stale copy of it can pass a check later. */
+static void kcache_release(struct kcache* kc, struct kcache_slab* s, const struct kcache_geometry* g)
+{
+    struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
+    memset(s, 0, g->offset);
+    heap_free_typed(kc->heap, s, HEAP_BLOCK_TYPE_CACHE);
+    c->slabs--;
+    kc->slabs--;
+    kc->slab_blocks -= g->blocks;
+}
+
+size_t kcache_trim(struct kcache* kc)
+{
+    size_t freed = 0;
+    if (kc == NULL) {
+        return 0;
+    }
+    for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
+        struct kcache_slab* s = kc->classes[ci].spare;
+        if (s == NULL) {
+            continue;
+        }
+        const struct kcache_geometry* g = kcache_slab_ok(kc, s);
+        if (g == NULL) {
+            kcache_corrupt(kc, s); /* left where it is: never followed */
+            continue;
+        }
+        kc->classes[ci].spare = NULL;
+        freed += g->blocks;
+        kcache_release(kc, s, g);
+    }
+    return freed;
+}
+
+/* ------------------------------------------------------------ partial list */
+
+/*
+ * Callers have verified s, whose links name the neighbours. A neighbour's
+ * link is written without verifying the neighbour first: nothing is read
+ * from it but the old value of that link, and the setter adds the change to
+ * its check, so a neighbour that was corrupt stays exactly as corrupt and is
+ * caught when it is next used. That saves two checks per list move.
+ */
+static void kcache_list_push(const struct kcache* kc, struct kcache_class* c, struct kcache_slab* s)
+{
+    struct kcache_slab* head = c->partial;
+    kcache_set_prev(kc, s, NULL);
+    kcache_set_next(kc, s, head);
+    if (head != NULL) {
+        kcache_set_prev(kc, head, s);
+    }
+    c->partial = s;
+    c->partial_slabs++;
+}
+
+static void kcache_list_unlink(const struct kcache* kc, struct kcache_class* c, struct kcache_slab* s)
+{
+    struct kcache_slab* prev = s->prev;
+    struct kcache_slab* next = s->next;
+    if (prev != NULL) {
+        kcache_set_next(kc, prev, next);
+    } else {
+        c->partial = next;
+    }
+    if (next != NULL) {
+        kcache_set_prev(kc, next, prev);
+    }
+    kcache_set_next(kc, s, NULL);
+    kcache_set_prev(kc, s, NULL);
+    c->partial_slabs--;
+}
+
+/* --------------------------------------------------------- small objects */
+
+/* Report a write after free if the poison of a free object was changed. */
+static void kcache_check_poison(struct kcache* kc, const unsigned char* object, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        if (object[i] != KCACHE_POISON_BYTE) {
+            kc->use_after_free++;
+            kcache_report(kc, HEAP_REPORT_CACHE_USE_AFTER_FREE, object);
+            return;
+        }
+    }
+}
+
+/* No partial slab: the spare (verified before it moves), else a new slab.
+ * It becomes the class's only partial slab; its links are already NULL. */
+static struct kcache_slab* kcache_refill(struct kcache* kc, size_t ci)
+{
+    struct kcache_class* c = &kc->classes[ci];
+    struct kcache_slab* s = c->spare;
+    if (s != NULL) {
+        if (kcache_slab_ok(kc, s) == NULL) {
+            kcache_corrupt(kc, s);
+            return NULL;
+        }
+        c->spare = NULL;
+    } else {
+        s = kcache_grow(kc, ci);
+        if (s == NULL) {
+            return NULL;
+        }
+    }
+    c->partial = s;
+    c->partial_slabs = 1;
+    return s;
+}
+
+/* Lowest free slot of a verified, non-full slab, marked live; the check is
+ * updated for the bitmap word and inuse. SIZE_MAX if the bitmap is full. */
+KCACHE_HOT size_t kcache_take_slot(const struct kcache* kc, struct kcache_slab* s, const struct kcache_geometry* g)
+{
+    for (size_t w = 0; w < g->words; w++) {
+        uintptr_t bits = s->bitmap[w];
+        if (~bits != 0) {
+            size_t bit = (size_t)__builtin_ctzl((unsigned long)~bits);
+            uintptr_t mask = (uintptr_t)1 << bit;
+            s->bitmap[w] = bits | mask;
+            s->inuse++;
+            s->check += mask * kc->keys[KCACHE_W_BITMAP + w] + kc->keys[KCACHE_W_INUSE];
+            return w * KCACHE_WORD_BITS + bit;
+        }
+    }
+    return SIZE_MAX;
+}
+
+static void* kcache_alloc_failed(struct kcache* kc, const struct kcache_slab* s)
+{
+    kcache_corrupt(kc, s);
+    return NULL;
+}
+
+KCACHE_HOT void* kcache_alloc_small(struct kcache* kc, size_t ci)
+{
+    struct kcache_class* c = &kc->classes[ci];
+    struct kcache_slab* s = c->partial;
+    if (KCACHE_UNLIKELY(s == NULL)) {
+        s = kcache_refill(kc, ci);
+        if (s == NULL) {
+            return NULL;
+        }
+    }
+    /* Verify before changing anything; a sealed partial slab is never full. */
+    const struct kcache_geometry* g = kcache_slab_ok(kc, s);
+    if (KCACHE_UNLIKELY(g == NULL || s->inuse >= g->capacity)) {
+        return kcache_alloc_failed(kc, s);
+    }
+    size_t slot = kcache_take_slot(kc, s, g);
+    if (KCACHE_UNLIKELY(slot == SIZE_MAX)) { /* a sealed bitmap that disagrees with inuse */
+        return kcache_alloc_failed(kc, s);
+    }
+    if (s->inuse == g->capacity) {
+        kcache_list_unlink(kc, c, s); /* full slabs are on no list */
+    }
+    c->objects++;
+    unsigned char* object = kcache_object(s, g, c->size, slot);
+    if (KCACHE_UNLIKELY(kc->flags & KCACHE_FLAG_POISON)) {
+        kcache_check_poison(kc, object, c->size);
+    }
+    return object;
+}
+
+/* Slot of the live object starting at ptr in a verified slab, or SIZE_MAX. */
+KCACHE_HOT size_t kcache_slot_of(const struct kcache* kc, const struct kcache_slab* s,
+                                 const struct kcache_geometry* g, const void* ptr)
+{
+    uintptr_t base = (uintptr_t)s + g->offset;
+    uintptr_t p = (uintptr_t)ptr;
+    if (p < base) {
+        return SIZE_MAX; /* inside the header */
+    }
+    const struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
+    uint32_t offset = (uint32_t)(p - base); /* < slab bytes, see the static assert */
+    uint32_t slot = (uint32_t)(((uint64_t)offset * c->reciprocal) >> 32);
+    if (offset != slot * c->size || slot >= g->capacity || !kcache_slot_live(s, slot)) {
+        return SIZE_MAX; /* interior pointer, slab tail, or not live (double free) */
+    }
+    return slot;
+}
+
+/* s went from full to partial, or to empty: move it (list, spare, heap). */
+static void kcache_free_moved(struct kcache* kc, struct kcache_slab* s, const struct kcache_geometry* g,
+                              bool was_full)
+{
+    struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
+    if (s->inuse != 0) {
+        kcache_list_push(kc, c, s);
+        return;
+    }
+    if (!was_full) {
+        kcache_list_unlink(kc, c, s);
+    }
+    if (c->spare == NULL) { /* hysteresis: keep one empty slab per class */
+        c->spare = s;
+    } else {
+        kcache_release(kc, s, g);
+    }
+}
+
+KCACHE_HOT void kcache_free_small(struct kcache* kc, void* ptr, size_t first)
+{
+    struct kcache_slab* s = kcache_slab_at(kc, first);
+    const struct kcache_geometry* g = kcache_slab_ok(kc, s);
+    if (KCACHE_UNLIKELY(g == NULL)) {
+        kc->corruptions++;
+        kcache_reject(kc, HEAP_REPORT_FREE_CORRUPT, ptr);
+        return;
+    }
+    size_t slot = kcache_slot_of(kc, s, g, ptr);
+    if (KCACHE_UNLIKELY(slot == SIZE_MAX)) {
+        kcache_reject(kc, HEAP_REPORT_CACHE_BAD_FREE, ptr);
+        return;
+    }
+    struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
+    size_t w = slot / KCACHE_WORD_BITS;
+    uintptr_t mask = (uintptr_t)1 << (slot % KCACHE_WORD_BITS);
+    bool was_full = s->inuse == g->capacity;
+    s->bitmap[w] &= ~mask;
+    s->inuse--;
+    s->check -= mask * kc->keys[KCACHE_W_BITMAP + w] + kc->keys[KCACHE_W_INUSE];
+    c->objects--;
+    if (KCACHE_UNLIKELY(kc->flags & KCACHE_FLAG_POISON)) {
+        memset(kcache_object(s, g, c->size, slot), KCACHE_POISON_BYTE, c->size);
+    }
+    if (was_full || s->inuse == 0) {
+        kcache_free_moved(kc, s, g, was_full);
+    }
+}
+
+/* First block of the CACHE allocation holding ptr, or SIZE_MAX if ptr is
+ * not inside one. A pointer into a slab's first block is one table read. */
+KCACHE_HOT size_t kcache_cache_start(const struct heap* heap, const void* ptr)
+{
+    const HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
+    size_t block = (size_t)(((uintptr_t)ptr - (uintptr_t)heap->saddr) / KCACHE_BS); /* below saddr wraps high */
+    if (block >= heap->table->total) {
+        return SIZE_MAX;
+    }
+    HEAP_BLOCK_TABLE_ENTRY e = entries[block];
+    if ((e & (HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_TYPE_MASK)) !=
+        (HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_TYPE_CACHE)) {
+        return SIZE_MAX;
+    }
+    if (e & HEAP_BLOCK_IS_FIRST) {
+        return block;
+    }
+    size_t first = heap_allocation_start(heap, ptr);
+    if (first == SIZE_MAX || (entries[first] & HEAP_BLOCK_TYPE_MASK) != HEAP_BLOCK_TYPE_CACHE) {
+        return SIZE_MAX;
+    }
+    return first;
+}
+
+/* ----------------------------------------------------------------- lookup */
+
+/* Is the table chain at `first` a sound plain allocation (as heap_free
+ * requires, so that what we accept heap_free accepts too)? */
+static bool kcache_plain_chain_sound(const struct heap* heap, size_t first, size_t n)
+{
+    const HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
+    for (size_t i = first; i < first + n; i++) {
+        HEAP_BLOCK_TABLE_ENTRY e = entries[i];
+        bool is_first = i == first;
+        bool is_last = i == first + n - 1;
+        if ((e & ~HEAP_BLOCK_KNOWN_BITS) != 0 || !(e & HEAP_BLOCK_TABLE_ENTRY_TAKEN) ||
+            (e & HEAP_BLOCK_TYPE_MASK) != HEAP_BLOCK_TYPE_PLAIN || (bool)(e & HEAP_BLOCK_IS_FIRST) != is_first ||
+            (bool)(e & HEAP_BLOCK_HAS_NEXT) == is_last) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A pointer kcache_free would accept: a small object or a block allocation. */
+struct kcache_ref
+{
+    bool small;
+    size_t first;  /* first block of the allocation */
+    size_t blocks; /* block allocation: its length */
+    size_t usable; /* ksize */
+};
+
+/* Fill *ref and return true iff kcache_free(ptr) would free something. */
+static bool kcache_lookup(const struct kcache* kc, const void* ptr, struct kcache_ref* ref)
+{
+    const struct heap* heap = kc->heap;
+    size_t first = heap_allocation_start(heap, ptr);
+    if (first == SIZE_MAX) {
+        return false;
+    }
+    HEAP_BLOCK_TABLE_ENTRY type = heap->table->entries[first] & HEAP_BLOCK_TYPE_MASK;
+    ref->first = first;
+    if (type == HEAP_BLOCK_TYPE_CACHE) {
+        const struct kcache_slab* s = kcache_slab_at(kc, first);
+        const struct kcache_geometry* g = kcache_slab_ok(kc, s);
+        if (g == NULL || kcache_slot_of(kc, s, g, ptr) == SIZE_MAX) {
+            return false;
+        }
+        ref->small = true;
+        ref->blocks = 0;
+        ref->usable = kc->classes[kcache_shape_class(s->shape)].size;
+        return true;
+    }
+    size_t n = heap_allocation_blocks(heap, first);
+    if (type != HEAP_BLOCK_TYPE_PLAIN || ptr != heap_block_to_address(heap, first) ||
+        !kcache_plain_chain_sound(heap, first, n)) {
+        return false;
+    }
+    ref->small = false;
+    ref->blocks = n;
+    ref->usable = n * KCACHE_BS;
+    return true;
+}
+
+/* ----------------------------------------------------------------- public */
+
+void* kcache_alloc(struct kcache* kc, size_t size)
+{
+    if (kc == NULL || size == 0) {
+        return NULL;
+    }
+    size_t ci = kcache_class_of(size);
+    if (ci < KCACHE_CLASSES) {
+        return kcache_alloc_small(kc, ci);
+    }
+    return kcache_alloc_blocks(kc, size, KCACHE_FAULT_BLOCKS);
+}
+
+void* kcache_palloc(struct kcache* kc, size_t size)
+{
+    if (kc == NULL || size == 0) {
+        return NULL;
+    }
+    return kcache_alloc_blocks(kc, size, KCACHE_FAULT_BLOCKS);
+}
+
+void kcache_free(struct kcache* kc, void* ptr)
+{
+    if (kc == NULL || ptr == NULL) {
+        return;
+    }
+    size_t first = kcache_cache_start(kc->heap, ptr);
+    if (first != SIZE_MAX) {
+        kcache_free_small(kc, ptr, first);
+        return;
+    }
+    heap_free(kc->heap, ptr); /* block allocations, and every refusal of a non-cache pointer */
+}
+
+size_t kcache_size(const struct kcache* kc, const void* ptr)
+{
+    struct kcache_ref ref;
+    if (kc == NULL || ptr == NULL || !kcache_lookup(kc, ptr, &ref)) {
+        return 0;
+    }
+    return ref.usable;
+}
+
+/* Move to new memory: copy the old usable bytes, free the old. */
+static void* kcache_move(struct kcache* kc, void* ptr, const struct kcache_ref* ref, size_t size)
+{
+    if (kcache_forced(kc, KCACHE_FAULT_MOVE)) {
+        return NULL;
+    }
+    void* moved = ref->small ? kcache_alloc(kc, size)
+                             : kcache_heap_blocks(kc, kcache_blocks_for(size), HEAP_BLOCK_TYPE_PLAIN);
+    if (moved == NULL) {
+        return NULL;
+    }
+    memcpy(moved, ptr, ref->usable); /* usable < size: we only move to grow */
+    kcache_free(kc, ptr);
+    return moved;
+}
+
+static void* kcache_realloc_blocks(struct kcache* kc, void* ptr, const struct kcache_ref* ref, size_t size)
+{
+    size_t want = kcache_blocks_for(size);
+    if (want <= ref->blocks) {
+        heap_shrink_in_place(kc->heap, ref->first, ref->blocks, want);
+        return ptr;
+    }
+    if (!kcache_forced(kc, KCACHE_FAULT_GROW) && heap_grow_in_place(kc->heap, ref->first, ref->blocks, want)) {
+        return ptr;
+    }
+    return kcache_move(kc, ptr, ref, size);
+}
+
+void* kcache_realloc(struct kcache* kc, void* ptr, size_t size)
+{
+    if (kc == NULL) {
+        return NULL;
+    }
+    if (ptr == NULL) {
+        return kcache_alloc(kc, size);
+    }
+    if (size == 0) {
+        kcache_free(kc, ptr);
+        return NULL;
+    }
+    struct kcache_ref ref;
+    if (!kcache_lookup(kc, ptr, &ref)) {
+        kcache_free(kc, ptr); /* refuses it, with the report kfree would give */
+        return NULL;
+    }
+    if (!ref.small) {
+        return kcache_realloc_blocks(kc, ptr, &ref, size);
+    }
+    if (size <= ref.usable) {
+        return ptr; /* the class still fits: never move to shrink */
+    }
+    return kcache_move(kc, ptr, &ref, size);
+}
+
+void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    stats->slabs = kc->slabs;
+    stats->slab_blocks = kc->slab_blocks;
+    stats->corruptions = kc->corruptions;
+    stats->use_after_free = kc->use_after_free;
+    stats->forced_failures = kc->forced_failures;
+    for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
+        const struct kcache_class* c = &kc->classes[ci];
+        stats->spare_slabs += c->spare != NULL;
+        stats->objects += c->objects;
+        stats->object_bytes += c->objects * c->size;
+    }
+}
+
+/* ------------------------------------------------------------------ check */
+
+/* What the table scan finds per class, compared with the class afterwards. */
+struct kcache_census
+{
+    size_t slabs;
+    size_t partial;
+    size_t objects;
+};
+
+static size_t kcache_popcount(uintptr_t w)
+{
+    size_t n = 0;
+    for (; w != 0; w &= w - 1) {
+        n++;
+    }
+    return n;
+}
+
+/* Bitmap agrees with inuse, padding bits are set, header gap is zero. */
+static bool kcache_bitmap_ok(const struct kcache_slab* s, const struct kcache_geometry* g)
+{
+    size_t live = 0;
+    for (size_t w = 0; w < g->words; w++) {
+        live += kcache_popcount(s->bitmap[w]);
+    }
+    for (size_t bit = g->capacity; bit < (size_t)g->words * KCACHE_WORD_BITS; bit++) {
+        if (!kcache_slot_live(s, bit)) {
+            return false;
+        }
+        live--;
+    }
+    const unsigned char* gap = (const unsigned char*)&s->bitmap[g->words];
+    for (const unsigned char* p = gap; p < (const unsigned char*)s + g->offset; p++) {
+        if (*p != 0) {
+            return false;
+        }
+    }
+    return live == s->inuse;
+}
+
+/* First byte of a free object that is not poison, or NULL. */
+static const unsigned char* kcache_poison_broken(const struct kcache_slab* s, const struct kcache_geometry* g,
+                                                 size_t size)
+{
+    for (size_t slot = 0; slot < g->capacity; slot++) {
+        const unsigned char* object = kcache_object(s, g, size, slot);
+        for (size_t i = 0; i < size && !kcache_slot_live(s, slot); i++) {
+            if (object[i] != KCACHE_POISON_BYTE) {
+                return &object[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* One CACHE allocation of n blocks at `first`, on its own. Returns the bad
+ * block or SIZE_MAX, and counts it into its class's census. */
+static size_t kcache_check_slab(const struct kcache* kc, size_t first, size_t n, struct kcache_census* census)
+{
+    const struct kcache_slab* s = kcache_slab_at(kc, first);
+    const struct kcache_geometry* g = kcache_slab_ok(kc, s);
+    if (g == NULL || g->blocks != n || s->inuse > g->capacity || !kcache_bitmap_ok(s, g)) {
+        return first;
+    }
+    size_t ci = kcache_shape_class(s->shape);
+    bool listed = s->inuse > 0 && s->inuse < g->capacity;
+    bool spare = s->inuse == 0;
+    if ((spare && kc->classes[ci].spare != s) || (!listed && (s->next != NULL || s->prev != NULL))) {
+        return first;
+    }
+    if (kc->flags & KCACHE_FLAG_POISON) {
+        const unsigned char* broken = kcache_poison_broken(s, g, kc->classes[ci].size);
+        if (broken != NULL) {
+            return heap_address_to_block(kc->heap, broken);
+        }
+    }
+    census[ci].slabs++;
+    census[ci].partial += listed;
+    census[ci].objects += s->inuse;
+    return SIZE_MAX;
+}
+
+/* Block of a slab pointer found in a list or spare: SIZE_MAX unless it is
+ * the start of a CACHE allocation (so the table scan has checked it). */
+static size_t kcache_listed_block(const struct kcache* kc, const struct kcache_slab* s)
+{
+    const struct heap* heap = kc->heap;
+    uintptr_t start = (uintptr_t)heap->saddr;
+    uintptr_t p = (uintptr_t)s;
+    if (p < start || (p - start) % KCACHE_BS != 0 || (p - start) / KCACHE_BS >= heap->table->total) {
+        return SIZE_MAX;
+    }
+    size_t block = heap_address_to_block(heap, s);
+    HEAP_BLOCK_TABLE_ENTRY e = heap->table->entries[block];
+    HEAP_BLOCK_TABLE_ENTRY want = HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_CACHE;
+    return (e & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) == want ? block : SIZE_MAX;
+}
+
+/* The class's list and spare against the census. On failure *bad is the
+ * offending slab's block, or SIZE_MAX for a bad pointer or counter. */
+static bool kcache_check_class(const struct kcache* kc, size_t ci, const struct kcache_census* census, size_t* bad)
+{
+    const struct kcache_class* c = &kc->classes[ci];
+    const struct kcache_slab* prev = NULL;
+    size_t count = 0;
+    *bad = SIZE_MAX;
+    for (const struct kcache_slab* s = c->partial; s != NULL; s = s->next) {
+        size_t block = kcache_listed_block(kc, s);
+        /* The table scan checked the header; here: it is of this class,
+         * partial, linked both ways, and the walk cannot loop (count bound). */
+        if (block == SIZE_MAX || kcache_shape_class(s->shape) != ci || s->inuse == 0 ||
+            s->inuse >= kcache_geometry_of(kc, s->shape)->capacity || s->prev != prev || ++count > census->partial) {
+            *bad = block;
+            return false;
+        }
+        prev = s;
+    }
+    if (c->spare != NULL) {
+        size_t block = kcache_listed_block(kc, c->spare);
+        if (block == SIZE_MAX || kcache_shape_class(c->spare->shape) != ci || c->spare->inuse != 0) {
+            *bad = block;
+            return false;
+        }
+    }
+    return count == census->partial && count == c->partial_slabs && census->slabs == c->slabs &&
+           census->objects == c->objects;
+}
+
+static int kcache_check_fail(size_t* bad_block, size_t block)
+{
+    if (bad_block != NULL) {
+        *bad_block = block;
+    }
+    return -ECORRUPT;
+}
+
+int kcache_check(const struct kcache* kc, size_t* bad_block)
+{
+    if (kc == NULL || kc->heap == NULL) {
+        return -EINVARG;
+    }
+    int res = heap_check(kc->heap, bad_block);
+    if (res != PEACHOS_ALL_OK) {
+        return res;
+    }
+    const struct heap_table* table = kc->heap->table;
+    struct kcache_census census[KCACHE_CLASSES];
+    memset(census, 0, sizeof(census));
+    size_t slabs = 0;
+    size_t blocks = 0;
+    for (size_t i = 0; i < table->total;) {
+        size_t n = heap_allocation_blocks(kc->heap, i);
+        if (n == 0) {
+            i++;
+            continue;
+        }
+        if ((table->entries[i] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE) {
+            size_t bad = kcache_check_slab(kc, i, n, census);
+            if (bad != SIZE_MAX) {
+                return kcache_check_fail(bad_block, bad);
+            }
+            slabs++;
+            blocks += n;
+        }
+        i += n;
+    }
+    for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
+        size_t bad = SIZE_MAX;
+        if (!kcache_check_class(kc, ci, &census[ci], &bad)) {
+            return kcache_check_fail(bad_block, bad);
+        }
+    }
+    if (slabs != kc->slabs || blocks != kc->slab_blocks) {
+        return kcache_check_fail(bad_block, SIZE_MAX);
+    }
+    return PEACHOS_ALL_OK;
+}

@@ -40,4 +40,10 @@ void kheap_port_report(const struct heap_report* report);
 /* Print a line of diagnostic text (kheap_init failure). */
 void kheap_port_print(const char* message);
 
+/* Secret keying the small-object caches' header checksums (kcache.h), read
+ * once per kheap_init. Should be unpredictable: a cycle counter, a boot-time
+ * random value, addresses. kheap.c has a weak default (x86 rdtsc mixed with
+ * addresses) for ports that do not provide one. */
+uintptr_t kheap_port_secret(void);
+
 #endif /* PEACHOS_KHEAP_PORT_H */
