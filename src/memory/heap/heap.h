@@ -204,9 +204,12 @@ int heap_check(const struct heap* heap, size_t* bad_block);
  *   HEAPMAP end used=<u> free=<f> largest_free=<l> allocations=<a> rejected_frees=<r>
  * With k = 1: '.' free, '#' first block of an allocation, '=' its further
  * blocks, 'C' / 'c' the same for small-object cache blocks, '?' an entry
- * heap_check would reject. With k > 1: '.' all free, '#' all taken, '1'..'9'
- * taken share in tenths (rounded up, at most 9), '?' any bad entry.
- * blocks_per_char = 0 picks the smallest k that fits in max_lines lines.
+ * that is invalid by itself (flags without TAKEN, reserved bits, unknown
+ * type). Faults that need context, such as an orphan continuation block,
+ * show as '=' / 'c': heap_check finds those. With k > 1: '.' all free, '#'
+ * all taken, '1'..'9' taken share in tenths (rounded up, at most 9), '?'
+ * any invalid entry. blocks_per_char = 0 picks the smallest k that fits in
+ * max_lines lines (0 counts as 1). width 0 or above 256 means 64.
  */
 typedef void (*heap_write_fn)(void* ctx, const char* text, size_t len);
 void heap_dump_map(const struct heap* heap, heap_write_fn write, void* ctx, size_t blocks_per_char, size_t width,
