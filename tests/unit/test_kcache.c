@@ -889,6 +889,18 @@ static void test_check_counters(void** state)
         (*counters[i])--;
         kc_assert_clean(&e);
     }
+    uintptr_t pool = e.kc.pool; /* the copies of the heap's geometry */
+    e.kc.pool += UNIT_BS;
+    expect_corrupt(&e, SIZE_MAX);
+    e.kc.pool = pool;
+    e.kc.blocks--;
+    expect_corrupt(&e, SIZE_MAX);
+    e.kc.blocks++;
+    HEAP_BLOCK_TABLE_ENTRY* entries = e.kc.entries;
+    e.kc.entries = NULL;
+    expect_corrupt(&e, SIZE_MAX);
+    e.kc.entries = entries;
+    kc_assert_clean(&e);
     e.u.heap.used_blocks++; /* heap_check runs first */
     expect_corrupt(&e, SIZE_MAX);
     e.u.heap.used_blocks--;

@@ -190,7 +190,8 @@ KCACHE_HOT uintptr_t kcache_seal_value(const struct kcache* kc, const struct kca
     uintptr_t sum = kc->key_final * ((uintptr_t)s + 1);
     sum += (uintptr_t)s->next * k[KCACHE_W_NEXT] + (uintptr_t)s->prev * k[KCACHE_W_PREV];
     sum += s->shape * k[KCACHE_W_SHAPE] + s->inuse * k[KCACHE_W_INUSE];
-    for (size_t i = 0; i < words; i++) {
+    sum += s->bitmap[0] * k[KCACHE_W_BITMAP]; /* every slab has a word; most have one */
+    for (size_t i = 1; i < words; i++) {
         sum += s->bitmap[i] * k[KCACHE_W_BITMAP + i];
     }
     return sum;
@@ -266,6 +267,9 @@ int kcache_init(struct kcache* kc, struct heap* heap, uintptr_t secret, unsigned
     }
     memset(kc, 0, sizeof(*kc));
     kc->heap = heap;
+    kc->pool = (uintptr_t)heap->saddr;
+    kc->entries = heap->table != NULL ? heap->table->entries : NULL;
+    kc->blocks = heap->table != NULL ? heap->table->total : 0;
     kc->flags = flags;
     uint64_t seed = kcache_mix((uint64_t)secret + 0x9E3779B97F4A7C15ull);
     kc->key_final = (uintptr_t)seed;
@@ -320,7 +324,7 @@ static void* kcache_alloc_blocks(struct kcache* kc, size_t size, enum kcache_fau
 
 KCACHE_HOT struct kcache_slab* kcache_slab_at(const struct kcache* kc, size_t first)
 {
-    return (struct kcache_slab*)((uintptr_t)kc->heap->saddr + first * KCACHE_BS);
+    return (struct kcache_slab*)(kc->pool + first * KCACHE_BS);
 }
 
 KCACHE_HOT unsigned char* kcache_object(const struct kcache_slab* s, const struct kcache_geometry* g, size_t size,
@@ -607,14 +611,13 @@ KCACHE_HOT void kcache_free_small(struct kcache* kc, void* ptr, size_t first)
 
 /* First block of the CACHE allocation holding ptr, or SIZE_MAX if ptr is
  * not inside one. A pointer into a slab's first block is one table read. */
-KCACHE_HOT size_t kcache_cache_start(const struct heap* heap, const void* ptr)
+KCACHE_HOT size_t kcache_cache_start(const struct kcache* kc, const void* ptr)
 {
-    const HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
-    size_t block = (size_t)(((uintptr_t)ptr - (uintptr_t)heap->saddr) / KCACHE_BS); /* below saddr wraps high */
-    if (block >= heap->table->total) {
+    size_t block = (size_t)(((uintptr_t)ptr - kc->pool) / KCACHE_BS); /* below the pool wraps high */
+    if (block >= kc->blocks) {
         return SIZE_MAX;
     }
-    HEAP_BLOCK_TABLE_ENTRY e = entries[block];
+    HEAP_BLOCK_TABLE_ENTRY e = kc->entries[block];
     if ((e & (HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_TYPE_MASK)) !=
         (HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_TYPE_CACHE)) {
         return SIZE_MAX;
@@ -622,8 +625,8 @@ KCACHE_HOT size_t kcache_cache_start(const struct heap* heap, const void* ptr)
     if (e & HEAP_BLOCK_IS_FIRST) {
         return block;
     }
-    size_t first = heap_allocation_start(heap, ptr);
-    if (first == SIZE_MAX || (entries[first] & HEAP_BLOCK_TYPE_MASK) != HEAP_BLOCK_TYPE_CACHE) {
+    size_t first = heap_allocation_start(kc->heap, ptr);
+    if (first == SIZE_MAX || (kc->entries[first] & HEAP_BLOCK_TYPE_MASK) != HEAP_BLOCK_TYPE_CACHE) {
         return SIZE_MAX;
     }
     return first;
@@ -717,7 +720,7 @@ void kcache_free(struct kcache* kc, void* ptr)
     if (kc == NULL || ptr == NULL) {
         return;
     }
-    size_t first = kcache_cache_start(kc->heap, ptr);
+    size_t first = kcache_cache_start(kc, ptr);
     if (first != SIZE_MAX) {
         kcache_free_small(kc, ptr, first);
         return;
@@ -952,6 +955,9 @@ int kcache_check(const struct kcache* kc, size_t* bad_block)
         return res;
     }
     const struct heap_table* table = kc->heap->table;
+    if (kc->pool != (uintptr_t)kc->heap->saddr || kc->entries != table->entries || kc->blocks != table->total) {
+        return kcache_check_fail(bad_block, SIZE_MAX); /* the copies of the heap's geometry */
+    }
     struct kcache_census census[KCACHE_CLASSES];
     memset(census, 0, sizeof(census));
     size_t slabs = 0;

@@ -105,6 +105,11 @@ struct kcache_class
 struct kcache
 {
     struct heap* heap;
+    /* Copies of the heap's fixed geometry (heap_create sets it once), so the
+     * kfree fast path reaches the table in one load. */
+    uintptr_t pool;                  /* heap->saddr */
+    HEAP_BLOCK_TABLE_ENTRY* entries; /* heap->table->entries */
+    size_t blocks;                   /* heap->table->total */
     uintptr_t keys[KCACHE_HEADER_WORDS]; /* checksum key of each header word (odd), from the secret */
     uintptr_t key_final;                 /* checksum offset and address key */
     unsigned flags;
