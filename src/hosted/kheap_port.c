@@ -102,8 +102,9 @@ void kheap_port_print(const char* message)
     fputs(message, stderr);
 }
 
-/* The caches' secret: clock, pid and addresses (ASLR) mixed; differs every
- * run. kheap_hosted_set_secret() fixes it for reproducible tests. */
+/* The caches' secret: kheap.c's default (rdtsc, addresses) mixed with the
+ * clock and the pid; differs every run. kheap_hosted_set_secret() fixes it
+ * for reproducible tests. */
 static bool kheap_hosted_secret_fixed;
 static uintptr_t kheap_hosted_secret_value;
 
@@ -121,7 +122,7 @@ uintptr_t kheap_port_secret(void)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     uintptr_t secret = (uintptr_t)now.tv_nsec ^ ((uintptr_t)now.tv_sec << 20) ^ ((uintptr_t)getpid() << 7);
-    return secret ^ (uintptr_t)&now ^ ((uintptr_t)&kheap_hosted_mutex >> 3);
+    return secret ^ kheap_default_secret();
 }
 
 /*

@@ -26,11 +26,11 @@ static kcache_fault_fn kernel_fault;
 static void* kernel_fault_ctx;
 
 /*
- * Default secret for ports without one: the cycle counter where there is one,
- * mixed with a stack and a data address (the latter differ between builds and
- * boots only with address randomisation; rdtsc differs every boot).
+ * A secret for ports without a better one: the cycle counter where there is
+ * one (differs every boot), mixed with a stack and a data address (they
+ * differ only with address randomisation).
  */
-__attribute__((weak)) uintptr_t kheap_port_secret(void)
+uintptr_t kheap_default_secret(void)
 {
     uintptr_t secret = (uintptr_t)&kernel_cache;
     volatile uintptr_t stack_slot = 0;
@@ -41,6 +41,10 @@ __attribute__((weak)) uintptr_t kheap_port_secret(void)
 #endif
     return secret;
 }
+
+/* Ports that do not define kheap_port_secret get the default: a weak alias,
+ * so a port's own definition wins at link time. */
+uintptr_t kheap_port_secret(void) __attribute__((weak, alias("kheap_default_secret")));
 
 static void kheap_report(void* ctx, const struct heap_report* report)
 {

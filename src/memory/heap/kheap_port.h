@@ -42,8 +42,12 @@ void kheap_port_print(const char* message);
 
 /* Secret keying the small-object caches' header checksums (kcache.h), read
  * once per kheap_init. Should be unpredictable: a cycle counter, a boot-time
- * random value, addresses. kheap.c has a weak default (x86 rdtsc mixed with
- * addresses) for ports that do not provide one. */
+ * random value, addresses. Optional: kheap.c defines it as a weak alias of
+ * kheap_default_secret() for ports that do not. */
 uintptr_t kheap_port_secret(void);
+
+/* kheap.c's default secret: rdtsc (on x86) mixed with a stack and a data
+ * address. A port may mix it into its own. */
+uintptr_t kheap_default_secret(void);
 
 #endif /* PEACHOS_KHEAP_PORT_H */
