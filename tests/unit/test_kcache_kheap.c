@@ -41,6 +41,14 @@ static unsigned char* pool(void)
     return (unsigned char*)kheap_get()->saddr;
 }
 
+static bool fail_everything(void* ctx, enum kcache_fault_site site)
+{
+    size_t* calls = (size_t*)ctx;
+    (*calls)++;
+    (void)site;
+    return true;
+}
+
 /* Before a successful kheap_init everything is refused harmlessly. */
 static void test_not_ready(void** state)
 {
@@ -60,6 +68,13 @@ static void test_not_ready(void** state)
     assert_int_equal(kheap_trim(), 0);
     kfree((void*)0x1000);
     kfree(NULL);
+    /* A fault hook set now applies from the next successful kheap_init. */
+    size_t calls = 0;
+    kheap_set_fault(fail_everything, &calls);
+    init_heap(4);
+    assert_null(kmalloc(16));
+    assert_int_equal(calls, 1);
+    kheap_set_fault(NULL, NULL);
 }
 
 static void test_kmalloc_small_and_large(void** state)
@@ -245,14 +260,6 @@ static void test_secret(void** state)
 #else
     assert_int_equal(kheap_cache()->flags, 0);
 #endif
-}
-
-static bool fail_everything(void* ctx, enum kcache_fault_site site)
-{
-    size_t* calls = (size_t*)ctx;
-    (*calls)++;
-    (void)site;
-    return true;
 }
 
 /* kheap_set_fault: applies now and after every later kheap_init. */
