@@ -262,10 +262,11 @@ int main(int argc, char** argv)
         printf("| ns per pair no worse than glibc, %zu live | kmalloc %.1f, core %.1f, glibc %.1f (kmalloc %.2fx) | %s |\n",
                lives[l], k, results[l][1][0], g, k / g, k <= g ? "yes" : "no");
     }
-    printf("\nThe density goal is met. The speed goal is not: every kmalloc and kfree verifies the slab\n"
-           "header's keyed checksum and updates the allocation bitmap (exact detection of every bad\n"
-           "free), and kmalloc/kfree take the port's lock (a pthread mutex on the host, pushf/cli on the\n"
-           "kernel); glibc's tcache does none of this. docs/kcache.md discusses the cost.\n");
+    printf("\nThe density goal is met; the speed goal is not. A pair costs about 270 instructions on the\n"
+           "host against glibc's 130 (callgrind): exact bad-free detection (slot arithmetic, the bitmap),\n"
+           "verifying and updating the sealed slab header, the partial lists, the table lookup in kfree;\n"
+           "plus, for kmalloc/kfree, the port's lock (a pthread mutex here, about 10 ns per pair).\n"
+           "Leaving out the header check alone saves only about 10%%. docs/kcache.md has the details.\n");
     free(samples);
     free(w2_live);
     return 0;
