@@ -137,7 +137,8 @@ struct kcache_stats
 
 /*
  * Set up caches over `heap` (which must have been created and be otherwise
- * empty of CACHE-typed blocks). `secret` keys the header checksums: use an
+ * empty of CACHE-typed blocks; re-creating the heap means calling this
+ * again, since the heap's pool and table are copied). `secret` keys the header checksums: use an
  * unpredictable value (kheap: kheap_port_secret()). Computes each class's
  * geometry. Returns 0, or -EINVARG for a NULL argument or unknown flags
  * (then nothing is written). O(KCACHE_CLASSES).
