@@ -20,8 +20,10 @@
  *
  * Input layout (reads past the end give zeros):
  *   u16 blocks (1 + (v & 0xFFF) >> (v >> 12)), u8 flags (bits 0-1 pool placement: real
- *   PROT_NONE mapping / near 0 / near the top of the address space),
- *   then operations: u8 opcode and its arguments (see fuzz_op below).
+ *   PROT_NONE mapping / near 0 / near the top of the address space; bits
+ *   2-7 kheap options), u16 heap_len; then heap_len bytes of operations on
+ *   the two heaps (u8 opcode and its arguments, see fuzz_op), then the
+ *   kheap part (see kheap_phase and kop), if any bytes remain.
  */
 #define _DEFAULT_SOURCE
 #include <sys/mman.h>
@@ -833,7 +835,11 @@ static void kheap_phase(struct fuzz_input* in, uint8_t kflags)
     if (kheap_ready()) {
         struct heap_stats s;
         heap_get_stats(kheap_get(), &s);
-        FUZZ_CHECK(s.live_allocations == 0 || s.live_allocations < s.total_blocks); /* cache slabs may stay */
+        FUZZ_CHECK(kheap_check(NULL) == PEACHOS_ALL_OK);
+        /* Empty cache slabs may stay (hysteresis); after a trim nothing does. */
+        kheap_trim();
+        heap_get_stats(kheap_get(), &s);
+        FUZZ_CHECK(s.live_allocations == 0 && s.used_blocks == 0);
     }
 }
 
@@ -867,15 +873,10 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     m.nstale = 0;
     ops_check();
 
-    /* The operations up to a 0xFF 0xFF 0xFF marker go to the two heaps, the
-     * rest to kheap. */
-    size_t split = in.size;
-    for (size_t i = in.pos; i + 2 < in.size; i++) {
-        if (in.data[i] == 0xFF && in.data[i + 1] == 0xFF && in.data[i + 2] == 0xFF) {
-            split = i;
-            break;
-        }
-    }
+    /* The next heap_len bytes are operations on the two heaps, the rest
+     * (if any) operations on kheap. */
+    size_t heap_len = fuzz_u16(&in);
+    size_t split = in.size - in.pos < heap_len ? in.size : in.pos + heap_len;
     struct fuzz_input heap_in = { in.data, split, in.pos };
     for (int step = 0; step < OPS_MAX_STEPS && fuzz_more(&heap_in); step++) {
         fuzz_op(&heap_in);
@@ -885,8 +886,8 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     ops_check();
     FUZZ_CHECK(m.used == 0);
 
-    if (split + 3 <= in.size) {
-        struct fuzz_input k_in = { in.data, in.size, split + 3 };
+    if (split < in.size) {
+        struct fuzz_input k_in = { in.data, in.size, split };
         kheap_phase(&k_in, flags >> 2);
     }
     return 0;
