@@ -12,9 +12,11 @@
  * block the linear scan (heap_scan_first_fit) finds - in O(log n) for any n.
  * Marking n blocks costs O(n/64 + log n). Building the index is O(n).
  *
- * Size: 8 bytes per 64-block word for the bitmap plus 12 bytes per tree
- * node, 2 * next_pow2(words) nodes and bitmap words: between 0.5 and 0.875
- * bytes per block, plus a 24-byte (i686) or 40-byte (x86_64) header. The
+ * Size: with L = next_pow2(words), 8 bytes per leaf for the bitmap plus
+ * 12 bytes per tree node (2 * L nodes): 32 * L bytes, between 0.5 and just
+ * under 1 byte per block (the worst case is a heap just past a power of two
+ * words), plus a 24-byte (i686) or 40-byte (x86_64) header, which makes
+ * heaps of 64 blocks or fewer cost more than 1 byte per block. The
  * default 100 MiB heap (25,600 blocks) needs 16,408 bytes on i686 (0.64
  * bytes per block); 1 GiB (262,144 blocks) 131,112 on x86_64 (0.50).
  * heap_index_bytes() gives the exact figure.
