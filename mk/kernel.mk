@@ -1,5 +1,98 @@
-# mk/kernel.mk - placeholder until the demo kernel lands (issue 3):
-# `make run` runs the hosted demo.
-.PHONY: run
-run: $(BUILD)/demo
+# mk/kernel.mk - the bootable i686 demo kernel (issue 3) and its debugger (issue 7).
+#
+#   make run        build build/kernel/peachos.elf and boot it under QEMU (TCG):
+#                   self-test, statistics, heap map (coloured on a terminal);
+#                   exit 0 when the kernel reports success
+#   make kernel     just build build/kernel/peachos.elf
+#   make debug      boot it with a GDB stub (-s -S) and start gdb with
+#                   tools/gdb/peachheap.py (heap-map, heap-stats, heap-check)
+#   make demo       the hosted demo (build/demo)
+#   make test-boot  boot with 128M (must pass) and with 64M (must refuse cleanly)
+#   make test-gdb   gdb in batch mode against the booted kernel
+#
+# docs/kernel.md describes the layout, the port and the exit codes.
+
+KERNEL_DIR := $(BUILD)/kernel
+KERNEL_ELF := $(KERNEL_DIR)/peachos.elf
+KERNEL_CC ?= clang
+KERNEL_LD ?= ld.lld
+KERNEL_CFLAGS := --target=i686-elf -march=i686 -std=c11 -ffreestanding -fno-pie -fno-pic -nostdlib \
+                 -fno-stack-protector -fno-omit-frame-pointer -mno-sse -mno-mmx -O2 -g $(WARN) -Isrc
+KERNEL_ASFLAGS := --target=i686-elf -march=i686 -g -Wall -Werror
+KERNEL_LDFLAGS := -m elf_i386 -nostdlib -static --no-pie --build-id=none -z max-page-size=4096 \
+                  -T src/boot/linker.ld
+# 64-bit division (__udivdi3, __umoddi3) and friends: clang's compiler-rt
+# builtins for i386 (Debian package libclang-rt-<version>-dev).
+KERNEL_RT := $(shell $(KERNEL_CC) -m32 --rtlib=compiler-rt --print-libgcc-file-name 2>/dev/null)
+KERNEL_RT_PKG := libclang-rt-$(shell $(KERNEL_CC) -dumpversion 2>/dev/null | cut -d. -f1)-dev
+
+KERNEL_C_SRC := $(wildcard src/kernel/*.c)
+KERNEL_S_SRC := src/boot/boot.S
+KERNEL_HDR := $(wildcard src/kernel/*.h)
+KERNEL_OBJ := $(patsubst src/%.c,$(KERNEL_DIR)/%.o,$(KERNEL_C_SRC) $(LIB_SRC)) \
+              $(patsubst src/%.S,$(KERNEL_DIR)/%.o,$(KERNEL_S_SRC))
+
+QEMU := qemu-system-i386
+QEMU_TIMEOUT ?= 60
+QEMU_FLAGS := -display none -net none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04
+QEMU_MEM ?= 128M
+
+.PHONY: kernel kernel-tools demo test-boot test-gdb
+TEST_STEPS += test-boot test-gdb
+
+kernel: $(KERNEL_ELF)
+
+$(KERNEL_DIR)/%.o: src/%.c $(LIB_HDR) $(KERNEL_HDR) mk/kernel.mk
+	@mkdir -p $(@D)
+	$(KERNEL_CC) $(KERNEL_CFLAGS) -c -o $@ $<
+
+$(KERNEL_DIR)/%.o: src/%.S mk/kernel.mk
+	@mkdir -p $(@D)
+	$(KERNEL_CC) $(KERNEL_ASFLAGS) -c -o $@ $<
+
+$(KERNEL_ELF): $(KERNEL_OBJ) src/boot/linker.ld
+	@if [ ! -f "$(KERNEL_RT)" ]; then tools/need $(KERNEL_RT_PKG) || exit 1; fi
+	$(KERNEL_LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJ) \
+	    "$$($(KERNEL_CC) -m32 --rtlib=compiler-rt --print-libgcc-file-name)"
+	@size=$$(stat -c %s $@); echo "kernel: $@ ($$size bytes)"
+
+# The README's main job. qemu's exit status: (value written to port 0xf4 << 1) | 1.
+run: $(KERNEL_ELF)
+	@tools/need qemu-system-x86
+	@if [ -t 1 ]; then filter=tools/colorize-map; else filter=cat; fi; \
+	echo "booting $(KERNEL_ELF) under $(QEMU) -m $(QEMU_MEM) (TCG, timeout $(QEMU_TIMEOUT)s)"; \
+	start=$$(date +%s%N); \
+	timeout $(QEMU_TIMEOUT) $(QEMU) -kernel $(KERNEL_ELF) -m $(QEMU_MEM) -serial stdio $(QEMU_FLAGS) \
+	    </dev/null | $$filter; \
+	rc=$${PIPESTATUS[0]}; \
+	ms=$$(( ($$(date +%s%N) - start) / 1000000 )); secs=$$((ms / 1000)).$$(printf %03d $$((ms % 1000))); \
+	case $$rc in \
+	33) echo "run: kernel self-test passed (qemu exit 33) in $${secs}s"; exit 0;; \
+	35) echo "run: FAILED: a kernel self-test case failed (qemu exit 35)";; \
+	37) echo "run: FAILED: the kernel refused to boot (qemu exit 37): see its message above";; \
+	39) echo "run: FAILED: kernel panic (qemu exit 39)";; \
+	124) echo "run: FAILED: timeout after $(QEMU_TIMEOUT)s: the kernel hangs (qemu killed)";; \
+	0) echo "run: FAILED: qemu exit 0: triple fault or reset (the kernel never reached isa-debug-exit)";; \
+	*) echo "run: FAILED: unexpected qemu exit status $$rc";; \
+	esac; exit 1
+
+demo: $(BUILD)/demo
 	$(BUILD)/demo
+
+test-boot: $(KERNEL_ELF)
+	@tools/need qemu-system-x86
+	tests/boot/test-boot.sh $(KERNEL_ELF)
+
+test-gdb: $(KERNEL_ELF)
+	@tools/need qemu-system-x86 gdb
+	tests/gdb/test-gdb.sh $(KERNEL_ELF)
+
+debug: $(KERNEL_ELF)
+	@tools/need qemu-system-x86 gdb
+	@mkdir -p $(BUILD)/gdb
+	@echo "debug: qemu waits for gdb on :1234; the kernel's serial output goes to $(BUILD)/gdb/serial.log"
+	@echo "debug: try: break kernel_selftest_done, continue, heap-stats, heap-map, heap-check"
+	@$(QEMU) -kernel $(KERNEL_ELF) -m $(QEMU_MEM) -serial file:$(BUILD)/gdb/serial.log $(QEMU_FLAGS) -s -S & \
+	qpid=$$!; trap 'kill $$qpid 2>/dev/null' EXIT; \
+	gdb -q -x tools/gdb/peachheap.py -ex 'target remote :1234' $(KERNEL_ELF); \
+	kill $$qpid 2>/dev/null; wait $$qpid 2>/dev/null; true

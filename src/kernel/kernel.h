@@ -1,0 +1,42 @@
+/*
+ * kernel.h - what the kernel's parts share: exit codes, panic, and the
+ * bare-metal heap port's extras (report counting for the self-test).
+ */
+#ifndef PEACHOS_KERNEL_H
+#define PEACHOS_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * isa-debug-exit (-device isa-debug-exit,iobase=0xf4,iosize=0x04): writing
+ * v to port 0xf4 makes QEMU exit with status (v << 1) | 1. QEMU exits 0 on a
+ * triple fault with -no-reboot, so no kernel outcome maps to 0 or 1.
+ */
+#define KERNEL_EXIT_PORT 0xf4
+#define KERNEL_EXIT_SUCCESS 0x10  /* qemu exit 33: self-test passed */
+#define KERNEL_EXIT_FAILURE 0x11  /* qemu exit 35: a self-test case failed */
+#define KERNEL_EXIT_REFUSED 0x12  /* qemu exit 37: boot checks refused (memory, magic) */
+#define KERNEL_EXIT_PANIC 0x13    /* qemu exit 39: panic (e.g. bad free with PANIC_ON_BAD_FREE) */
+
+/* Leave QEMU with `value` (see above); halts forever if there is no such device. */
+void kernel_exit(uint8_t value) __attribute__((noreturn));
+
+/* Print "PANIC: message" and exit with KERNEL_EXIT_PANIC. */
+void panic(const char* message) __attribute__((noreturn));
+
+/*
+ * Where the self-test stops for a debugger (make debug, make test-gdb):
+ * called once the self-test has finished and printed its statistics and map,
+ * with live allocations of every kind left in the heap.
+ */
+void kernel_selftest_done(void);
+
+/* Bare-metal port (kheap_port.c): reports seen since boot, and how many of
+ * the next reports the self-test causes on purpose (they are printed as
+ * expected and never panic). */
+size_t kernel_heap_reports(void);
+void kernel_heap_expect_reports(size_t count);
+
+#endif /* PEACHOS_KERNEL_H */

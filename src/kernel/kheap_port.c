@@ -1,0 +1,126 @@
+/*
+ * kheap_port.c - the bare-metal port of the kernel heap (kheap_port.h):
+ *
+ *   region   the config.h addresses: pool at PEACHOS_HEAP_ADDRESS (16 MiB),
+ *            table at PEACHOS_HEAP_TABLE_ADDRESS (0x7E00), placement index at
+ *            PEACHOS_HEAP_INDEX_ADDRESS (0xE200), at most
+ *            PEACHOS_HEAP_INDEX_MAX_BYTES. Paging is off: physical = virtual.
+ *   lock     pushf; cli - every heap operation runs with interrupts off;
+ *   unlock   push; popf - IF goes back to what it was (single CPU).
+ *   report   printed on the console; halts if PEACHOS_HEAP_PANIC_ON_BAD_FREE.
+ *   print    the console (serial + VGA).
+ *   secret   rdtsc mixed with kheap.c's default.
+ */
+#include "../memory/heap/heap_index.h"
+#include "../memory/heap/kheap_port.h"
+#include "../status.h"
+#include "io.h"
+#include "kernel.h"
+#include "print.h"
+
+static size_t kernel_report_total;
+static size_t kernel_report_expected;
+
+size_t kernel_heap_reports(void)
+{
+    return kernel_report_total;
+}
+
+void kernel_heap_expect_reports(size_t count)
+{
+    kernel_report_expected = count;
+}
+
+int kheap_port_region(struct kheap_region* region)
+{
+    const uintptr_t start = PEACHOS_HEAP_ADDRESS;
+    const uintptr_t end = start + PEACHOS_HEAP_SIZE_BYTES;
+    const size_t blocks = PEACHOS_HEAP_SIZE_BYTES / PEACHOS_HEAP_BLOCK_SIZE;
+    const size_t index_bytes = heap_index_bytes(blocks);
+
+    /* The table must end before the index starts, and the index fit its room. */
+    if (PEACHOS_HEAP_TABLE_ADDRESS + blocks > PEACHOS_HEAP_INDEX_ADDRESS) {
+        printk("kheap: table 0x%x..0x%x runs into the index at 0x%x\n", (unsigned)PEACHOS_HEAP_TABLE_ADDRESS,
+               (unsigned)(PEACHOS_HEAP_TABLE_ADDRESS + blocks), (unsigned)PEACHOS_HEAP_INDEX_ADDRESS);
+        return -EINVARG;
+    }
+    if (index_bytes == 0 || index_bytes > PEACHOS_HEAP_INDEX_MAX_BYTES) {
+        printk("kheap: index needs %zu bytes, only %u reserved at 0x%x\n", index_bytes,
+               (unsigned)PEACHOS_HEAP_INDEX_MAX_BYTES, (unsigned)PEACHOS_HEAP_INDEX_ADDRESS);
+        return -ENOMEM;
+    }
+    region->start = (void*)start;
+    region->end = (void*)end;
+    region->table = (HEAP_BLOCK_TABLE_ENTRY*)PEACHOS_HEAP_TABLE_ADDRESS;
+    region->index = (void*)PEACHOS_HEAP_INDEX_ADDRESS;
+    region->index_bytes = index_bytes;
+    return PEACHOS_ALL_OK;
+}
+
+uintptr_t kheap_port_lock(void)
+{
+    uintptr_t flags;
+    __asm__ volatile("pushf\n\tpop %0\n\tcli" : "=r"(flags) : : "memory");
+    return flags;
+}
+
+void kheap_port_unlock(uintptr_t flags)
+{
+    __asm__ volatile("push %0\n\tpopf" : : "r"(flags) : "memory", "cc");
+}
+
+static const char* kheap_report_name(enum heap_report_kind kind)
+{
+    switch (kind) {
+    case HEAP_REPORT_FREE_OUTSIDE:
+        return "not in the heap";
+    case HEAP_REPORT_FREE_UNALIGNED:
+        return "not at a block start";
+    case HEAP_REPORT_FREE_NOT_ALLOCATED:
+        return "block is free (double free?)";
+    case HEAP_REPORT_FREE_INTERIOR:
+        return "inside an allocation";
+    case HEAP_REPORT_FREE_WRONG_OWNER:
+        return "wrong owner (cache vs. blocks)";
+    case HEAP_REPORT_FREE_CORRUPT:
+        return "allocation chain corrupt";
+    case HEAP_REPORT_CACHE_BAD_FREE:
+        return "no live small object there";
+    case HEAP_REPORT_CACHE_USE_AFTER_FREE:
+        return "small object written after free";
+    }
+    return "unknown";
+}
+
+void kheap_port_report(const struct heap_report* report)
+{
+    kernel_report_total++;
+    bool expected = kernel_report_expected > 0;
+    if (expected) {
+        kernel_report_expected--;
+    }
+    if (report->block == SIZE_MAX) {
+        printk("kheap: refused free of %p: %s (reason %d)%s\n", report->ptr, kheap_report_name(report->kind),
+               (int)report->kind, expected ? " [expected by the self-test]" : "");
+    } else {
+        printk("kheap: refused free of %p (block %zu): %s (reason %d)%s\n", report->ptr, report->block,
+               kheap_report_name(report->kind), (int)report->kind, expected ? " [expected by the self-test]" : "");
+    }
+#if PEACHOS_HEAP_PANIC_ON_BAD_FREE
+    if (!expected) {
+        panic("bad free (PEACHOS_HEAP_PANIC_ON_BAD_FREE)");
+    }
+#endif
+}
+
+void kheap_port_print(const char* message)
+{
+    print(message);
+}
+
+uintptr_t kheap_port_secret(void)
+{
+    uint64_t tsc = rdtsc();
+    uintptr_t mixed = (uintptr_t)(tsc * 0x9E3779B97F4A7C15ull >> 32) ^ (uintptr_t)tsc;
+    return mixed ^ kheap_default_secret();
+}

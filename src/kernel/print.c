@@ -1,0 +1,162 @@
+/*
+ * print.c - console output to serial and VGA, and a small printf.
+ */
+#include "print.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "serial.h"
+#include "vga.h"
+
+void print_init(void)
+{
+    serial_init();
+    vga_init();
+}
+
+static void print_char(char c)
+{
+    serial_putc(c);
+    vga_putc(c);
+}
+
+void print_n(const char* text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        print_char(text[i]);
+    }
+}
+
+void print_writer(void* ctx, const char* text, size_t len)
+{
+    (void)ctx;
+    print_n(text, len);
+}
+
+void print(const char* text)
+{
+    while (*text != '\0') {
+        print_char(*text++);
+    }
+}
+
+static void print_number(uint64_t value, unsigned base, bool negative, unsigned width, char pad)
+{
+    char buf[24];
+    size_t n = 0;
+    do {
+        buf[n++] = "0123456789abcdef"[value % base];
+        value /= base;
+    } while (value != 0 && n < sizeof(buf));
+    if (negative) {
+        if (pad == '0') {
+            print_char('-');
+        } else {
+            buf[n++] = '-';
+        }
+        width = width > 0 ? width - 1 : 0;
+    }
+    while (n < width) {
+        print_char(pad);
+        width--;
+    }
+    while (n > 0) {
+        print_char(buf[--n]);
+    }
+}
+
+void printk(const char* format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    for (const char* p = format; *p != '\0'; p++) {
+        if (*p != '%') {
+            print_char(*p);
+            continue;
+        }
+        p++;
+        char pad = ' ';
+        unsigned width = 0;
+        if (*p == '0') {
+            pad = '0';
+            p++;
+        }
+        while (*p >= '0' && *p <= '9') {
+            width = width * 10 + (unsigned)(*p - '0');
+            p++;
+        }
+        int longs = 0;
+        bool size = false;
+        while (*p == 'l' || *p == 'z') {
+            if (*p == 'l') {
+                longs++;
+            } else {
+                size = true;
+            }
+            p++;
+        }
+        switch (*p) {
+        case 's': {
+            const char* s = va_arg(args, const char*);
+            s = s == NULL ? "(null)" : s;
+            size_t len = 0;
+            while (s[len] != '\0') {
+                len++;
+            }
+            for (; len < width; width--) {
+                print_char(' ');
+            }
+            print(s);
+            break;
+        }
+        case 'c':
+            print_char((char)va_arg(args, int));
+            break;
+        case 'd':
+        case 'i': {
+            int64_t v;
+            if (longs >= 2) {
+                v = va_arg(args, long long);
+            } else if (longs == 1 || size) {
+                v = va_arg(args, long);
+            } else {
+                v = va_arg(args, int);
+            }
+            print_number(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, v < 0, width, pad);
+            break;
+        }
+        case 'u':
+        case 'x': {
+            uint64_t v;
+            if (longs >= 2) {
+                v = va_arg(args, unsigned long long);
+            } else if (longs == 1) {
+                v = va_arg(args, unsigned long);
+            } else if (size) {
+                v = va_arg(args, size_t);
+            } else {
+                v = va_arg(args, unsigned);
+            }
+            print_number(v, *p == 'x' ? 16 : 10, false, width, pad);
+            break;
+        }
+        case 'p':
+            print("0x");
+            print_number((uintptr_t)va_arg(args, void*), 16, false, 8, '0');
+            break;
+        case '%':
+            print_char('%');
+            break;
+        case '\0':
+            p--;
+            break;
+        default:
+            print_char('%');
+            print_char(*p);
+            break;
+        }
+    }
+    va_end(args);
+}

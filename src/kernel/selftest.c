@@ -1,0 +1,821 @@
+/*
+ * selftest.c - the kernel's self-test of the heap.
+ *
+ *   1. The table contract on a small heap in a static buffer, with heap_create
+ *      (linear first fit) and heap_create_indexed: the seed's encoding (41,
+ *      C1 01, C1 81 01), first fit, and the seed's defects fixed (malloc(0),
+ *      sizes near SIZE_MAX, requests longer than the heap, free(NULL), and
+ *      bad frees - interior, unaligned, outside, double - that leave the table
+ *      unchanged and are reported and counted).
+ *   2. The kernel heap itself: placed at the config.h addresses; exhausted
+ *      block by block (exactly 25,600 blocks), every byte written and read
+ *      back, freed; a seeded random workload of kmalloc/kzalloc/krealloc/kfree
+ *      with a per-object pattern in every byte, checked on free, kheap_check
+ *      every 1000 operations; the small-object caches.
+ *   3. Live allocations of every kind are left for the statistics and the map.
+ *
+ * Every case prints one line, PASS or FAIL, and failed checks print the
+ * condition and line above it.
+ */
+#include "selftest.h"
+
+#include "../config.h"
+#include "../memory/heap/heap.h"
+#include "../memory/heap/heap_index.h"
+#include "../memory/heap/kcache.h"
+#include "../memory/heap/kheap.h"
+#include "../memory/memory.h"
+#include "../status.h"
+#include "kernel.h"
+#include "print.h"
+
+#define BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)
+#define KHEAP_BLOCKS (PEACHOS_HEAP_SIZE_BYTES / PEACHOS_HEAP_BLOCK_SIZE)
+
+static int st_passed;
+static int st_failed;
+
+#define EXPECT(cond)                                                          \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            printk("  check failed: %s (selftest.c:%d)\n", #cond, __LINE__); \
+            ok = false;                                                       \
+        }                                                                     \
+    } while (0)
+
+static void st_result(const char* name, const char* variant, bool ok)
+{
+    printk("%s %s%s\n", ok ? "PASS" : "FAIL", name, variant);
+    if (ok) {
+        st_passed++;
+    } else {
+        st_failed++;
+    }
+}
+
+/* ---- patterns: byte i of an object with seed s, written a word at a time ---- */
+
+static uint32_t st_word(uint32_t seed, size_t word)
+{
+    return seed ^ ((uint32_t)word * 0x9E3779B1u);
+}
+
+static void st_fill(void* ptr, size_t size, uint32_t seed)
+{
+    uint32_t* words = (uint32_t*)ptr; /* every allocation is at least 16-byte aligned */
+    size_t n = size / 4;
+    for (size_t i = 0; i < n; i++) {
+        words[i] = st_word(seed, i);
+    }
+    unsigned char* bytes = (unsigned char*)ptr;
+    for (size_t i = n * 4; i < size; i++) {
+        bytes[i] = (unsigned char)(st_word(seed, i / 4) >> (8 * (i % 4)));
+    }
+}
+
+/* Returns the first byte offset that differs, or SIZE_MAX. */
+static size_t st_verify(const void* ptr, size_t size, uint32_t seed)
+{
+    const uint32_t* words = (const uint32_t*)ptr;
+    size_t n = size / 4;
+    for (size_t i = 0; i < n; i++) {
+        if (words[i] != st_word(seed, i)) {
+            return i * 4;
+        }
+    }
+    const unsigned char* bytes = (const unsigned char*)ptr;
+    for (size_t i = n * 4; i < size; i++) {
+        if (bytes[i] != (unsigned char)(st_word(seed, i / 4) >> (8 * (i % 4)))) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+static bool st_all_zero(const void* ptr, size_t size)
+{
+    const unsigned char* bytes = (const unsigned char*)ptr;
+    for (size_t i = 0; i < size; i++) {
+        if (bytes[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool st_same(const void* a, const void* b, size_t size)
+{
+    const unsigned char* x = (const unsigned char*)a;
+    const unsigned char* y = (const unsigned char*)b;
+    for (size_t i = 0; i < size; i++) {
+        if (x[i] != y[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* xorshift32: the random workload is the same on every boot. */
+static uint32_t st_rng_state;
+
+static uint32_t st_rand(void)
+{
+    uint32_t x = st_rng_state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    st_rng_state = x;
+    return x;
+}
+
+/* ---- 1. the table contract on a small heap ---- */
+
+#define SMALL_BLOCKS 16
+static unsigned char small_pool[SMALL_BLOCKS * PEACHOS_HEAP_BLOCK_SIZE]
+    __attribute__((aligned(PEACHOS_HEAP_BLOCK_SIZE)));
+static HEAP_BLOCK_TABLE_ENTRY small_entries[SMALL_BLOCKS];
+static HEAP_BLOCK_TABLE_ENTRY small_snapshot[SMALL_BLOCKS];
+static uint64_t small_index[128];
+static struct heap_table small_table;
+static struct heap small_heap;
+static size_t small_reports;
+static struct heap_report small_last;
+
+static void small_report(void* ctx, const struct heap_report* report)
+{
+    (void)ctx;
+    small_reports++;
+    small_last = *report;
+}
+
+static int small_create(bool indexed)
+{
+    small_table.entries = small_entries;
+    small_table.total = SMALL_BLOCKS;
+    int res = indexed ? heap_create_indexed(&small_heap, small_pool, small_pool + sizeof(small_pool), &small_table,
+                                            small_index, sizeof(small_index))
+                      : heap_create(&small_heap, small_pool, small_pool + sizeof(small_pool), &small_table);
+    heap_set_report(&small_heap, small_report, NULL);
+    small_reports = 0;
+    return res;
+}
+
+static unsigned char* small_block(size_t b)
+{
+    return small_pool + b * BS;
+}
+
+static void small_take_snapshot(void)
+{
+    memcpy(small_snapshot, small_entries, sizeof(small_entries));
+}
+
+static bool small_unchanged(void)
+{
+    return st_same(small_snapshot, small_entries, sizeof(small_entries));
+}
+
+static bool small_check(void)
+{
+    size_t bad = 0;
+    int res = heap_check(&small_heap, &bad);
+    if (res != 0) {
+        printk("  heap_check: %d, first bad block %zu\n", res, bad);
+    }
+    return res == 0;
+}
+
+static void case_small_create(bool indexed, const char* variant)
+{
+    bool ok = true;
+    EXPECT(heap_index_bytes(SMALL_BLOCKS) <= sizeof(small_index));
+    /* Refusals write nothing at all. */
+    memset(small_entries, 0xAA, sizeof(small_entries));
+    small_table.entries = small_entries;
+    small_table.total = SMALL_BLOCKS;
+    EXPECT(heap_create(&small_heap, small_pool + 1, small_pool + sizeof(small_pool), &small_table) == -EINVARG);
+    small_table.total = SMALL_BLOCKS + 1;
+    EXPECT(heap_create(&small_heap, small_pool, small_pool + sizeof(small_pool), &small_table) == -EINVARG);
+    EXPECT(heap_create(&small_heap, small_pool + sizeof(small_pool), small_pool, &small_table) == -EINVARG);
+    for (size_t i = 0; i < SMALL_BLOCKS; i++) {
+        EXPECT(small_entries[i] == 0xAA);
+    }
+    EXPECT(small_create(indexed) == 0);
+    EXPECT(st_all_zero(small_entries, sizeof(small_entries)));
+    struct heap_stats stats;
+    heap_get_stats(&small_heap, &stats);
+    EXPECT(stats.total_blocks == SMALL_BLOCKS && stats.free_blocks == SMALL_BLOCKS && stats.used_blocks == 0);
+    EXPECT(stats.largest_free_run == SMALL_BLOCKS && stats.live_allocations == 0);
+    EXPECT(small_check());
+    st_result("table: heap_create refuses bad arguments untouched, clears the table", variant, ok);
+}
+
+static void case_small_encoding(bool indexed, const char* variant)
+{
+    bool ok = true;
+    EXPECT(small_create(indexed) == 0);
+    void* a = heap_malloc(&small_heap, 1);
+    void* b = heap_malloc(&small_heap, BS + 1);
+    void* c = heap_malloc(&small_heap, 3 * BS);
+    void* d = heap_malloc(&small_heap, BS);
+    EXPECT(a == small_block(0) && b == small_block(1) && c == small_block(3) && d == small_block(6));
+    static const HEAP_BLOCK_TABLE_ENTRY expect[SMALL_BLOCKS] = { 0x41, 0xC1, 0x01, 0xC1, 0x81, 0x01, 0x41 };
+    EXPECT(st_same(small_entries, expect, sizeof(expect)));
+    if (!st_same(small_entries, expect, sizeof(expect))) {
+        print("  table:");
+        for (size_t i = 0; i < SMALL_BLOCKS; i++) {
+            printk(" %02x", small_entries[i]);
+        }
+        print("\n");
+    }
+    struct heap_stats stats;
+    heap_get_stats(&small_heap, &stats);
+    EXPECT(stats.used_blocks == 7 && stats.live_allocations == 4 && stats.largest_free_run == 9);
+    /* The data pool holds no metadata: every byte is the caller's. */
+    if (a != NULL && b != NULL && c != NULL && d != NULL) {
+        st_fill(a, BS, 1);
+        st_fill(b, 2 * BS, 2);
+        st_fill(c, 3 * BS, 3);
+        st_fill(d, BS, 4);
+        EXPECT(st_verify(a, BS, 1) == SIZE_MAX && st_verify(b, 2 * BS, 2) == SIZE_MAX);
+        EXPECT(st_verify(c, 3 * BS, 3) == SIZE_MAX && st_verify(d, BS, 4) == SIZE_MAX);
+    }
+    EXPECT(small_check());
+    heap_free(&small_heap, a);
+    heap_free(&small_heap, b);
+    heap_free(&small_heap, c);
+    heap_free(&small_heap, d);
+    EXPECT(st_all_zero(small_entries, sizeof(small_entries)) && small_reports == 0);
+    EXPECT(small_check());
+    st_result("table: 1, 2, 3 blocks encode as 41 / C1 01 / C1 81 01", variant, ok);
+}
+
+static void case_small_first_fit(bool indexed, const char* variant)
+{
+    bool ok = true;
+    EXPECT(small_create(indexed) == 0);
+    void* a = heap_malloc(&small_heap, BS);     /* block 0 */
+    void* b = heap_malloc(&small_heap, 2 * BS); /* blocks 1-2 */
+    void* c = heap_malloc(&small_heap, BS);     /* block 3 */
+    heap_free(&small_heap, b);                  /* hole of 2 at block 1 */
+    void* d = heap_malloc(&small_heap, 3 * BS); /* too big for the hole: block 4 */
+    void* e = heap_malloc(&small_heap, BS);     /* lowest fit: block 1 */
+    void* f = heap_malloc(&small_heap, BS);     /* block 2 */
+    void* g = heap_malloc(&small_heap, BS);     /* block 7 */
+    EXPECT(a == small_block(0) && c == small_block(3) && d == small_block(4));
+    EXPECT(e == small_block(1) && f == small_block(2) && g == small_block(7));
+    heap_free(&small_heap, a);
+    heap_free(&small_heap, c);
+    heap_free(&small_heap, d);
+    heap_free(&small_heap, e);
+    heap_free(&small_heap, f);
+    heap_free(&small_heap, g);
+    /* The whole heap in one allocation, then nothing more. */
+    void* all = heap_malloc(&small_heap, SMALL_BLOCKS * BS);
+    EXPECT(all == small_block(0));
+    EXPECT(heap_malloc(&small_heap, 1) == NULL);
+    EXPECT(small_entries[0] == 0xC1 && small_entries[SMALL_BLOCKS - 1] == 0x01);
+    heap_free(&small_heap, all);
+    EXPECT(st_all_zero(small_entries, sizeof(small_entries)) && small_reports == 0);
+    EXPECT(small_check());
+    st_result("table: first fit takes the lowest run that is long enough", variant, ok);
+}
+
+static void case_small_bad_sizes(bool indexed, const char* variant)
+{
+    bool ok = true;
+    EXPECT(small_create(indexed) == 0);
+    void* keep = heap_malloc(&small_heap, 2 * BS);
+    small_take_snapshot();
+    EXPECT(heap_malloc(&small_heap, 0) == NULL);
+    EXPECT(heap_malloc(&small_heap, SIZE_MAX) == NULL);
+    EXPECT(heap_malloc(&small_heap, SIZE_MAX - BS + 2) == NULL); /* rounding up would wrap */
+    EXPECT(heap_malloc(&small_heap, SIZE_MAX / 2 + 1) == NULL);
+    EXPECT(heap_malloc(&small_heap, (SMALL_BLOCKS - 1) * BS) == NULL); /* one block too many */
+    EXPECT(heap_malloc(&small_heap, (SMALL_BLOCKS + 1) * BS) == NULL); /* longer than the heap */
+    EXPECT(small_unchanged());
+    heap_free(&small_heap, keep);
+    EXPECT(small_check() && small_reports == 0);
+    st_result("table: malloc(0), sizes near SIZE_MAX and too-long requests return NULL", variant, ok);
+}
+
+struct bad_free
+{
+    const char* what;
+    void* ptr;
+    enum heap_report_kind kind;
+};
+
+static void case_small_bad_frees(bool indexed, const char* variant)
+{
+    bool ok = true;
+    EXPECT(small_create(indexed) == 0);
+    unsigned char* a = heap_malloc(&small_heap, BS);     /* block 0 */
+    unsigned char* c = heap_malloc(&small_heap, 3 * BS); /* blocks 1-3 */
+    small_take_snapshot();
+    heap_free(&small_heap, NULL);
+    EXPECT(small_unchanged() && small_reports == 0 && small_heap.rejected_frees == 0);
+
+    static unsigned char outside_static[16];
+    unsigned char on_stack[16];
+    struct bad_free cases[] = {
+        { "interior block", c + BS, HEAP_REPORT_FREE_INTERIOR },
+        { "last block", c + 2 * BS, HEAP_REPORT_FREE_INTERIOR },
+        { "unaligned", a + 1, HEAP_REPORT_FREE_UNALIGNED },
+        { "unaligned interior", c + BS + 100, HEAP_REPORT_FREE_UNALIGNED },
+        { "never allocated", small_block(10), HEAP_REPORT_FREE_NOT_ALLOCATED },
+        { "pool end", small_pool + sizeof(small_pool), HEAP_REPORT_FREE_OUTSIDE },
+        { "before the pool", small_pool - BS, HEAP_REPORT_FREE_OUTSIDE },
+        { "static data", outside_static, HEAP_REPORT_FREE_OUTSIDE },
+        { "stack", on_stack, HEAP_REPORT_FREE_OUTSIDE },
+    };
+    size_t n = sizeof(cases) / sizeof(cases[0]);
+    for (size_t i = 0; i < n; i++) {
+        size_t reports = small_reports;
+        size_t rejected = small_heap.rejected_frees;
+        heap_free(&small_heap, cases[i].ptr);
+        bool good = small_unchanged() && small_reports == reports + 1 && small_heap.rejected_frees == rejected + 1 &&
+                    small_last.kind == cases[i].kind && small_last.ptr == cases[i].ptr;
+        if (!good) {
+            printk("  bad free '%s' (%p): reports %zu -> %zu, kind %d (expected %d), table %s\n", cases[i].what,
+                   cases[i].ptr, reports, small_reports, (int)small_last.kind, (int)cases[i].kind,
+                   small_unchanged() ? "unchanged" : "CHANGED");
+            ok = false;
+        }
+    }
+    /* Double free. */
+    heap_free(&small_heap, a);
+    EXPECT(small_entries[0] == 0 && small_reports == n);
+    small_take_snapshot();
+    heap_free(&small_heap, a);
+    EXPECT(small_unchanged() && small_reports == n + 1 && small_last.kind == HEAP_REPORT_FREE_NOT_ALLOCATED);
+    EXPECT(small_heap.rejected_frees == n + 1);
+    EXPECT(small_check());
+    heap_free(&small_heap, c);
+    EXPECT(st_all_zero(small_entries, sizeof(small_entries)) && small_check());
+    st_result("table: free(NULL) is a no-op; bad and double frees change nothing, reported and counted", variant,
+              ok);
+}
+
+static void small_suite(bool indexed)
+{
+    const char* variant = indexed ? " [heap_create_indexed]" : " [heap_create]";
+    case_small_create(indexed, variant);
+    case_small_encoding(indexed, variant);
+    case_small_first_fit(indexed, variant);
+    case_small_bad_sizes(indexed, variant);
+    case_small_bad_frees(indexed, variant);
+}
+
+/* ---- 2. the kernel heap ---- */
+
+static HEAP_BLOCK_TABLE_ENTRY kheap_snapshot[KHEAP_BLOCKS];
+static void* kheap_blocks[KHEAP_BLOCKS];
+
+static bool kheap_clean(void)
+{
+    size_t bad = 0;
+    int res = kheap_check(&bad);
+    if (res != 0) {
+        printk("  kheap_check: %d, first bad block %zu\n", res, bad);
+    }
+    return res == 0;
+}
+
+static void kheap_stats_now(struct heap_stats* stats)
+{
+    uintptr_t state = kheap_lock();
+    heap_get_stats(kheap_get(), stats);
+    kheap_unlock(state);
+}
+
+static void kheap_take_snapshot(void)
+{
+    memcpy(kheap_snapshot, kheap_get()->table->entries, sizeof(kheap_snapshot));
+}
+
+static bool kheap_unchanged(void)
+{
+    return st_same(kheap_snapshot, kheap_get()->table->entries, sizeof(kheap_snapshot));
+}
+
+static HEAP_BLOCK_TABLE_ENTRY kheap_entry(const void* ptr)
+{
+    struct heap* heap = kheap_get();
+    return heap->table->entries[heap_address_to_block(heap, ptr)];
+}
+
+static void case_kheap_placement(void)
+{
+    bool ok = true;
+    struct heap* heap = kheap_get();
+    EXPECT(heap != NULL);
+    if (heap == NULL) {
+        st_result("kheap: at the config.h addresses", "", false);
+        return;
+    }
+    EXPECT(heap->saddr == (void*)PEACHOS_HEAP_ADDRESS);
+    EXPECT(heap->table->entries == (HEAP_BLOCK_TABLE_ENTRY*)PEACHOS_HEAP_TABLE_ADDRESS);
+    EXPECT(heap->table->total == KHEAP_BLOCKS);
+    EXPECT(heap->index == (struct heap_index*)PEACHOS_HEAP_INDEX_ADDRESS);
+    EXPECT(heap_index_bytes(KHEAP_BLOCKS) <= PEACHOS_HEAP_INDEX_MAX_BYTES);
+    struct heap_stats stats;
+    kheap_stats_now(&stats);
+    EXPECT(stats.total_blocks == KHEAP_BLOCKS && stats.free_blocks == KHEAP_BLOCKS);
+    EXPECT(stats.largest_free_run == KHEAP_BLOCKS);
+    EXPECT(kheap_clean());
+    st_result("kheap: pool at 0x01000000, table at 0x7E00, index at 0xE200, all 25600 blocks free", "", ok);
+}
+
+static void case_kheap_exhaustion(void)
+{
+    bool ok = true;
+    struct heap* heap = kheap_get();
+    size_t count = 0;
+    bool ordered = true;
+    while (count < KHEAP_BLOCKS) {
+        void* p = kmalloc(BS);
+        if (p == NULL) {
+            break;
+        }
+        ordered = ordered && p == (unsigned char*)heap->saddr + count * BS;
+        kheap_blocks[count++] = p;
+    }
+    printk("  allocated %zu blocks of %u bytes (%zu MiB)\n", count, (unsigned)BS, count * BS >> 20);
+    EXPECT(count == KHEAP_BLOCKS);
+    EXPECT(ordered);
+    EXPECT(kmalloc(BS) == NULL);
+    EXPECT(kmalloc(1) == NULL); /* no block left for a slab either */
+    EXPECT(kpalloc(1) == NULL);
+    struct heap_stats stats;
+    kheap_stats_now(&stats);
+    EXPECT(stats.used_blocks == KHEAP_BLOCKS && stats.free_blocks == 0 && stats.largest_free_run == 0);
+    EXPECT(stats.live_allocations == KHEAP_BLOCKS);
+    EXPECT(kheap_clean());
+
+    /* Every byte of the 100 MiB: write a per-block pattern, then read it all. */
+    for (size_t i = 0; i < count; i++) {
+        st_fill(kheap_blocks[i], BS, (uint32_t)(uintptr_t)kheap_blocks[i]);
+    }
+    size_t bad_blocks = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t at = st_verify(kheap_blocks[i], BS, (uint32_t)(uintptr_t)kheap_blocks[i]);
+        if (at != SIZE_MAX) {
+            if (bad_blocks++ < 4) {
+                printk("  block %zu (%p): pattern differs at byte %zu\n", i, kheap_blocks[i], at);
+            }
+        }
+    }
+    printk("  wrote and read back %zu bytes, %zu blocks differ\n", count * BS, bad_blocks);
+    EXPECT(bad_blocks == 0);
+
+    /* Free in a scrambled order (7919 is coprime with 25,600). */
+    for (size_t i = 0; i < count; i++) {
+        kfree(kheap_blocks[(i * 7919u) % count]);
+    }
+    kheap_stats_now(&stats);
+    EXPECT(stats.used_blocks == 0 && stats.live_allocations == 0 && stats.largest_free_run == KHEAP_BLOCKS);
+    EXPECT(kheap_clean());
+    st_result("kheap: exhaustion - exactly 25600 blocks, every byte written and read back, all freed", "", ok);
+}
+
+#define WORK_SLOTS 256
+#define WORK_OPS 20000
+#define WORK_LARGE_BLOCKS 64
+
+struct work_object
+{
+    unsigned char* ptr;
+    size_t size;
+    uint32_t seed;
+};
+
+static struct work_object work[WORK_SLOTS];
+
+static size_t work_size(void)
+{
+    uint32_t r = st_rand();
+    if (r % 100 < 85) {
+        return 1 + st_rand() % KCACHE_MAX_SIZE; /* small: a cache object */
+    }
+    return KCACHE_MAX_SIZE + 1 + st_rand() % (WORK_LARGE_BLOCKS * BS - KCACHE_MAX_SIZE); /* whole blocks */
+}
+
+static bool work_aligned(const void* ptr, size_t size)
+{
+    size_t align = size <= KCACHE_MAX_SIZE ? KCACHE_ALIGN : BS;
+    return ((uintptr_t)ptr & (align - 1)) == 0;
+}
+
+static void case_kheap_workload(void)
+{
+    bool ok = true;
+    size_t errors = 0;
+    size_t allocs = 0, frees = 0, reallocs = 0, checks = 0;
+    size_t max_used = 0;
+    st_rng_state = 0x2545F491u;
+    size_t reports = kernel_heap_reports();
+    for (size_t op = 1; op <= WORK_OPS && errors < 8; op++) {
+        struct work_object* obj = &work[st_rand() % WORK_SLOTS];
+        uint32_t action = st_rand() % 100;
+        if (obj->ptr == NULL) {
+            size_t size = work_size();
+            uint32_t seed = st_rand();
+            unsigned char* p;
+            if (action < 40) {
+                p = kmalloc(size);
+            } else if (action < 80) {
+                p = kzalloc(size);
+                if (p != NULL && !st_all_zero(p, size)) {
+                    printk("  op %zu: kzalloc(%zu) = %p is not zeroed\n", op, size, (void*)p);
+                    errors++;
+                }
+            } else {
+                p = krealloc(NULL, size);
+            }
+            if (p == NULL || !work_aligned(p, size) || ksize(p) < size) {
+                printk("  op %zu: allocation of %zu bytes gave %p (ksize %zu)\n", op, size, (void*)p, ksize(p));
+                errors++;
+                continue;
+            }
+            st_fill(p, size, seed);
+            obj->ptr = p;
+            obj->size = size;
+            obj->seed = seed;
+            allocs++;
+        } else {
+            size_t at = st_verify(obj->ptr, obj->size, obj->seed);
+            if (at != SIZE_MAX) {
+                printk("  op %zu: object %p (%zu bytes) overwritten at byte %zu\n", op, (void*)obj->ptr, obj->size, at);
+                errors++;
+            }
+            if (action < 55) {
+                kfree(obj->ptr);
+                obj->ptr = NULL;
+                frees++;
+            } else {
+                size_t size = work_size();
+                unsigned char* p = krealloc(obj->ptr, size);
+                if (p == NULL || !work_aligned(p, size) || ksize(p) < size) {
+                    printk("  op %zu: krealloc(%p, %zu) gave %p\n", op, (void*)obj->ptr, size, (void*)p);
+                    errors++;
+                    continue;
+                }
+                size_t keep = size < obj->size ? size : obj->size;
+                at = st_verify(p, keep, obj->seed);
+                if (at != SIZE_MAX) {
+                    printk("  op %zu: krealloc %zu -> %zu lost byte %zu\n", op, obj->size, size, at);
+                    errors++;
+                }
+                obj->ptr = p;
+                obj->size = size;
+                obj->seed = st_rand();
+                st_fill(p, size, obj->seed);
+                reallocs++;
+            }
+        }
+        if (op % 1000 == 0) {
+            checks++;
+            if (!kheap_clean()) {
+                printk("  op %zu: kheap_check failed\n", op);
+                errors++;
+            }
+            struct heap_stats stats;
+            kheap_stats_now(&stats);
+            max_used = stats.used_blocks > max_used ? stats.used_blocks : max_used;
+        }
+    }
+    for (size_t i = 0; i < WORK_SLOTS; i++) {
+        if (work[i].ptr != NULL) {
+            if (st_verify(work[i].ptr, work[i].size, work[i].seed) != SIZE_MAX) {
+                printk("  object %p (%zu bytes) overwritten\n", (void*)work[i].ptr, work[i].size);
+                errors++;
+            }
+            kfree(work[i].ptr);
+            work[i].ptr = NULL;
+            frees++;
+        }
+    }
+    printk("  %u ops: %zu allocations, %zu reallocs, %zu frees, %zu checks, peak %zu blocks used\n",
+           (unsigned)WORK_OPS, allocs, reallocs, frees, checks, max_used);
+    EXPECT(errors == 0);
+    EXPECT(kernel_heap_reports() == reports);
+    EXPECT(kheap_clean());
+    size_t trimmed = kheap_trim();
+    struct heap_stats stats;
+    kheap_stats_now(&stats);
+    printk("  after kheap_trim (%zu blocks given back): %zu blocks used\n", trimmed, stats.used_blocks);
+    EXPECT(stats.used_blocks == 0 && stats.live_allocations == 0);
+    EXPECT(kheap_clean());
+    st_result("kheap: seeded random workload, 20000 ops, patterns verified, kheap_check every 1000", "", ok);
+}
+
+static void case_kcache_small(void)
+{
+    bool ok = true;
+    struct heap* heap = kheap_get();
+    struct heap_stats before, after;
+    kheap_stats_now(&before);
+    void* objs[100];
+    for (size_t i = 0; i < 100; i++) {
+        objs[i] = kmalloc(32);
+        EXPECT(objs[i] != NULL && ((uintptr_t)objs[i] & (KCACHE_ALIGN - 1)) == 0);
+        if (objs[i] != NULL) {
+            st_fill(objs[i], 32, (uint32_t)i);
+        }
+    }
+    kheap_stats_now(&after);
+    printk("  100 objects of 32 bytes took %zu block(s)\n", after.used_blocks - before.used_blocks);
+    EXPECT(after.used_blocks - before.used_blocks <= 2);
+    EXPECT(ksize(objs[0]) == 32);
+    size_t slab = heap_allocation_start(heap, objs[0]);
+    EXPECT(slab != SIZE_MAX && slab == heap_allocation_start(heap, objs[1]));
+    EXPECT(slab != SIZE_MAX && (heap->table->entries[slab] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE);
+    for (size_t i = 0; i < 100; i++) {
+        EXPECT(objs[i] == NULL || st_verify(objs[i], 32, (uint32_t)i) == SIZE_MAX);
+        kfree(objs[i]);
+    }
+    EXPECT(kheap_clean());
+    st_result("kcache: small objects share a slab instead of taking a block each", "", ok);
+}
+
+static void case_kcache_bad_frees(void)
+{
+    bool ok = true;
+    unsigned char* a = kmalloc(32);
+    unsigned char* b = kmalloc(32);
+    EXPECT(a != NULL && b != NULL);
+    if (a == NULL || b == NULL) {
+        st_result("kcache: bad and double frees of small objects are reported and change nothing", "", false);
+        return;
+    }
+    struct kcache_stats cache_before, cache_after;
+    kcache_get_stats(kheap_cache(), &cache_before);
+    kheap_take_snapshot();
+    size_t reports = kernel_heap_reports();
+
+    kernel_heap_expect_reports(1);
+    kfree(a + 16); /* interior of a small object (a 16-aligned address inside it) */
+    kcache_get_stats(kheap_cache(), &cache_after);
+    EXPECT(kernel_heap_reports() == reports + 1);
+    EXPECT(kheap_unchanged());
+    EXPECT(cache_after.objects == cache_before.objects);
+    EXPECT(ksize(a) == 32 && ksize(b) == 32);
+
+    kernel_heap_expect_reports(1);
+    kfree(a + 3); /* misaligned */
+    EXPECT(kernel_heap_reports() == reports + 2);
+    EXPECT(kheap_unchanged() && ksize(a) == 32);
+
+    kfree(b);
+    kcache_get_stats(kheap_cache(), &cache_after);
+    EXPECT(cache_after.objects == cache_before.objects - 1);
+    kheap_take_snapshot();
+    kernel_heap_expect_reports(1);
+    kfree(b); /* double free */
+    struct kcache_stats cache_again;
+    kcache_get_stats(kheap_cache(), &cache_again);
+    EXPECT(kernel_heap_reports() == reports + 3);
+    EXPECT(kheap_unchanged() && cache_again.objects == cache_after.objects);
+    EXPECT(kheap_clean());
+    kfree(a);
+    EXPECT(kernel_heap_reports() == reports + 3);
+    EXPECT(kheap_clean());
+    kernel_heap_expect_reports(0);
+    st_result("kcache: bad and double frees of small objects are reported and change nothing", "", ok);
+}
+
+static void case_kheap_blocks(void)
+{
+    bool ok = true;
+    size_t reports = kernel_heap_reports();
+    unsigned char* p = kpalloc(1);
+    unsigned char* q = kpalloc(BS + 1);
+    unsigned char* r = kmalloc(3000);
+    unsigned char* s = kmalloc(2 * BS + 1);
+    EXPECT(p != NULL && q != NULL && r != NULL && s != NULL);
+    if (p == NULL || q == NULL || r == NULL || s == NULL) {
+        st_result("kheap: kpalloc and large kmalloc are block-aligned whole blocks", "", false);
+        return;
+    }
+    EXPECT(((uintptr_t)p & (BS - 1)) == 0 && ((uintptr_t)q & (BS - 1)) == 0);
+    EXPECT(((uintptr_t)r & (BS - 1)) == 0 && ((uintptr_t)s & (BS - 1)) == 0);
+    EXPECT(ksize(p) == BS && ksize(q) == 2 * BS && ksize(r) == BS && ksize(s) == 3 * BS);
+    EXPECT(kheap_entry(p) == 0x41 && kheap_entry(q) == 0xC1 && kheap_entry(q + BS) == 0x01);
+    EXPECT(kheap_entry(r) == 0x41);
+    EXPECT(kheap_entry(s) == 0xC1 && kheap_entry(s + BS) == 0x81 && kheap_entry(s + 2 * BS) == 0x01);
+
+    /* Bad frees of block memory, through kfree. */
+    kheap_take_snapshot();
+    kernel_heap_expect_reports(3);
+    kfree(s + BS);            /* interior block */
+    kfree(q + 8);             /* not at a block start */
+    kfree((void*)0x00200000); /* not in the heap */
+    EXPECT(kernel_heap_reports() == reports + 3);
+    EXPECT(kheap_unchanged());
+    kernel_heap_expect_reports(0);
+
+    /* krealloc of block memory keeps the data. */
+    st_fill(s, 3 * BS, 77);
+    unsigned char* t = krealloc(s, 5 * BS);
+    EXPECT(t != NULL && st_verify(t, 3 * BS, 77) == SIZE_MAX && ksize(t) == 5 * BS);
+    kfree(p);
+    kfree(q);
+    kfree(r);
+    kfree(t != NULL ? t : s);
+    EXPECT(kheap_clean());
+    st_result("kheap: kpalloc and large kmalloc are block-aligned whole blocks; bad block frees refused", "", ok);
+}
+
+/* ---- 3. live allocations for the statistics and the map ---- */
+
+static void case_leave_live_allocations(void)
+{
+    bool ok = true;
+    st_rng_state = 0x1234567u;
+    /* Small objects of a few classes: slabs ('C', 'c' in the map). */
+    for (size_t i = 0; i < 60; i++) {
+        EXPECT(kmalloc(24 + (i % 3) * 200) != NULL);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        EXPECT(kzalloc(1500) != NULL);
+    }
+    /* Whole-block allocations and kpalloc pages, some freed again: holes. */
+    void* chunks[64];
+    size_t n = 0;
+    for (; n < 64; n++) {
+        size_t blocks = 1 + st_rand() % (n % 4 == 0 ? 900 : 60);
+        chunks[n] = n % 5 == 0 ? kpalloc(blocks * BS) : kmalloc(blocks * BS);
+        if (chunks[n] == NULL) {
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i += 3) {
+        kfree(chunks[i]);
+    }
+    struct heap_stats stats;
+    kheap_stats_now(&stats);
+    EXPECT(stats.used_blocks > 0 && stats.free_blocks > 0 && stats.live_allocations > 0);
+    EXPECT(kheap_clean());
+    st_result("kheap: live allocations left for the map (small objects, blocks, kpalloc, holes)", "", ok);
+}
+
+int selftest_run(void)
+{
+    st_passed = 0;
+    st_failed = 0;
+    print("selftest: table contract on a 16-block heap\n");
+    small_suite(false);
+    small_suite(true);
+    print("selftest: the kernel heap\n");
+    case_kheap_placement();
+    if (kheap_get() != NULL) {
+        case_kheap_exhaustion();
+        case_kheap_workload();
+        case_kcache_small();
+        case_kcache_bad_frees();
+        case_kheap_blocks();
+        case_leave_live_allocations();
+    }
+    printk("selftest: %d passed, %d failed\n", st_passed, st_failed);
+    return st_failed;
+}
+
+void selftest_print_state(void)
+{
+    struct heap* heap = kheap_get();
+    if (heap == NULL) {
+        return;
+    }
+    uintptr_t state = kheap_lock();
+    struct heap_stats stats;
+    heap_get_stats(heap, &stats);
+    struct kcache_stats cache;
+    kcache_get_stats(kheap_cache(), &cache);
+
+    printk("kheap stats: total=%zu used=%zu free=%zu largest_free=%zu allocations=%zu rejected_frees=%zu "
+           "failed_allocs=%zu\n",
+           stats.total_blocks, stats.used_blocks, stats.free_blocks, stats.largest_free_run, stats.live_allocations,
+           stats.rejected_frees, stats.failed_allocs);
+    printk("kcache stats: slabs=%zu slab_blocks=%zu objects=%zu object_bytes=%zu reports=%zu\n", cache.slabs,
+           cache.slab_blocks, cache.objects, cache.object_bytes, kernel_heap_reports());
+
+    /* The first 256 blocks, one character per block: a view of the same
+     * table with its own counters (heap_dump_map's end line describes it). */
+    struct heap_table window_table = { heap->table->entries, 256 };
+    struct heap window = *heap;
+    window.table = &window_table;
+    window.index = NULL;
+    window.index_ops = NULL;
+    window.used_blocks = 0;
+    window.live_allocations = 0;
+    for (size_t i = 0; i < window_table.total; i++) {
+        window.used_blocks += (window_table.entries[i] & HEAP_BLOCK_TABLE_ENTRY_TAKEN) != 0;
+        window.live_allocations += (window_table.entries[i] & HEAP_BLOCK_IS_FIRST) != 0;
+    }
+    print("heap map: blocks 0..255, one character per block\n");
+    heap_dump_map(&window, print_writer, NULL, 1, 64, 0);
+    print("heap map: the whole heap\n");
+    heap_dump_map(heap, print_writer, NULL, 0, 64, 16);
+    kheap_unlock(state);
+}

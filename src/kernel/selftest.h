@@ -1,0 +1,19 @@
+/*
+ * selftest.h - the in-kernel self-test of the heap (docs/kernel.md): the parts
+ * of the host test suite that make sense on bare metal, run on the real
+ * kernel heap at its config.h addresses.
+ */
+#ifndef PEACHOS_KERNEL_SELFTEST_H
+#define PEACHOS_KERNEL_SELFTEST_H
+
+/* Run every case, printing "PASS name" / "FAIL name" per case and then
+ * "selftest: N passed, N failed". Leaves some live allocations of every
+ * kind (small objects, whole blocks, kpalloc) in the kernel heap so that
+ * the map is worth looking at. Returns the number of failed cases. */
+int selftest_run(void);
+
+/* Print the kernel heap's statistics, the cache statistics and the heap map
+ * (a detailed map of the first blocks and a compressed map of the whole heap). */
+void selftest_print_state(void);
+
+#endif /* PEACHOS_KERNEL_SELFTEST_H */
