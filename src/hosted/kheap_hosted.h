@@ -27,6 +27,16 @@ void kheap_hosted_configure(const struct kheap_hosted_config* config);
 size_t kheap_hosted_report_count(void);
 struct heap_report kheap_hosted_last_report(void);
 
+/* Make the next kheap_port_region() hand kheap_init a region it must refuse
+ * (issue 6: kheap.c's check of what a port returns). One-shot. */
+enum kheap_hosted_bad_region
+{
+    KHEAP_HOSTED_REGION_OK,
+    KHEAP_HOSTED_REGION_NO_TABLE,         /* table == NULL */
+    KHEAP_HOSTED_REGION_END_BEFORE_START, /* end < start */
+};
+void kheap_hosted_bad_region(enum kheap_hosted_bad_region how);
+
 /* Fix the caches' secret (kheap_port_secret) from the next kheap_init, for
  * reproducible runs; fixed = false goes back to the clock/address mix. */
 void kheap_hosted_set_secret(bool fixed, uintptr_t secret);

@@ -40,6 +40,13 @@ struct heap_report kheap_hosted_last_report(void)
     return kheap_hosted_last;
 }
 
+static enum kheap_hosted_bad_region kheap_hosted_bad;
+
+void kheap_hosted_bad_region(enum kheap_hosted_bad_region how)
+{
+    kheap_hosted_bad = how;
+}
+
 static void kheap_hosted_unmap(void)
 {
     if (kheap_hosted_mapping != NULL) {
@@ -72,6 +79,13 @@ int kheap_port_region(struct kheap_region* region)
     region->table = start + pool;
     region->index = index != 0 ? start + pool + table : NULL;
     region->index_bytes = index;
+    if (kheap_hosted_bad == KHEAP_HOSTED_REGION_NO_TABLE) {
+        region->table = NULL;
+    } else if (kheap_hosted_bad == KHEAP_HOSTED_REGION_END_BEFORE_START) {
+        region->end = start;
+        region->start = start + pool;
+    }
+    kheap_hosted_bad = KHEAP_HOSTED_REGION_OK;
     return PEACHOS_ALL_OK;
 }
 

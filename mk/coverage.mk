@@ -1,0 +1,81 @@
+# mk/coverage.mk - line and branch coverage of src/memory/ (issue 6).
+#
+#   make coverage       build the host unit tests and short model runs with
+#                       gcc --coverage into build/coverage/, run them, write
+#                       the HTML report build/coverage/index.html (one page
+#                       per file) and print the summary
+#   make test-coverage  the same (part of make test), and fail if line
+#                       coverage of src/memory/ is under COVERAGE_MIN_LINES
+#                       (100) or branch coverage under COVERAGE_MIN_BRANCHES (95)
+#
+# The library and the hosted port are compiled once into objects whose .gcda
+# counters every test binary adds to (-fprofile-update=atomic: some tests
+# run threads). Old counters are removed before each run, so the report is
+# always that of one complete run. Lines that cannot run on the host carry
+# GCOVR_EXCL markers with the reason next to them; docs/testing.md lists them.
+
+COV_DIR := $(BUILD)/coverage
+COV_CFLAGS := -std=c11 -O0 -g $(WARN) -Isrc --coverage -fprofile-update=atomic
+COV_LIB_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj/%.o,$(LIB_SRC) $(HOSTED_SRC))
+COV_MODEL_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj/%.o,\
+                 $(filter-out src/memory/heap/kheap.c src/memory/heap/kcache.c,$(LIB_SRC)))
+# (mk/unit.mk is included after this file: its variables are not set yet.)
+COV_UNIT_BIN := $(patsubst tests/unit/%.c,$(COV_DIR)/unit/%,$(sort $(wildcard tests/unit/test_*.c)))
+COV_BIN := $(COV_UNIT_BIN) $(COV_DIR)/model/heap_model $(COV_DIR)/model/kmalloc_model
+COVERAGE_MIN_LINES ?= 100
+COVERAGE_MIN_BRANCHES ?= 95
+# Short model runs: the unit tests do the aiming, the models add volume.
+COV_HEAP_MODEL_SCALE ?= 0.05
+COV_KMALLOC_MODEL_OPS ?= 100000
+
+TEST_STEPS += test-coverage
+
+.PHONY: coverage test-coverage coverage-deps coverage-run
+
+coverage-deps:
+	@tools/need gcovr libcmocka-dev
+
+$(COV_DIR)/obj/%.o: src/%.c $(LIB_HDR) $(HOSTED_HDR) mk/coverage.mk | coverage-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COV_CFLAGS) -c -o $@ $<
+
+$(COV_DIR)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COV_LIB_OBJ) | coverage-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COV_CFLAGS) -Itests/unit -o $@ $< $(COV_LIB_OBJ) -lcmocka -lpthread
+
+$(COV_DIR)/model/heap_model: tests/model/heap_model.c $(COV_MODEL_OBJ)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COV_CFLAGS) -o $@ $< $(COV_MODEL_OBJ)
+
+$(COV_DIR)/model/kmalloc_model: tests/model/kmalloc_model.c $(COV_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COV_CFLAGS) -o $@ $< $(COV_LIB_OBJ) -lpthread
+
+# Run everything on fresh counters. The test binaries' own .gcda files (they
+# are compiled with --coverage too) are not reported: gcovr keeps src/memory/.
+coverage-run: $(COV_BIN)
+	@set -u; find $(COV_DIR) -name '*.gcda' -delete; bad=""; \
+	for t in $(COV_UNIT_BIN); do \
+	  $$t > $(COV_DIR)/$$(basename $$t).log 2>&1 || bad="$$bad $$(basename $$t)"; done; \
+	$(COV_DIR)/model/heap_model --scale $(COV_HEAP_MODEL_SCALE) > $(COV_DIR)/heap_model.log 2>&1 || bad="$$bad heap_model"; \
+	$(COV_DIR)/model/kmalloc_model --ops $(COV_KMALLOC_MODEL_OPS) > $(COV_DIR)/kmalloc_model.log 2>&1 \
+	  || bad="$$bad kmalloc_model"; \
+	if [ -n "$$bad" ]; then echo "coverage: test binaries failed:$$bad (logs in $(COV_DIR)/)"; exit 1; fi; \
+	echo "coverage: $(words $(COV_BIN)) test binaries passed"
+
+COV_GCOVR := gcovr --root . --filter 'src/memory/' \
+             --exclude-unreachable-branches $(COV_DIR)
+
+coverage: coverage-run
+	@$(COV_GCOVR) --html-details $(COV_DIR)/index.html --txt $(COV_DIR)/summary.txt --print-summary \
+	  | tee $(COV_DIR)/totals.txt
+	@cat $(COV_DIR)/summary.txt
+	@echo "coverage: report in $(COV_DIR)/index.html"
+
+test-coverage: coverage
+	@lines=$$(awk '/^lines:/ {sub("%","",$$2); print $$2}' $(COV_DIR)/totals.txt); \
+	branches=$$(awk '/^branches:/ {sub("%","",$$2); print $$2}' $(COV_DIR)/totals.txt); \
+	ok=$$(awk -v l="$$lines" -v b="$$branches" 'BEGIN { print (l >= $(COVERAGE_MIN_LINES) && b >= $(COVERAGE_MIN_BRANCHES)) ? 1 : 0 }'); \
+	if [ "$$ok" != 1 ]; then \
+	  echo "test-coverage: FAILED: lines $$lines% (need $(COVERAGE_MIN_LINES)%), branches $$branches% (need $(COVERAGE_MIN_BRANCHES)%)"; exit 1; fi; \
+	echo "test-coverage: lines $$lines% (>= $(COVERAGE_MIN_LINES)%), branches $$branches% (>= $(COVERAGE_MIN_BRANCHES)%)"
