@@ -49,8 +49,10 @@ void panic(const char* message)
 }
 
 /* noinline + a compiler barrier: a breakpoint here always hits, and the
- * call is never optimised away (make debug, tests/gdb). */
-__attribute__((noinline)) void kernel_selftest_done(void)
+ * call is never optimised away (make debug, tests/gdb). Its own page
+ * (section .debugstop, linker.ld): QEMU runs code on a page with a
+ * breakpoint one instruction per block, ten times slower. */
+__attribute__((noinline, section(".debugstop"))) void kernel_selftest_done(void)
 {
     __asm__ volatile("" : : : "memory");
 }
@@ -72,7 +74,7 @@ static void boot_checks(uint32_t magic, const struct multiboot_info* info)
         refuse("the loader gave no memory size (multiboot flags bit 0 clear)");
     }
     uint64_t upper_end = 0x100000ull + (uint64_t)info->mem_upper * 1024u;
-    printk("boot: multiboot ok, lower memory %u KiB, upper memory %u KiB (ends at 0x%08llx)\n", info->mem_lower,
+    printk("boot: multiboot magic ok, lower memory %u KiB, upper memory %u KiB (ends at 0x%08llx)\n", info->mem_lower,
            info->mem_upper, upper_end);
     if (upper_end < HEAP_END) {
         printk("boot: the heap needs memory up to 0x%08llx (%u MiB at 0x%08x), this machine has %llu MiB\n",

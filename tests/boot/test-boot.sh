@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# tests/boot/test-boot.sh KERNEL_ELF - boot the kernel under QEMU (TCG) and
+# check what it prints on serial (make test-boot):
+#
+#   1. -m 128M: exit status 33 (self-test passed), "selftest: N passed, 0 failed",
+#      no FAIL line, the statistics line, both heap maps with their end lines,
+#      and the boot checks' lines.
+#   2. -m 64M: the kernel refuses cleanly: its message and exit status 37.
+#
+# A hang ends at the timeout (exit 124), a triple fault exits 0: both fail
+# with a message saying so. Logs: build/kernel/boot-128M.log, boot-64M.log.
+set -u
+elf=${1:-build/kernel/peachos.elf}
+out=$(dirname "$elf")
+timeout_s=${QEMU_TIMEOUT:-60}
+fails=0
+
+fail() {
+    echo "test-boot: FAIL: $*"
+    fails=$((fails + 1))
+}
+
+explain() { # qemu exit status -> words
+    case $1 in
+    33) echo "success (33)" ;;
+    35) echo "self-test failed (35)" ;;
+    37) echo "kernel refused to boot (37)" ;;
+    39) echo "kernel panic (39)" ;;
+    124) echo "TIMEOUT after ${timeout_s}s: the kernel hangs" ;;
+    0) echo "exit 0: triple fault or reset, the kernel never reached isa-debug-exit" ;;
+    *) echo "unexpected status $1" ;;
+    esac
+}
+
+boot() { # MEM LOG -> sets rc
+    local start=$(date +%s%N)
+    timeout "$timeout_s" qemu-system-i386 -kernel "$elf" -m "$1" -serial stdio -display none -net none \
+        -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null 2>"$2.stderr" | tr -d '\r' >"$2"
+    rc=${PIPESTATUS[0]}
+    local ms=$((($(date +%s%N) - start) / 1000000))
+    echo "test-boot: -m $1: qemu exit $rc: $(explain "$rc"), $((ms / 1000)).$(printf %03d $((ms % 1000)))s, $(wc -l <"$2") lines in $2"
+}
+
+need_line() { # LOG REGEX WHAT
+    grep -Eq -- "$2" "$1" || fail "$3: no line matching /$2/ in $1"
+}
+
+# ---- 1. a machine with enough memory: everything passes ----
+log=$out/boot-128M.log
+boot 128M "$log"
+[ "$rc" -eq 33 ] || fail "-m 128M: expected qemu exit 33, got $(explain "$rc")"
+need_line "$log" '^boot: multiboot ok' "boot check"
+need_line "$log" '^kheap: ready$' "kheap_init"
+need_line "$log" '^selftest: [0-9]+ passed, 0 failed$' "self-test summary"
+if grep -q '^FAIL' "$log"; then
+    fail "failed self-test cases:"
+    grep -A0 -B3 '^FAIL' "$log" | sed 's/^/    /'
+fi
+passed=$(sed -nE 's/^selftest: ([0-9]+) passed, 0 failed$/\1/p' "$log")
+[ -n "$passed" ] && [ "$passed" -ge 15 ] || fail "expected at least 15 passed cases, got '${passed}'"
+[ "$(grep -c '^PASS' "$log")" = "${passed:-x}" ] || fail "PASS lines ($(grep -c '^PASS' "$log")) != summary (${passed})"
+need_line "$log" 'exactly 25600 blocks' "exhaustion case"
+need_line "$log" '^kheap stats: total=25600 used=[0-9]+ free=[0-9]+ largest_free=[0-9]+ allocations=[0-9]+' "statistics"
+need_line "$log" '^kcache stats: slabs=[0-9]+' "cache statistics"
+need_line "$log" '^HEAPMAP v1 blocks=256 per_char=1 width=64$' "detailed map header"
+need_line "$log" '^HEAPMAP v1 blocks=25600 per_char=25 width=64$' "whole map header"
+[ "$(grep -Ec '^[0-9a-f]{8} [.#=Cc1-9?]{1,64}$' "$log")" -eq 20 ] || fail "expected 4 + 16 map lines"
+grep -Eq '^[0-9a-f]{8} .*\?' "$log" && fail "the map shows invalid ('?') entries"
+# The map's end line agrees with the statistics line.
+stats=$(sed -nE 's/^kheap stats: total=25600 used=([0-9]+) free=([0-9]+) largest_free=([0-9]+) allocations=([0-9]+) rejected_frees=([0-9]+).*/used=\1 free=\2 largest_free=\3 allocations=\4 rejected_frees=\5/p' "$log")
+grep -q "^HEAPMAP end $stats\$" "$log" || fail "no 'HEAPMAP end $stats' matching the statistics line"
+used=$(sed -nE 's/^kheap stats: .* used=([0-9]+) .*/\1/p' "$log")
+[ "${used:-0}" -gt 0 ] || fail "the self-test should leave live allocations (used=${used})"
+need_line "$log" '^kernel: self-test passed, exiting$' "final line"
+
+# ---- 2. too little memory: a clean refusal ----
+log=$out/boot-64M.log
+boot 64M "$log"
+[ "$rc" -eq 37 ] || fail "-m 64M: expected qemu exit 37 (refused), got $(explain "$rc")"
+need_line "$log" '^boot: REFUSED: not enough memory for the kernel heap' "refusal message"
+need_line "$log" '^boot: the heap needs memory up to 0x07400000' "refusal details"
+grep -q '^kheap: ready' "$log" && fail "-m 64M: the kernel created the heap anyway"
+grep -q '^selftest:' "$log" && fail "-m 64M: the kernel ran the self-test anyway"
+
+if [ "$fails" -ne 0 ]; then
+    echo "test-boot: $fails problem(s); serial logs: $out/boot-128M.log $out/boot-64M.log"
+    exit 1
+fi
+echo "test-boot: ok (128M: $passed cases passed, exit 33; 64M: refused, exit 37)"

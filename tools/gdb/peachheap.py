@@ -1,0 +1,305 @@
+# tools/gdb/peachheap.py - look inside the PeachOS kernel heap from gdb.
+#
+#   gdb -x tools/gdb/peachheap.py -ex 'target remote :1234' build/kernel/peachos.elf
+#   (or: make debug)
+#
+# Commands (they read the live block table of a stopped kernel through the
+# symbol `kernel_heap`, a struct heap in src/memory/heap/kheap.c):
+#
+#   heap-map   [PER_CHAR [WIDTH [MAX_LINES]]] [--from=B] [--blocks=N] [--color] [--heap=EXPR]
+#              the table as text, in heap_dump_map's format and alphabet
+#              (heap.h, docs/encoding.md): with one block per character
+#              '.' free, '#' first block, '=' further block, 'C'/'c' the same
+#              for small-object slabs, '?' invalid entry; with k > 1 blocks per
+#              character '.' all free, '#' all taken, '1'..'9' taken share in
+#              tenths (rounded up), '?' any invalid entry. Defaults: PER_CHAR 0
+#              (= the smallest that fits MAX_LINES lines), WIDTH 64, MAX_LINES
+#              16 - the same map the kernel prints at the end of `make run`.
+#   heap-stats [--heap=EXPR]
+#              total / used / free blocks, largest free run, live allocations,
+#              slab blocks, computed from the table, next to the counters kept
+#              in struct heap (used_blocks, live_allocations, rejected_frees,
+#              failed_allocs); a disagreement is flagged.
+#   heap-check [--heap=EXPR]
+#              the table invariants, as heap_check() verifies them: every run
+#              starts with TAKEN|IS_FIRST, HAS_NEXT chains stay inside the table
+#              and end on a TAKEN entry without HAS_NEXT, continuation blocks
+#              carry TAKEN, no IS_FIRST and the run's type, no stray flags on
+#              free entries, only known bits and types; then the counters.
+#              Prints "heap-check: OK ..." or the first bad block and why.
+#              (The placement index is not verified here; heap_check does.)
+#
+# Works with plain Debian gdb (Python 3 API only: gdb.parse_and_eval,
+# Inferior.read_memory). Nothing here writes to the target.
+
+import gdb
+
+HAS_NEXT = 0x80
+IS_FIRST = 0x40
+TYPE_MASK = 0x0E
+TYPE_PLAIN = 0x00
+TYPE_CACHE = 0x02
+TAKEN = 0x01
+KNOWN_BITS = HAS_NEXT | IS_FIRST | TYPE_MASK | TAKEN
+MAX_WIDTH = 256
+
+COLOURS = {
+    ".": "\x1b[32m",
+    "#": "\x1b[97;41m",
+    "=": "\x1b[31;101m",
+    "C": "\x1b[97;44m",
+    "c": "\x1b[34;104m",
+    "?": "\x1b[1;93;45m",
+}
+for _d in "123456789":
+    COLOURS[_d] = "\x1b[30;43m"
+RESET = "\x1b[0m"
+
+
+class HeapSnapshot:
+    """The heap's table and counters, read once from the target."""
+
+    def __init__(self, expr):
+        try:
+            heap = gdb.parse_and_eval(expr)
+        except gdb.error as err:
+            raise gdb.GdbError("peachheap: cannot read '%s': %s (is the kernel's ELF loaded?)" % (expr, err))
+        if heap.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
+            heap = heap.dereference()
+        table_ptr = heap["table"]
+        if int(table_ptr) == 0:
+            raise gdb.GdbError("peachheap: %s.table is NULL: the heap is not created yet (stop after kheap_init)" % expr)
+        table = table_ptr.dereference()
+        self.total = int(table["total"])
+        self.entries_addr = int(table["entries"])
+        self.saddr = int(heap["saddr"])
+        self.used_blocks = int(heap["used_blocks"])
+        self.live_allocations = int(heap["live_allocations"])
+        self.rejected_frees = int(heap["rejected_frees"])
+        self.failed_allocs = int(heap["failed_allocs"])
+        self.indexed = int(heap["index"]) != 0
+        if self.total <= 0 or self.total > (1 << 28):
+            raise gdb.GdbError("peachheap: implausible table size %d" % self.total)
+        try:
+            mem = gdb.selected_inferior().read_memory(self.entries_addr, self.total)
+        except gdb.MemoryError as err:
+            raise gdb.GdbError("peachheap: cannot read the table at 0x%x: %s" % (self.entries_addr, err))
+        self.entries = bytes(mem)
+
+    def largest_free_run(self):
+        best = run = 0
+        for e in self.entries:
+            run = run + 1 if e == 0 else 0
+            if run > best:
+                best = run
+        return best
+
+    def table_counts(self):
+        used = sum(1 for e in self.entries if e & TAKEN)
+        firsts = sum(1 for e in self.entries if e & TAKEN and e & IS_FIRST)
+        slab = sum(1 for e in self.entries if e & TAKEN and e & TYPE_MASK == TYPE_CACHE)
+        slabs = sum(1 for e in self.entries if e & TAKEN and e & IS_FIRST and e & TYPE_MASK == TYPE_CACHE)
+        return used, firsts, slab, slabs
+
+
+def entry_is_bad(e):
+    t = e & TYPE_MASK
+    return e != 0 and ((e & ~KNOWN_BITS) != 0 or not (e & TAKEN) or (t != TYPE_PLAIN and t != TYPE_CACHE))
+
+
+def block_char(e):
+    if e == 0:
+        return "."
+    if entry_is_bad(e):
+        return "?"
+    cache = (e & TYPE_MASK) == TYPE_CACHE
+    if e & IS_FIRST:
+        return "C" if cache else "#"
+    return "c" if cache else "="
+
+
+def group_char(entries):
+    taken = 0
+    for e in entries:
+        if entry_is_bad(e):
+            return "?"
+        taken += e != 0
+    n = len(entries)
+    if taken == 0:
+        return "."
+    if taken == n:
+        return "#"
+    tenths = (taken * 10 + n - 1) // n
+    return str(min(tenths, 9))
+
+
+def parse_args(arg, numbers_allowed):
+    """Split 'heap-map' style arguments into numbers and --options."""
+    nums, opts = [], {}
+    for word in gdb.string_to_argv(arg):
+        if word.startswith("--"):
+            key, _, value = word[2:].partition("=")
+            opts[key] = value if value != "" else True
+        elif numbers_allowed:
+            try:
+                nums.append(int(word, 0))
+            except ValueError:
+                raise gdb.GdbError("peachheap: not a number: %s" % word)
+        else:
+            raise gdb.GdbError("peachheap: unexpected argument: %s" % word)
+    return nums, opts
+
+
+def heap_expr(opts):
+    expr = opts.get("heap", "kernel_heap")
+    if expr is True:
+        raise gdb.GdbError("peachheap: --heap needs an expression, e.g. --heap=kernel_heap")
+    return expr
+
+
+class HeapMap(gdb.Command):
+    """Print the kernel heap's block table as a text map (heap_dump_map's format).
+Usage: heap-map [PER_CHAR [WIDTH [MAX_LINES]]] [--from=BLOCK] [--blocks=N] [--color] [--heap=EXPR]
+PER_CHAR 0 (default) picks the smallest that fits MAX_LINES (default 16) lines of WIDTH (default 64)."""
+
+    def __init__(self):
+        super().__init__("heap-map", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        nums, opts = parse_args(arg, True)
+        per_char = nums[0] if len(nums) > 0 else 0
+        width = nums[1] if len(nums) > 1 else 64
+        max_lines = nums[2] if len(nums) > 2 else 16
+        snap = HeapSnapshot(heap_expr(opts))
+        first = int(opts.get("from", 0), 0) if opts.get("from") not in (None, True) else 0
+        count = int(opts.get("blocks"), 0) if opts.get("blocks") not in (None, True) else snap.total - first
+        if first < 0 or first >= snap.total or count <= 0:
+            raise gdb.GdbError("peachheap: --from/--blocks outside the table (%d blocks)" % snap.total)
+        count = min(count, snap.total - first)
+        entries = snap.entries[first:first + count]
+        colour = "color" in opts or "colour" in opts
+        if width <= 0 or width > MAX_WIDTH:
+            width = 64
+        if per_char <= 0:
+            lines = max(max_lines, 1)
+            cells = width * lines
+            per_char = max(1, (count + cells - 1) // cells)
+        out = ["HEAPMAP v1 blocks=%d per_char=%d width=%d" % (count, per_char, width)]
+        block = 0
+        while block < count:
+            chars = []
+            line_start = block
+            while len(chars) < width and block < count:
+                n = min(per_char, count - block)
+                group = entries[block:block + n]
+                chars.append(block_char(group[0]) if per_char == 1 else group_char(group))
+                block += n
+            text = "".join(chars)
+            if colour:
+                text = "".join(COLOURS.get(ch, "") + ch + RESET for ch in text)
+            out.append("%08x %s" % (first + line_start, text))
+        if first == 0 and count == snap.total:
+            used, allocations = snap.used_blocks, snap.live_allocations
+        else:  # a window: its own counts, from the table
+            used = sum(1 for e in entries if e & TAKEN)
+            allocations = sum(1 for e in entries if e & TAKEN and e & IS_FIRST)
+        best = run = 0
+        for e in entries:
+            run = run + 1 if e == 0 else 0
+            best = max(best, run)
+        out.append("HEAPMAP end used=%d free=%d largest_free=%d allocations=%d rejected_frees=%d"
+                   % (used, count - used, best, allocations, snap.rejected_frees))
+        gdb.write("\n".join(out) + "\n")
+
+
+class HeapStats(gdb.Command):
+    """Print the kernel heap's statistics, computed from its live table and read from its counters.
+Usage: heap-stats [--heap=EXPR]"""
+
+    def __init__(self):
+        super().__init__("heap-stats", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        _, opts = parse_args(arg, False)
+        snap = HeapSnapshot(heap_expr(opts))
+        used, firsts, slab_blocks, slabs = snap.table_counts()
+        largest = snap.largest_free_run()
+        free = snap.total - used
+        frag = 0.0 if free == 0 else 1.0 - largest / free
+        gdb.write("heap-stats: pool 0x%08x..0x%08x, table at 0x%08x, %s placement\n"
+                  % (snap.saddr, snap.saddr + snap.total * 4096, snap.entries_addr,
+                     "indexed" if snap.indexed else "linear"))
+        gdb.write("heap-stats: total=%d used=%d free=%d largest_free=%d allocations=%d rejected_frees=%d "
+                  "failed_allocs=%d\n" % (snap.total, used, free, largest, firsts, snap.rejected_frees,
+                                          snap.failed_allocs))
+        gdb.write("heap-stats: slabs=%d slab_blocks=%d fragmentation=%.3f (1 - largest free run / free blocks)\n"
+                  % (slabs, slab_blocks, frag))
+        agree = used == snap.used_blocks and firsts == snap.live_allocations
+        gdb.write("heap-stats: counters used_blocks=%d live_allocations=%d: %s\n"
+                  % (snap.used_blocks, snap.live_allocations,
+                     "agree with the table" if agree else "DISAGREE with the table"))
+
+
+class HeapCheck(gdb.Command):
+    """Verify the kernel heap's table invariants (as heap_check does) and its counters.
+Usage: heap-check [--heap=EXPR]"""
+
+    def __init__(self):
+        super().__init__("heap-check", gdb.COMMAND_DATA)
+
+    @staticmethod
+    def first_problem(snap):
+        entries, total = snap.entries, snap.total
+        used = allocations = 0
+        i = 0
+        while i < total:
+            e = entries[i]
+            if e == 0:
+                i += 1
+                continue
+            if e & ~KNOWN_BITS:
+                return i, "entry 0x%02x has reserved bits set" % e
+            if not (e & TAKEN):
+                return i, "entry 0x%02x: flags on a free entry (TAKEN clear)" % e
+            if not (e & IS_FIRST):
+                return i, "entry 0x%02x: continuation block outside any allocation (no IS_FIRST)" % e
+            kind = e & TYPE_MASK
+            if kind not in (TYPE_PLAIN, TYPE_CACHE):
+                return i, "entry 0x%02x: unknown type bits 0x%02x" % (e, kind)
+            j = i
+            while entries[j] & HAS_NEXT:
+                j += 1
+                if j == total:
+                    return j - 1, "HAS_NEXT chain of the allocation at block %d runs off the table" % i
+                c = entries[j]
+                if c & ~KNOWN_BITS or not (c & TAKEN) or c & IS_FIRST or (c & TYPE_MASK) != kind:
+                    return j, ("entry 0x%02x breaks the chain of the allocation at block %d "
+                               "(expected TAKEN, no IS_FIRST, type 0x%02x)" % (c, i, kind))
+            used += j - i + 1
+            allocations += 1
+            i = j + 1
+        if used != snap.used_blocks:
+            return None, "counter used_blocks=%d but the table has %d taken blocks" % (snap.used_blocks, used)
+        if allocations != snap.live_allocations:
+            return None, ("counter live_allocations=%d but the table has %d allocations"
+                          % (snap.live_allocations, allocations))
+        return None, None
+
+    def invoke(self, arg, from_tty):
+        _, opts = parse_args(arg, False)
+        snap = HeapSnapshot(heap_expr(opts))
+        block, why = self.first_problem(snap)
+        if why is None:
+            used, firsts, _, _ = snap.table_counts()
+            gdb.write("heap-check: OK (%d blocks, %d used in %d allocations)\n" % (snap.total, used, firsts))
+        elif block is None:
+            gdb.write("heap-check: BAD counters: %s\n" % why)
+        else:
+            gdb.write("heap-check: BAD block %d (address 0x%08x, table entry at 0x%08x): %s\n"
+                      % (block, snap.saddr + block * 4096, snap.entries_addr + block, why))
+
+
+HeapMap()
+HeapStats()
+HeapCheck()
+gdb.write("peachheap: commands heap-map, heap-stats, heap-check (help heap-map)\n")
