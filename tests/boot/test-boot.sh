@@ -49,7 +49,7 @@ need_line() { # LOG REGEX WHAT
 log=$out/boot-128M.log
 boot 128M "$log"
 [ "$rc" -eq 33 ] || fail "-m 128M: expected qemu exit 33, got $(explain "$rc")"
-need_line "$log" '^boot: multiboot ok' "boot check"
+need_line "$log" '^boot: multiboot magic ok, lower memory [0-9]+ KiB, upper memory [0-9]+ KiB' "boot check"
 need_line "$log" '^kheap: ready$' "kheap_init"
 need_line "$log" '^selftest: [0-9]+ passed, 0 failed$' "self-test summary"
 if grep -q '^FAIL' "$log"; then
