@@ -740,7 +740,18 @@ static void case_leave_live_allocations(void)
     for (size_t i = 0; i < 6; i++) {
         EXPECT(kzalloc(1500) != NULL);
     }
-    /* Whole-block allocations and kpalloc pages, some freed again: holes. */
+    /* Short whole-block allocations and kpalloc pages right after the slabs,
+     * every third freed again: holes in the detailed map. */
+    void* shorts[24];
+    for (size_t i = 0; i < 24; i++) {
+        size_t blocks = 1 + (i * 7) % 5;
+        shorts[i] = i % 4 == 3 ? kpalloc(blocks * BS) : kmalloc(blocks * BS - 100);
+        EXPECT(shorts[i] != NULL);
+    }
+    for (size_t i = 1; i < 24; i += 3) {
+        kfree(shorts[i]);
+    }
+    /* Larger allocations all over the heap, every third freed again. */
     void* chunks[64];
     size_t n = 0;
     for (; n < 64; n++) {
