@@ -22,9 +22,8 @@ KERNEL_ASFLAGS := --target=i686-elf -march=i686 -g -Wall -Werror
 KERNEL_LDFLAGS := -m elf_i386 -nostdlib -static --no-pie --build-id=none -z max-page-size=4096 \
                   -T src/boot/linker.ld
 # 64-bit division (__udivdi3, __umoddi3) and friends: clang's compiler-rt
-# builtins for i386 (Debian package libclang-rt-<version>-dev).
-KERNEL_RT := $(shell $(KERNEL_CC) -m32 --rtlib=compiler-rt --print-libgcc-file-name 2>/dev/null)
-KERNEL_RT_PKG := libclang-rt-$(shell $(KERNEL_CC) -dumpversion 2>/dev/null | cut -d. -f1)-dev
+# builtins for i386, libclang_rt.builtins-i386.a (Debian package
+# libclang-rt-<version>-dev), found with --print-libgcc-file-name at link time.
 
 KERNEL_C_SRC := $(wildcard src/kernel/*.c)
 KERNEL_S_SRC := src/boot/boot.S
@@ -37,21 +36,29 @@ QEMU_TIMEOUT ?= 60
 QEMU_FLAGS := -display none -net none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04
 QEMU_MEM ?= 128M
 
-.PHONY: kernel kernel-tools demo test-boot test-gdb
+.PHONY: kernel demo test-boot test-gdb
 TEST_STEPS += test-boot test-gdb
 
 kernel: $(KERNEL_ELF)
 
-$(KERNEL_DIR)/%.o: src/%.c $(LIB_HDR) $(KERNEL_HDR) mk/kernel.mk
+# The toolchain, once: clang, ld.lld (Debian: lld) and the i386 builtins.
+$(KERNEL_DIR)/.toolchain:
+	@mkdir -p $(@D)
+	@command -v $(KERNEL_CC) >/dev/null || tools/need clang
+	@command -v $(KERNEL_LD) >/dev/null || tools/need lld
+	@rt=$$($(KERNEL_CC) -m32 --rtlib=compiler-rt --print-libgcc-file-name); \
+	if [ ! -f "$$rt" ]; then tools/need libclang-rt-$$($(KERNEL_CC) -dumpversion | cut -d. -f1)-dev || exit 1; fi
+	@touch $@
+
+$(KERNEL_DIR)/%.o: src/%.c $(LIB_HDR) $(KERNEL_HDR) mk/kernel.mk | $(KERNEL_DIR)/.toolchain
 	@mkdir -p $(@D)
 	$(KERNEL_CC) $(KERNEL_CFLAGS) -c -o $@ $<
 
-$(KERNEL_DIR)/%.o: src/%.S mk/kernel.mk
+$(KERNEL_DIR)/%.o: src/%.S mk/kernel.mk | $(KERNEL_DIR)/.toolchain
 	@mkdir -p $(@D)
 	$(KERNEL_CC) $(KERNEL_ASFLAGS) -c -o $@ $<
 
 $(KERNEL_ELF): $(KERNEL_OBJ) src/boot/linker.ld
-	@if [ ! -f "$(KERNEL_RT)" ]; then tools/need $(KERNEL_RT_PKG) || exit 1; fi
 	$(KERNEL_LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJ) \
 	    "$$($(KERNEL_CC) -m32 --rtlib=compiler-rt --print-libgcc-file-name)"
 	@size=$$(stat -c %s $@); echo "kernel: $@ ($$size bytes)"
