@@ -56,6 +56,7 @@ timeout "$timeout_s" gdb -batch -nx -x tools/gdb/peachheap.py \
     -ex "target remote 127.0.0.1:$port" \
     -ex 'break kernel_selftest_done' -ex continue \
     -ex heap-stats -ex heap-map -ex heap-check -ex 'heap-map 1 64 --blocks=256' \
+    -ex 'python s = bytes(gdb.selected_inferior().read_memory(0xb8000, 80 * 25 * 2))[::2].decode("ascii", "replace"); print("\n".join("VGA|" + s[i:i + 80].rstrip() for i in range(0, len(s), 80)))' \
     -ex 'echo corrupting the last table entry:\n' \
     -ex 'set var *(unsigned char*)(kernel_heap.table->entries + 25599) = 0x80' -ex heap-check \
     -ex 'set var *(unsigned char*)(kernel_heap.table->entries + 25599) = 0' -ex heap-check \
@@ -94,13 +95,18 @@ $(diff <(echo "$kwhole") <(echo "$gwhole"))"
 [ "$kwin" = "$gwin" ] || fail "'heap-map 1 64 --blocks=256' differs from the kernel's map of blocks 0..255:
 $(diff <(echo "$kwin") <(echo "$gwin"))"
 
-# 3. heap-check finds nothing wrong.
+# 3. print went to the VGA screen too: its last lines are the end of the map.
+# (80 columns: the end line wraps, so compare the map's last row.)
+last_row=$(tail -2 <<<"$kwhole" | head -1)
+sed -n 's/^VGA|//p' "$gdblog" | grep -qxF -- "$last_row" || fail "the VGA screen does not show the map's last row ('$last_row')"
+
+# 4. heap-check finds nothing wrong.
 grep -q '^heap-check: OK (25600 blocks' "$gdblog" || fail "heap-check did not print OK"
 [ "$(grep -c '^heap-check: OK (25600 blocks' "$gdblog")" -eq 2 ] || fail "heap-check: expected OK before and after the corruption"
 
-# 4. ... and finds a corruption made through gdb (a stray HAS_NEXT on a free
+# 5. ... and finds a corruption made through gdb (a stray HAS_NEXT on a free
 # entry, the last block: free in the kernel's final map), which is then undone.
 [ "$(tail -c 2 <<<"$(grep -E '^00005dc0 ' <<<"$kwhole")")" = "." ] || fail "expected the last block to be free"
 grep -q '^heap-check: BAD block 25599 .*flags on a free entry' "$gdblog" || fail "heap-check missed a stray flag on a free entry"
 
-echo "test-gdb: ok: breakpoint hit; heap-stats ($gstats) = kernel; heap-map = kernel's maps; heap-check OK, and BAD on a corrupted entry"
+echo "test-gdb: ok: breakpoint hit; heap-stats ($gstats) = kernel; heap-map = kernel's maps; heap-check OK, and BAD on a corrupted entry; VGA shows the map"
