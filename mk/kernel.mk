@@ -4,7 +4,7 @@
 #                   self-test, statistics, heap map (coloured on a terminal);
 #                   exit 0 when the kernel reports success
 #   make kernel     just build build/kernel/peachos.elf
-#   make debug      boot it with a GDB stub (-s -S) and start gdb with
+#   make debug      boot it with a GDB stub (port GDB_PORT, default 1234) and start gdb with
 #                   tools/gdb/peachheap.py (heap-map, heap-stats, heap-check)
 #   make demo       the hosted demo (build/demo)
 #   make test-boot  boot with 128M (must pass) and with 64M (must refuse cleanly)
@@ -35,6 +35,7 @@ QEMU := qemu-system-i386
 QEMU_TIMEOUT ?= 60
 QEMU_FLAGS := -display none -net none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04
 QEMU_MEM ?= 128M
+GDB_PORT ?= 1234
 
 .PHONY: kernel demo test-boot test-gdb
 TEST_STEPS += test-boot test-gdb
@@ -97,9 +98,10 @@ test-gdb: $(KERNEL_ELF)
 debug: $(KERNEL_ELF)
 	@tools/need qemu-system-x86 gdb
 	@mkdir -p $(BUILD)/gdb
-	@echo "debug: qemu waits for gdb on :1234; the kernel's serial output goes to $(BUILD)/gdb/serial.log"
+	@echo "debug: qemu waits for gdb on :$(GDB_PORT); the kernel's serial output goes to $(BUILD)/gdb/serial.log"
 	@echo "debug: try: break kernel_selftest_done, continue, heap-stats, heap-map, heap-check"
-	@$(QEMU) -kernel $(KERNEL_ELF) -m $(QEMU_MEM) -serial file:$(BUILD)/gdb/serial.log $(QEMU_FLAGS) -s -S & \
+	@$(QEMU) -kernel $(KERNEL_ELF) -m $(QEMU_MEM) -serial file:$(BUILD)/gdb/serial.log $(QEMU_FLAGS) \
+	    -S -gdb tcp:127.0.0.1:$(GDB_PORT) & \
 	qpid=$$!; trap 'kill $$qpid 2>/dev/null' EXIT; \
-	gdb -q -x tools/gdb/peachheap.py -ex 'target remote :1234' $(KERNEL_ELF); \
+	gdb -q -x tools/gdb/peachheap.py -ex 'target remote 127.0.0.1:$(GDB_PORT)' $(KERNEL_ELF); \
 	kill $$qpid 2>/dev/null; wait $$qpid 2>/dev/null; true
