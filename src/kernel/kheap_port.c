@@ -64,9 +64,10 @@ uintptr_t kheap_port_lock(void)
     return flags;
 }
 
-void kheap_port_unlock(uintptr_t flags)
+/* `state` is the EFLAGS value kheap_port_lock saved. */
+void kheap_port_unlock(uintptr_t state)
 {
-    __asm__ volatile("push %0\n\tpopf" : : "r"(flags) : "memory", "cc");
+    __asm__ volatile("push %0\n\tpopf" : : "r"(state) : "memory", "cc");
 }
 
 static const char* kheap_report_name(enum heap_report_kind kind)
