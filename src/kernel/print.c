@@ -10,6 +10,9 @@
 #include "serial.h"
 #include "vga.h"
 
+/* printk reads %d, %u, %x, %ld, %zu, ... all as long: one size on i686. */
+_Static_assert(sizeof(int) == sizeof(long) && sizeof(size_t) == sizeof(long), "printk assumes ILP32");
+
 void print_init(void)
 {
     serial_init();
@@ -88,13 +91,8 @@ void printk(const char* format, ...)
             p++;
         }
         int longs = 0;
-        bool size = false;
-        while (*p == 'l' || *p == 'z') {
-            if (*p == 'l') {
-                longs++;
-            } else {
-                size = true;
-            }
+        while (*p == 'l' || *p == 'z') { /* z: size_t, the size of long here */
+            longs += *p == 'l';
             p++;
         }
         switch (*p) {
@@ -116,29 +114,15 @@ void printk(const char* format, ...)
             break;
         case 'd':
         case 'i': {
-            int64_t v;
-            if (longs >= 2) {
-                v = va_arg(args, long long);
-            } else if (longs == 1 || size) {
-                v = va_arg(args, long);
-            } else {
-                v = va_arg(args, int);
-            }
+            /* On i686 int, long and ssize_t are one size (asserted above):
+             * only ll differs. */
+            int64_t v = longs >= 2 ? va_arg(args, long long) : va_arg(args, long);
             print_number(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, v < 0, width, pad);
             break;
         }
         case 'u':
         case 'x': {
-            uint64_t v;
-            if (longs >= 2) {
-                v = va_arg(args, unsigned long long);
-            } else if (longs == 1) {
-                v = va_arg(args, unsigned long);
-            } else if (size) {
-                v = va_arg(args, size_t);
-            } else {
-                v = va_arg(args, unsigned);
-            }
+            uint64_t v = longs >= 2 ? va_arg(args, unsigned long long) : va_arg(args, unsigned long);
             print_number(v, *p == 'x' ? 16 : 10, false, width, pad);
             break;
         }

@@ -57,6 +57,14 @@ static void vga_newline(void)
     }
 }
 
+static void vga_put_visible(char c)
+{
+    vga_buffer[vga_row * VGA_WIDTH + vga_col] = vga_cell(c, vga_attribute);
+    if (++vga_col == VGA_WIDTH) {
+        vga_newline();
+    }
+}
+
 void vga_putc(char c)
 {
     if (c == '\n') {
@@ -65,14 +73,10 @@ void vga_putc(char c)
         vga_col = 0;
     } else if (c == '\t') {
         do {
-            vga_putc(' ');
+            vga_put_visible(' ');
         } while (vga_col % 8 != 0);
-        return;
     } else {
-        vga_buffer[vga_row * VGA_WIDTH + vga_col] = vga_cell(c, vga_attribute);
-        if (++vga_col == VGA_WIDTH) {
-            vga_newline();
-        }
+        vga_put_visible(c);
     }
     vga_move_cursor();
 }
