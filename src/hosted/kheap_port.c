@@ -106,14 +106,15 @@ void kheap_port_report(const struct heap_report* report)
     kheap_hosted_reports++;
     kheap_hosted_last = *report;
     if (!kheap_hosted_config.quiet) {
-        fprintf(stderr, "kheap: refused free of %p (block %zu): reason %d\n", report->ptr, report->block,
-                (int)report->kind);
+        /* Diagnostics: if stderr is gone there is nobody left to tell. */
+        (void)fprintf(stderr, "kheap: refused free of %p (block %zu): reason %d\n", report->ptr, report->block,
+                      (int)report->kind);
     }
 }
 
 void kheap_port_print(const char* message)
 {
-    fputs(message, stderr);
+    (void)fputs(message, stderr);
 }
 
 /* The caches' secret: kheap.c's default (rdtsc, addresses) mixed with the

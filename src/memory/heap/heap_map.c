@@ -108,8 +108,11 @@ void heap_dump_map(const struct heap* heap, heap_write_fn write, void* ctx, size
         size_t len = 0;
         while (len < width && block < table->total) {
             size_t n = table->total - block < blocks_per_char ? table->total - block : blocks_per_char;
-            line[len++] = blocks_per_char == 1 ? heap_map_block_char(table->entries[block])
-                                               : heap_map_group_char(&table->entries[block], n);
+            if (blocks_per_char == 1) {
+                line[len++] = heap_map_block_char(table->entries[block]);
+            } else {
+                line[len++] = heap_map_group_char(&table->entries[block], n);
+            }
             block += n;
         }
         line[len++] = '\n';

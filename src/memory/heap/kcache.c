@@ -95,10 +95,10 @@ size_t kcache_class_of(size_t size)
     if (size <= KCACHE_SMALL_MAX) {
         return (size - 1) / KCACHE_SMALL_STEP;
     }
-    if (size <= 2 * KCACHE_SMALL_MAX) {
+    if (size <= 2 * (size_t)KCACHE_SMALL_MAX) {
         return 32 + (size - KCACHE_SMALL_MAX - 1) / (KCACHE_SMALL_MAX / 4);
     }
-    return 36 + (size - 2 * KCACHE_SMALL_MAX - 1) / (KCACHE_SMALL_MAX / 2);
+    return 36 + (size - 2 * (size_t)KCACHE_SMALL_MAX - 1) / (KCACHE_SMALL_MAX / 2);
 }
 
 static size_t kcache_round_align(size_t n)
@@ -166,7 +166,7 @@ static uint64_t kcache_mix(uint64_t x)
 /* The geometry a shape word names, or NULL if it names none. */
 KCACHE_HOT const struct kcache_geometry* kcache_geometry_of(const struct kcache* kc, uintptr_t shape)
 {
-    if (KCACHE_UNLIKELY(shape >= 2 * KCACHE_CLASSES)) {
+    if (KCACHE_UNLIKELY(shape >= 2 * (uintptr_t)KCACHE_CLASSES)) {
         return NULL;
     }
     return &kc->classes[shape >> 1].geometry[shape & 1];
@@ -494,6 +494,9 @@ KCACHE_HOT size_t kcache_take_slot(const struct kcache* kc, struct kcache_slab* 
 {
     for (size_t w = 0; w < g->words; w++) {
         uintptr_t bits = s->bitmap[w];
+        /* cppcheck 2.10 wrongly takes ~bits for always non-zero: a word
+         * whose bits are all set (64 live objects) makes it 0. */
+        // cppcheck-suppress knownConditionTrueFalse
         if (~bits != 0) {
             size_t bit = (size_t)__builtin_ctzl((unsigned long)~bits);
             uintptr_t mask = (uintptr_t)1 << bit;
