@@ -26,17 +26,8 @@ CPPCHECK_FLAGS := --enable=warning,style,performance,portability --std=c11 --inl
 # says why the check does not apply there):
 #  - the self-test frees bad pointers on purpose (a constant address, a
 #    pointer already freed) to show that kfree refuses them; the analyzer
-#    models kfree as free() and reports exactly those calls;
+#    models kfree as free() and reports exactly those calls.
 STATIC_TIDY_OFF_src/kernel/selftest.c := -clang-analyzer-unix.Malloc
-#  - va_arg(args, long) and va_arg(args, int) (size_t and unsigned) are the
-#    same code on i686 only: the branches differ on other targets;
-STATIC_TIDY_OFF_src/kernel/print.c := -bugprone-branch-clone
-#  - '\t' calls vga_putc(' '), which never recurses further (depth 1);
-STATIC_TIDY_OFF_src/kernel/vga.c := -misc-no-recursion
-#  - the bare-metal port names kheap_port_unlock's parameter `flags` (the
-#    saved EFLAGS) where kheap_port.h says `state`: cosmetic; to be aligned
-#    in src/kernel/kheap_port.c by the kernel's owner, then this line goes.
-STATIC_TIDY_OFF_src/kernel/kheap_port.c := -readability-inconsistent-declaration-parameter-name
 
 TEST_STEPS += test-static
 
