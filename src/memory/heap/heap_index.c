@@ -134,8 +134,36 @@ static uint32_t heap_index_half(const struct heap_index* index, size_t i)
  * unchanged too, so the walk stops there: most mallocs and frees change a
  * few nodes, not the whole path to the root.
  */
+/*
+ * The path from one leaf up, the common case (a change inside one word):
+ * the changed node stays in registers and only its sibling is read at each
+ * level, which halves the loads and avoids reading back what was just
+ * stored. Stops at the first level that comes out unchanged.
+ */
+static void heap_index_refresh_path(struct heap_index* index, size_t w)
+{
+    struct heap_index_node* nodes = index->nodes;
+    size_t i = index->leaves + w;
+    struct heap_index_node node = heap_index_leaf(index->bitmap[w]);
+    uint32_t half = HEAP_INDEX_WORD_BITS;
+    while (!heap_index_node_equal(&node, &nodes[i])) {
+        nodes[i] = node;
+        if (i == 1) {
+            return;
+        }
+        const struct heap_index_node* sibling = &nodes[i ^ 1];
+        node = (i & 1) ? heap_index_combine(sibling, &node, half) : heap_index_combine(&node, sibling, half);
+        i /= 2;
+        half *= 2;
+    }
+}
+
 static void heap_index_refresh(struct heap_index* index, size_t w0, size_t w1)
 {
+    if (w0 == w1) {
+        heap_index_refresh_path(index, w0);
+        return;
+    }
     struct heap_index_node* nodes = index->nodes;
     bool changed = false;
     for (size_t w = w0; w <= w1; w++) {
