@@ -62,11 +62,8 @@ size_t heap_index_bytes(size_t total_blocks)
  * smaller powers: a run of len at p followed by a run of 2^i at p + len is a
  * run of len + 2^i at p.
  */
-static uint32_t heap_index_word_best(uint64_t x)
+static uint32_t heap_index_word_best(uint64_t x) /* x != 0, x != all ones */
 {
-    if (x == 0 || x == UINT64_MAX) {
-        return x == 0 ? 0 : HEAP_INDEX_WORD_BITS;
-    }
     uint64_t run[6];
     int top = 0;
     run[0] = x;
@@ -86,17 +83,41 @@ static uint32_t heap_index_word_best(uint64_t x)
     return len;
 }
 
+/*
+ * Longest run of 1 bits in x, x neither 0 nor all ones: the first few runs
+ * are measured one by one (a busy heap's words hold few free runs, and each
+ * costs a handful of instructions), whatever is left by word_best, so the
+ * worst case stays O(log 64).
+ */
+#define HEAP_INDEX_RUNS_BY_ONE 3
+
+static uint32_t heap_index_word_runs(uint64_t x)
+{
+    uint32_t best = 0;
+    for (int k = 0; k < HEAP_INDEX_RUNS_BY_ONE && x != 0; k++) {
+        x >>= __builtin_ctzll(x);          /* the next run now starts at bit 0 */
+        uint32_t run = (uint32_t)__builtin_ctzll(~x); /* ~x != 0: bit 63 of x is 0 unless x was all ones */
+        best = run > best ? run : best;
+        x >>= run;                          /* run < 64 */
+    }
+    if (x != 0) {
+        uint32_t rest = heap_index_word_best(x);
+        best = rest > best ? rest : best;
+    }
+    return best;
+}
+
 static struct heap_index_node heap_index_leaf(uint64_t x)
 {
     struct heap_index_node node;
-    if (x == UINT64_MAX) {
-        node.prefix = node.suffix = node.best = HEAP_INDEX_WORD_BITS;
+    if (x == UINT64_MAX || x == 0) {
+        node.prefix = node.suffix = node.best = x == 0 ? 0 : HEAP_INDEX_WORD_BITS;
         return node;
     }
     /* ~x != 0 here, so the builtins are defined. Bit 0 is the lowest block. */
     node.prefix = (uint32_t)__builtin_ctzll(~x);
     node.suffix = (uint32_t)__builtin_clzll(~x);
-    node.best = heap_index_word_best(x);
+    node.best = heap_index_word_runs(x);
     return node;
 }
 
