@@ -3,7 +3,8 @@
  * (make coverage, issue 6): branches of the library that no other test took.
  *
  *   - the placement index asked for 0 blocks (through its ops, as heap.c
- *     never does) or more than the largest run;
+ *     never does) or more than the largest run, or told to mark a range
+ *     with the state it already has;
  *   - the heap map of a table with no blocks;
  *   - ksize / krealloc of pointers kfree would refuse for reasons only a
  *     corrupt table or a slab's tail gives: the slot after a slab's last
@@ -102,6 +103,11 @@ static void test_index_find_bounds(void** state)
     unit_heap_make(&u, 128, true);
     assert_int_equal(u.heap.index_ops->find(u.heap.index, 0), SIZE_MAX);
     assert_int_equal(u.heap.index_ops->find(u.heap.index, 129), SIZE_MAX);
+    assert_int_equal(u.heap.index_ops->find(u.heap.index, 128), 0);
+    /* Marking a range of several words with the state it already has (the
+     * heap never does): no leaf changes, nothing above is recomputed. */
+    u.heap.index_ops->mark(u.heap.index, 10, 100, false);
+    unit_assert_clean(&u.heap);
     assert_int_equal(u.heap.index_ops->find(u.heap.index, 128), 0);
     unit_heap_destroy(&u);
 }
