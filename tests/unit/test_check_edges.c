@@ -22,26 +22,12 @@
  *     slab with a list link.
  */
 #include "unit.h"
-
-#include "hosted/kheap_hosted.h"
-#include "memory/heap/kcache.h"
-#include "memory/heap/kheap.h"
-
-/* The slab header as docs/kcache.md documents it (whole words). */
-struct slab_mirror
-{
-    uintptr_t check;
-    uintptr_t next;
-    uintptr_t prev;
-    uintptr_t shape;
-    uintptr_t inuse;
-    uintptr_t bitmap[];
-};
+#include "unit_kheap.h"
 
 /* Recompute a header's check as kcache.c does (docs/kcache.md: key_final *
  * (address + 1) + the sum of word_i * keys[i]), to forge a header that
  * passes its seal - as only someone who knew the secret could. */
-static void reseal(struct slab_mirror* s)
+static void reseal(struct unit_slab_mirror* s)
 {
     const struct kcache* kc = kheap_cache();
     const struct kcache_geometry* g = &kc->classes[s->shape >> 1].geometry[s->shape & 1];
@@ -59,11 +45,6 @@ static void init_heap(size_t blocks)
     kheap_hosted_configure(&config);
     kheap_init();
     assert_true(kheap_ready());
-}
-
-static unsigned char* pool(void)
-{
-    return (unsigned char*)kheap_get()->saddr;
 }
 
 static size_t block_of(const void* p)
@@ -290,7 +271,7 @@ static void test_bad_shape_every_path(void** state)
     unsigned char* b = kmalloc(32);
     assert_non_null(a);
     assert_non_null(b);
-    struct slab_mirror* s = (struct slab_mirror*)(void*)(pool() + block_of(a) * UNIT_BS);
+    struct unit_slab_mirror* s = (struct unit_slab_mirror*)(void*)(pool() + block_of(a) * UNIT_BS);
     uintptr_t shape = s->shape;
     s->shape = 0x7FFF;
     size_t used = kheap_get()->used_blocks;
@@ -338,7 +319,7 @@ static void test_forged_headers(void** state)
     /* A partial slab whose inuse claims it is full: kmalloc refuses it. */
     unsigned char* a = kmalloc(32);
     assert_non_null(a);
-    struct slab_mirror* s = (struct slab_mirror*)(void*)(pool() + block_of(a) * UNIT_BS);
+    struct unit_slab_mirror* s = (struct unit_slab_mirror*)(void*)(pool() + block_of(a) * UNIT_BS);
     const struct kcache_geometry* g = &kheap_cache()->classes[1].geometry[s->shape & 1];
     uintptr_t inuse = s->inuse;
     s->inuse = g->capacity;
@@ -366,7 +347,7 @@ static void test_forged_headers(void** state)
         objs[i] = kmalloc(kheap_cache()->classes[ci].size);
         assert_non_null(objs[i]);
     }
-    struct slab_mirror* full = (struct slab_mirror*)(void*)(pool() + block_of(objs[0]) * UNIT_BS);
+    struct unit_slab_mirror* full = (struct unit_slab_mirror*)(void*)(pool() + block_of(objs[0]) * UNIT_BS);
     assert_int_equal(full->inuse, capacity);
     full->next = (uintptr_t)s;
     reseal(full);

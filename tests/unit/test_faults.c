@@ -21,10 +21,7 @@
  *     turn: kheap_check reports exactly that block.
  */
 #include "unit.h"
-
-#include "hosted/kheap_hosted.h"
-#include "memory/heap/kcache.h"
-#include "memory/heap/kheap.h"
+#include "unit_kheap.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -35,21 +32,6 @@ static void init_heap(size_t blocks, bool indexed)
     kheap_hosted_set_secret(true, 0xFA017u);
     kheap_init();
     assert_true(kheap_ready());
-}
-
-#define assert_kheap_clean()                                              \
-    do {                                                                  \
-        size_t bad_ = 12345;                                              \
-        int res_ = kheap_check(&bad_);                                    \
-        if (res_ != 0) {                                                  \
-            print_error("kheap_check: %d at block %zu\n", res_, bad_);   \
-        }                                                                 \
-        assert_int_equal(res_, 0);                                        \
-    } while (0)
-
-static unsigned char* pool(void)
-{
-    return (unsigned char*)kheap_get()->saddr;
 }
 
 /* Everything an allocation that fails must leave as it was: the table byte

@@ -22,17 +22,6 @@
 #define KC_WORD_BITS (sizeof(uintptr_t) * 8u)
 #define KC_HEADER_WORDS_FIXED 5u /* check, next, prev, shape, inuse (docs/kcache.md) */
 
-/* The slab header as docs/kcache.md documents it (all whole words). */
-struct kc_slab
-{
-    uintptr_t check;
-    uintptr_t next;
-    uintptr_t prev;
-    uintptr_t shape;
-    uintptr_t inuse;
-    uintptr_t bitmap[];
-};
-
 /* A heap over real memory (the caches write their headers into the pool),
  * with its caches. The pool starts as garbage (0xCD). */
 struct kc_env
@@ -77,7 +66,7 @@ static size_t kc_capacity(size_t size, size_t k)
 
 /* Seal a header as someone knowing the secret would (docs/kcache.md):
  * check = key_final * (address + 1) + sum(word_i * keys[i]). */
-static void kc_reseal(const struct kcache* kc, struct kc_slab* s)
+static void kc_reseal(const struct kcache* kc, struct unit_slab_mirror* s)
 {
     const struct kcache_geometry* g = &kc->classes[s->shape >> 1].geometry[s->shape & 1];
     const uintptr_t* w = (const uintptr_t*)(const void*)s;
@@ -678,7 +667,7 @@ static void test_seal_formula(void** state)
     for (size_t b = 0; b < 8; b++) {
         if ((e.u.heap.table->entries[b] & (HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_MASK)) ==
             (HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_CACHE)) {
-            struct kc_slab* slab = (struct kc_slab*)(e.pool + b * UNIT_BS);
+            struct unit_slab_mirror* slab = (struct unit_slab_mirror*)(e.pool + b * UNIT_BS);
             uintptr_t check = slab->check;
             kc_reseal(&e.kc, slab);
             assert_true(slab->check == check);
@@ -722,7 +711,7 @@ static void corrupt_word_case(size_t word, uintptr_t value)
     kc_env_make(&e, 4, 0);
     unsigned char* a = kcache_alloc(&e.kc, 16);
     unsigned char* b = kcache_alloc(&e.kc, 16);
-    struct kc_slab* slab = (struct kc_slab*)e.pool;
+    struct unit_slab_mirror* slab = (struct unit_slab_mirror*)e.pool;
     uintptr_t* w = (uintptr_t*)(void*)slab;
     uintptr_t saved = w[word];
     w[word] = value;
@@ -812,7 +801,7 @@ static void test_corrupt_spare(void** state)
     kc_env_make(&e, 4, 0);
     void* a = kcache_alloc(&e.kc, 16);
     kcache_free(&e.kc, a);
-    struct kc_slab* slab = (struct kc_slab*)e.pool;
+    struct unit_slab_mirror* slab = (struct unit_slab_mirror*)e.pool;
     assert_ptr_equal(e.kc.classes[0].spare, slab);
     slab->inuse = 7;
     struct kc_snapshot s;
@@ -841,8 +830,8 @@ static void test_corrupt_neighbour_stays_corrupt(void** state)
     for (size_t i = 0; i <= cap; i++) {
         p[i] = kcache_alloc(&e.kc, 16);
     }
-    struct kc_slab* first = (struct kc_slab*)e.pool;                /* full */
-    struct kc_slab* second = (struct kc_slab*)(e.pool + UNIT_BS);   /* partial, the head */
+    struct unit_slab_mirror* first = (struct unit_slab_mirror*)e.pool;                /* full */
+    struct unit_slab_mirror* second = (struct unit_slab_mirror*)(e.pool + UNIT_BS);   /* partial, the head */
     assert_ptr_equal(e.kc.classes[0].partial, second);
     second->bitmap[1] ^= 0x4; /* corrupt the head */
     kcache_free(&e.kc, p[0]); /* first: full -> partial, pushed before the head */
@@ -944,7 +933,7 @@ static void test_check_lists(void** state)
     kc_assert_clean(&e);
 
     /* A list that loops on itself (sealed properly, as with the secret). */
-    struct kc_slab* s1 = (struct kc_slab*)(e.pool + UNIT_BS);
+    struct unit_slab_mirror* s1 = (struct unit_slab_mirror*)(e.pool + UNIT_BS);
     s1->next = (uintptr_t)s1;
     kc_reseal(&e.kc, s1);
     expect_corrupt(&e, 1);
@@ -952,7 +941,7 @@ static void test_check_lists(void** state)
     kc_reseal(&e.kc, s1);
     kc_assert_clean(&e);
     /* A full slab with links. */
-    struct kc_slab* s0 = (struct kc_slab*)e.pool;
+    struct unit_slab_mirror* s0 = (struct unit_slab_mirror*)e.pool;
     s0->prev = (uintptr_t)s1;
     kc_reseal(&e.kc, s0);
     expect_corrupt(&e, 0);
@@ -1003,8 +992,8 @@ static void test_check_sealed_lies(void** state)
     kc_env_make(&e, 8, 0);
     void* a = kcache_alloc(&e.kc, 16);
     void* b = kcache_alloc(&e.kc, 80); /* 2-block slab at 1 */
-    struct kc_slab* s = (struct kc_slab*)e.pool;
-    struct kc_slab* s2 = (struct kc_slab*)(e.pool + UNIT_BS);
+    struct unit_slab_mirror* s = (struct unit_slab_mirror*)e.pool;
+    struct unit_slab_mirror* s2 = (struct unit_slab_mirror*)(e.pool + UNIT_BS);
     kc_assert_clean(&e);
 
     s->inuse = 2; /* bitmap says 1 */
@@ -1024,7 +1013,7 @@ static void test_check_sealed_lies(void** state)
     kc_assert_clean(&e);
 
     size_t offset = e.kc.classes[0].geometry[0].offset;
-    if (offset > sizeof(struct kc_slab) + words * sizeof(uintptr_t)) {
+    if (offset > sizeof(struct unit_slab_mirror) + words * sizeof(uintptr_t)) {
         e.pool[offset - 1] = 1; /* the gap before object 0 (not sealed: checked apart) */
         expect_corrupt(&e, 0);
         e.pool[offset - 1] = 0;
@@ -1588,7 +1577,7 @@ static void test_sealed_full_bitmap(void** state)
     struct kc_env e;
     kc_env_make(&e, 2, 0);
     void* a = kcache_alloc(&e.kc, 16);
-    struct kc_slab* s = (struct kc_slab*)e.pool;
+    struct unit_slab_mirror* s = (struct unit_slab_mirror*)e.pool;
     size_t words = e.kc.classes[0].geometry[0].words;
     uintptr_t saved[64];
     memcpy(saved, s->bitmap, words * sizeof(uintptr_t));

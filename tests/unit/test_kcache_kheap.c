@@ -7,11 +7,9 @@
  * kheap_init, and small objects shared between threads.
  */
 #include "unit.h"
+#include "unit_kheap.h"
 
 #include <pthread.h>
-
-#include "hosted/kheap_hosted.h"
-#include "memory/heap/kcache.h"
 
 static void configure(size_t blocks, bool indexed, bool fail_init)
 {
@@ -24,21 +22,6 @@ static void init_heap(size_t blocks)
     configure(blocks, blocks % 2 == 0, false);
     kheap_init();
     assert_true(kheap_ready());
-}
-
-#define assert_kheap_clean()                                              \
-    do {                                                                  \
-        size_t bad_ = 12345;                                              \
-        int res_ = kheap_check(&bad_);                                    \
-        if (res_ != 0) {                                                  \
-            print_error("kheap_check: %d at block %zu\n", res_, bad_);   \
-        }                                                                 \
-        assert_int_equal(res_, 0);                                        \
-    } while (0)
-
-static unsigned char* pool(void)
-{
-    return (unsigned char*)kheap_get()->saddr;
 }
 
 static bool fail_everything(void* ctx, enum kcache_fault_site site)
