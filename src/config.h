@@ -34,8 +34,8 @@
 /*
  * Physical address of the placement index (see docs/index.md): right after
  * the table (0x7E00 + 25,600 = 0xE200). For the default heap it needs
- * heap_index_bytes(25600) = 16,408 bytes on i686 (16,424 on x86_64), so it
- * ends near 0x12220, well inside free conventional memory (which ends at
+ * heap_index_bytes(25600) = 15,512 bytes on i686 (15,528 on x86_64), so it
+ * ends at 0x11E98, well inside free conventional memory (which ends at
  * 0x7FFFF). kheap refuses to start if the index would exceed
  * PEACHOS_HEAP_INDEX_MAX_BYTES.
  */

@@ -55,29 +55,45 @@ static void kheap_hosted_unmap(void)
     }
 }
 
-/* One mapping: [pool][table][index], each part block-aligned. */
+/* Round up to a multiple of `align`. */
+static size_t kheap_hosted_round_up(size_t value, size_t align)
+{
+    return (value + align - 1) / align * align;
+}
+
+/*
+ * One mapping: [pool][guard page][table][index]. The table and the index
+ * live outside the pool, as on bare metal; the inaccessible guard page makes
+ * an overrun off the pool's end fault at once instead of silently rewriting
+ * the table or the index. (Best effort: if mprotect fails, the layout is the
+ * same without the trap.)
+ */
 int kheap_port_region(struct kheap_region* region)
 {
     kheap_hosted_unmap();
     if (kheap_hosted_config.fail_init) {
         return -ENOMEM;
     }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t pool = kheap_hosted_config.heap_bytes / PEACHOS_HEAP_BLOCK_SIZE * PEACHOS_HEAP_BLOCK_SIZE;
     size_t blocks = pool / PEACHOS_HEAP_BLOCK_SIZE;
-    size_t table = (blocks + PEACHOS_HEAP_BLOCK_SIZE - 1) / PEACHOS_HEAP_BLOCK_SIZE * PEACHOS_HEAP_BLOCK_SIZE;
+    size_t guard = kheap_hosted_round_up(pool, page); /* offset of the guard page */
+    size_t table = kheap_hosted_round_up(blocks, PEACHOS_HEAP_BLOCK_SIZE);
     size_t index = kheap_hosted_config.indexed ? heap_index_bytes(blocks) : 0;
-    size_t bytes = pool + table + index + PEACHOS_HEAP_BLOCK_SIZE;
+    size_t bytes = guard + page + table + index + PEACHOS_HEAP_BLOCK_SIZE;
     void* map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (map == MAP_FAILED) {
         return -ENOMEM;
     }
     kheap_hosted_mapping = map;
     kheap_hosted_mapping_bytes = bytes;
-    unsigned char* start = (unsigned char*)map; /* mmap is page-aligned; pages are 4 KiB here */
+    unsigned char* start = (unsigned char*)map; /* page-aligned, so block-aligned */
+    (void)mprotect(start + guard, page, PROT_NONE);
+    unsigned char* meta = start + guard + page;
     region->start = start;
     region->end = start + pool;
-    region->table = start + pool;
-    region->index = index != 0 ? start + pool + table : NULL;
+    region->table = meta;
+    region->index = index != 0 ? meta + table : NULL;
     region->index_bytes = index;
     if (kheap_hosted_bad == KHEAP_HOSTED_REGION_NO_TABLE) {
         region->table = NULL;

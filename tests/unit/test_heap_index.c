@@ -14,24 +14,58 @@ static void test_index_bytes(void** state)
     (void)state;
     assert_int_equal(heap_index_bytes(0), 0);
 #if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
-    /* x86_64: 40-byte header + 8 bytes per leaf word + 2 * 12 bytes per leaf. */
+    /* x86_64: 40-byte header + 8 bytes per bitmap word (W) + 2 * 12 bytes per
+     * leaf (L = W rounded up to a power of two). */
     assert_int_equal(heap_index_bytes(1), 72);
     assert_int_equal(heap_index_bytes(63), 72);
     assert_int_equal(heap_index_bytes(64), 72);
     assert_int_equal(heap_index_bytes(65), 104);
     assert_int_equal(heap_index_bytes(128), 104);
-    assert_int_equal(heap_index_bytes(129), 168);
+    assert_int_equal(heap_index_bytes(129), 160);  /* W = 3, L = 4: no bitmap word for the padding leaf */
     assert_int_equal(heap_index_bytes(256), 168);
-    assert_int_equal(heap_index_bytes(257), 296);
-    assert_int_equal(heap_index_bytes(25600), 16424); /* the default 100 MiB heap */
+    assert_int_equal(heap_index_bytes(257), 272);
+    assert_int_equal(heap_index_bytes(25600), 15528); /* the default 100 MiB heap */
     assert_int_equal(heap_index_bytes(262144), 131112); /* 1 GiB */
-    assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 64), 2147483688u);
+    assert_int_equal(heap_index_bytes(262145), 229424); /* just past a power of two: the worst ratio, 0.875 */
+    assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 64), 2147483680u); /* W = 2^26 - 1, L = 2^26 */
     assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 63), 0); /* too many blocks for 32-bit counts */
     assert_int_equal(heap_index_bytes((size_t)UINT32_MAX), 0);
     assert_int_equal(heap_index_bytes(SIZE_MAX), 0);
 #else
     skip();
 #endif
+}
+
+/*
+ * Issue 4's size goal: at most 1 byte of index per block. It holds for every
+ * heap of HEAP_INDEX_ONE_BYTE_FROM blocks or more (below that the fixed
+ * header dominates), and the index never exceeds 7/8 byte per block plus the
+ * header: checked for every size up to 2^20 blocks and around every power
+ * of two above.
+ */
+static void check_index_size_bound(size_t n)
+{
+    size_t bytes = heap_index_bytes(n);
+    size_t header = sizeof(void*) == 8 ? 40 : 24;
+    if ((n >= HEAP_INDEX_ONE_BYTE_FROM && bytes > n) || 8 * (bytes - header) > 7 * n + 8 * 64) {
+        print_error("heap_index_bytes(%zu) = %zu\n", n, bytes);
+        fail();
+    }
+}
+
+static void test_index_bytes_bound(void** state)
+{
+    (void)state;
+    for (size_t n = 1; n <= ((size_t)1 << 20); n++) {
+        check_index_size_bound(n);
+    }
+    for (size_t p = 21; p < 32; p++) {
+        size_t n = (size_t)1 << p;
+        for (size_t d = 0; d < 130; d++) {
+            check_index_size_bound(n - 64 + d);
+        }
+    }
+    assert_true(heap_index_bytes(HEAP_INDEX_ONE_BYTE_FROM - 1) > HEAP_INDEX_ONE_BYTE_FROM - 1);
 }
 
 /* heap_index_bytes is what heap_create_indexed needs: one byte less fails. */
@@ -478,6 +512,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_bytes),
+        cmocka_unit_test(test_index_bytes_bound),
         cmocka_unit_test(test_index_bytes_is_exact),
         cmocka_unit_test(test_create_indexed_bad_index_memory),
         cmocka_unit_test(test_create_indexed_bad_heap_arguments),

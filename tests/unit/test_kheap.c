@@ -10,6 +10,8 @@
 #include "unit.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hosted/kheap_hosted.h"
@@ -498,6 +500,43 @@ static void test_threads(void** state)
     assert_kheap_clean();
 }
 
+/*
+ * The hosted port puts a guard page between the pool and the table: a write
+ * one byte past the pool's end faults (in a child process, whose SIGSEGV
+ * handler exits 42) instead of silently rewriting the table or the index.
+ */
+static void guard_exit(int sig)
+{
+    (void)sig;
+    _exit(42);
+}
+
+static void test_overrun_past_pool_faults(void** state)
+{
+    (void)state;
+    configure(64 * 4096, true, false);
+    kheap_init();
+    unsigned char* end = (unsigned char*)kheap_get()->saddr + 64 * 4096;
+    assert_ptr_equal(kheap_get()->table->entries, end + sysconf(_SC_PAGESIZE)); /* table after the guard */
+    fflush(NULL);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = guard_exit;
+        sigaction(SIGSEGV, &sa, NULL);
+        sigaction(SIGBUS, &sa, NULL);
+        *(volatile unsigned char*)end = 0xAA; /* one byte past the last block */
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 42);
+    assert_kheap_clean();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -515,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_init_again_forgets),
         cmocka_unit_test(test_lock_unlock),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_overrun_past_pool_faults),
     };
     return cmocka_run_group_tests_name("kheap", tests, NULL, NULL);
 }

@@ -3,7 +3,9 @@
  *
  * Invariants (checked by heap_index_verify, hence by heap_check):
  *   - bitmap bit b is 1 exactly when table entry b is FREE; bits past the
- *     last block are 0 (padding counts as taken, so no run reaches past it);
+ *     last block are 0 (padding counts as taken, so no run reaches past it),
+ *     and leaves past the last word read as an all-zero word (the bitmap
+ *     stores only `words` words, so leaves - words words cost nothing);
  *   - every node's prefix/suffix/best equal those computed from its
  *     children (leaves: from their bitmap word).
  */
@@ -26,7 +28,7 @@ struct heap_index
     size_t total;                  /* blocks */
     size_t words;                  /* bitmap words actually covering blocks */
     size_t leaves;                 /* power of two >= words */
-    uint64_t* bitmap;              /* [leaves]; words past `words` stay 0 */
+    uint64_t* bitmap;              /* [words]: leaves past it are all taken */
     struct heap_index_node* nodes; /* [2 * leaves]; node 1 is the root, leaf i is node leaves + i */
 };
 
@@ -51,7 +53,7 @@ size_t heap_index_bytes(size_t total_blocks)
     }
     size_t words = total_blocks / HEAP_INDEX_WORD_BITS + (total_blocks % HEAP_INDEX_WORD_BITS != 0);
     size_t leaves = heap_index_leaves(words);
-    return heap_index_round_up(sizeof(struct heap_index), 8) + leaves * sizeof(uint64_t) +
+    return heap_index_round_up(sizeof(struct heap_index), 8) + words * sizeof(uint64_t) +
            2 * leaves * sizeof(struct heap_index_node);
 }
 
@@ -149,6 +151,13 @@ static uint32_t heap_index_half(const struct heap_index* index, size_t i)
     return (uint32_t)(len / 2);
 }
 
+/* Bitmap word w of any leaf: the padding leaves past `words` are stored
+ * nowhere and read as all taken. (The hot paths only reach leaves < words.) */
+static uint64_t heap_index_word(const struct heap_index* index, size_t w)
+{
+    return w < index->words ? index->bitmap[w] : 0;
+}
+
 /*
  * Refresh leaves [w0, w1] from the bitmap, then their ancestors level by
  * level. A level where no node changed leaves every node above it
@@ -188,7 +197,7 @@ static void heap_index_refresh(struct heap_index* index, size_t w0, size_t w1)
     struct heap_index_node* nodes = index->nodes;
     bool changed = false;
     for (size_t w = w0; w <= w1; w++) {
-        struct heap_index_node leaf = heap_index_leaf(index->bitmap[w]);
+        struct heap_index_node leaf = heap_index_leaf(heap_index_word(index, w));
         changed |= !heap_index_node_equal(&leaf, &nodes[index->leaves + w]);
         nodes[index->leaves + w] = leaf;
     }
@@ -306,11 +315,12 @@ static size_t heap_index_verify(const struct heap_index* index, const struct hea
         return 0;
     }
     for (size_t w = 0; w < index->leaves; w++) {
-        uint64_t diff = index->bitmap[w] ^ heap_index_expected_word(table, w);
+        uint64_t word = heap_index_word(index, w);
+        uint64_t diff = word ^ heap_index_expected_word(table, w);
         if (diff != 0) {
             return heap_index_table_block(w * HEAP_INDEX_WORD_BITS + (size_t)__builtin_ctzll(diff), table);
         }
-        struct heap_index_node leaf = heap_index_leaf(index->bitmap[w]);
+        struct heap_index_node leaf = heap_index_leaf(word);
         if (!heap_index_node_equal(&leaf, &index->nodes[index->leaves + w])) {
             return heap_index_table_block(w * HEAP_INDEX_WORD_BITS, table);
         }
@@ -345,13 +355,10 @@ static struct heap_index* heap_index_build(void* mem, size_t total)
     index->words = total / HEAP_INDEX_WORD_BITS + (total % HEAP_INDEX_WORD_BITS != 0);
     index->leaves = heap_index_leaves(index->words);
     index->bitmap = (uint64_t*)((unsigned char*)mem + heap_index_round_up(sizeof(struct heap_index), 8));
-    index->nodes = (struct heap_index_node*)(index->bitmap + index->leaves);
-    for (size_t w = 0; w < index->leaves; w++) {
-        size_t first = w * HEAP_INDEX_WORD_BITS;
-        size_t blocks = first >= total ? 0 : total - first;
-        index->bitmap[w] = blocks == 0                       ? 0
-                           : blocks >= HEAP_INDEX_WORD_BITS ? UINT64_MAX
-                                                            : heap_index_mask(0, blocks);
+    index->nodes = (struct heap_index_node*)(index->bitmap + index->words);
+    for (size_t w = 0; w < index->words; w++) {
+        size_t blocks = total - w * HEAP_INDEX_WORD_BITS; /* > 0: w < words */
+        index->bitmap[w] = blocks >= HEAP_INDEX_WORD_BITS ? UINT64_MAX : heap_index_mask(0, blocks);
     }
     /* An all-zero tree is consistent with an all-taken bitmap, so the
      * refresh (which stops at unchanged levels) starts from a valid state. */

@@ -12,13 +12,16 @@
  * block the linear scan (heap_scan_first_fit) finds - in O(log n) for any n.
  * Marking n blocks costs O(n/64 + log n). Building the index is O(n).
  *
- * Size: with L = next_pow2(words), 8 bytes per leaf for the bitmap plus
- * 12 bytes per tree node (2 * L nodes): 32 * L bytes, between 0.5 and just
- * under 1 byte per block (the worst case is a heap just past a power of two
- * words), plus a 24-byte (i686) or 40-byte (x86_64) header, which makes
- * heaps of 64 blocks or fewer cost more than 1 byte per block. The
- * default 100 MiB heap (25,600 blocks) needs 16,408 bytes on i686 (0.64
- * bytes per block); 1 GiB (262,144 blocks) 131,112 on x86_64 (0.50).
+ * Size: with W = bitmap words (blocks / 64, rounded up) and L = W rounded up
+ * to a power of two, 8 bytes per word for the bitmap plus 12 bytes per tree
+ * node (2 * L nodes), plus a 24-byte (i686) or 40-byte (x86_64) header:
+ * 8W + 24L < 56W, so at most 7/8 byte per block plus 7 words and the
+ * header (the worst case is a heap just past a power of two words; from
+ * 0.5 byte per block at a power of two). That is at most 1 byte per block
+ * for every heap of HEAP_INDEX_ONE_BYTE_FROM blocks or more (272 on x86_64,
+ * 144 on i686: about 1 MiB); smaller heaps pay the header. The default
+ * 100 MiB heap (25,600 blocks) needs 15,512 bytes on i686 (0.61 byte per
+ * block); 1 GiB (262,144 blocks) 131,112 on x86_64 (0.50).
  * heap_index_bytes() gives the exact figure.
  *
  * The index lives outside the data pool, in memory the caller provides
@@ -29,6 +32,14 @@
 #define PEACHOS_HEAP_INDEX_H
 
 #include "heap.h"
+
+/* Heaps of at least this many blocks need at most 1 byte of index per block
+ * (tests/unit/test_heap_index.c checks every size up to 2^20 blocks). */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define HEAP_INDEX_ONE_BYTE_FROM 272u
+#else
+#define HEAP_INDEX_ONE_BYTE_FROM 144u
+#endif
 
 /* Bytes of index memory a heap of `total_blocks` blocks needs (0 if it
  * cannot be indexed: 0 blocks or more than 2^32 - 64). */
