@@ -16,15 +16,17 @@
  */
 #define KERNEL_EXIT_PORT 0xf4
 #define KERNEL_EXIT_SUCCESS 0x10  /* qemu exit 33: self-test passed */
-#define KERNEL_EXIT_FAILURE 0x11  /* qemu exit 35: a self-test case failed */
-#define KERNEL_EXIT_REFUSED 0x12  /* qemu exit 37: boot checks refused (memory, magic) */
-#define KERNEL_EXIT_PANIC 0x13    /* qemu exit 39: panic (e.g. bad free with PANIC_ON_BAD_FREE) */
+#define KERNEL_EXIT_FAILURE 0x11   /* qemu exit 35: a self-test case failed */
+#define KERNEL_EXIT_REFUSED 0x12   /* qemu exit 37: boot checks refused (memory, magic) */
+#define KERNEL_EXIT_PANIC 0x13     /* qemu exit 39: panic (e.g. bad free with PANIC_ON_BAD_FREE) */
+#define KERNEL_EXIT_HEAP_INIT 0x14 /* qemu exit 41: kheap_init failed (the port refused the region) */
 
 /* Leave QEMU with `value` (see above); halts forever if there is no such device. */
 void kernel_exit(uint8_t value) __attribute__((noreturn));
 
-/* Print "PANIC: message" and exit with KERNEL_EXIT_PANIC. */
-void panic(const char* message) __attribute__((noreturn));
+/* Print "PANIC: " and the printk-formatted message on one line, then exit
+ * with KERNEL_EXIT_PANIC. */
+void panic(const char* format, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /*
  * Where the self-test stops for a debugger (make debug, make test-gdb):

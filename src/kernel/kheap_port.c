@@ -84,13 +84,20 @@ static const char* kheap_report_name(enum heap_report_kind kind)
     case HEAP_REPORT_FREE_WRONG_OWNER:
         return "wrong owner (cache vs. blocks)";
     case HEAP_REPORT_FREE_CORRUPT:
-        return "allocation chain corrupt";
+        return "allocation chain or slab header corrupt";
     case HEAP_REPORT_CACHE_BAD_FREE:
         return "no live small object there";
     case HEAP_REPORT_CACHE_USE_AFTER_FREE:
         return "small object written after free";
     }
     return "unknown";
+}
+
+/* Every report is a refused free except a write after free, which the poison
+ * check finds when the object is handed out again. */
+static const char* kheap_report_verb(enum heap_report_kind kind)
+{
+    return kind == HEAP_REPORT_CACHE_USE_AFTER_FREE ? "write after free of" : "refused free of";
 }
 
 void kheap_port_report(const struct heap_report* report)
@@ -100,16 +107,21 @@ void kheap_port_report(const struct heap_report* report)
     if (expected) {
         kernel_report_expected--;
     }
+    const char* verb = kheap_report_verb(report->kind);
+    const char* why = kheap_report_name(report->kind);
     if (report->block == SIZE_MAX) {
-        printk("kheap: refused free of %p: %s (reason %d)%s\n", report->ptr, kheap_report_name(report->kind),
-               (int)report->kind, expected ? " [expected by the self-test]" : "");
+        printk("kheap: %s %p: %s (reason %d)%s\n", verb, report->ptr, why, (int)report->kind,
+               expected ? " [expected by the self-test]" : "");
     } else {
-        printk("kheap: refused free of %p (block %zu): %s (reason %d)%s\n", report->ptr, report->block,
-               kheap_report_name(report->kind), (int)report->kind, expected ? " [expected by the self-test]" : "");
+        printk("kheap: %s %p (block %zu): %s (reason %d)%s\n", verb, report->ptr, report->block, why,
+               (int)report->kind, expected ? " [expected by the self-test]" : "");
     }
 #if PEACHOS_HEAP_PANIC_ON_BAD_FREE
+    /* The last line on the console names what killed the kernel. */
     if (!expected) {
-        panic("bad free (PEACHOS_HEAP_PANIC_ON_BAD_FREE)");
+        panic("%s %p: %s (reason %d, PEACHOS_HEAP_PANIC_ON_BAD_FREE=1)",
+              report->kind == HEAP_REPORT_CACHE_USE_AFTER_FREE ? verb : "bad free of", report->ptr, why,
+              (int)report->kind);
     }
 #endif
 }

@@ -70,10 +70,8 @@ static void print_number(uint64_t value, unsigned base, bool negative, unsigned 
     }
 }
 
-void printk(const char* format, ...)
+void vprintk(const char* format, va_list* args)
 {
-    va_list args;
-    va_start(args, format);
     for (const char* p = format; *p != '\0'; p++) {
         if (*p != '%') {
             print_char(*p);
@@ -97,7 +95,7 @@ void printk(const char* format, ...)
         }
         switch (*p) {
         case 's': {
-            const char* s = va_arg(args, const char*);
+            const char* s = va_arg(*args, const char*);
             s = s == NULL ? "(null)" : s;
             size_t len = 0;
             while (s[len] != '\0') {
@@ -110,25 +108,25 @@ void printk(const char* format, ...)
             break;
         }
         case 'c':
-            print_char((char)va_arg(args, int));
+            print_char((char)va_arg(*args, int));
             break;
         case 'd':
         case 'i': {
             /* On i686 int, long and ssize_t are one size (asserted above):
              * only ll differs. */
-            int64_t v = longs >= 2 ? va_arg(args, long long) : va_arg(args, long);
+            int64_t v = longs >= 2 ? va_arg(*args, long long) : va_arg(*args, long);
             print_number(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, v < 0, width, pad);
             break;
         }
         case 'u':
         case 'x': {
-            uint64_t v = longs >= 2 ? va_arg(args, unsigned long long) : va_arg(args, unsigned long);
+            uint64_t v = longs >= 2 ? va_arg(*args, unsigned long long) : va_arg(*args, unsigned long);
             print_number(v, *p == 'x' ? 16 : 10, false, width, pad);
             break;
         }
         case 'p':
             print("0x");
-            print_number((uintptr_t)va_arg(args, void*), 16, false, 8, '0');
+            print_number((uintptr_t)va_arg(*args, void*), 16, false, 8, '0');
             break;
         case '%':
             print_char('%');
@@ -142,5 +140,12 @@ void printk(const char* format, ...)
             break;
         }
     }
+}
+
+void printk(const char* format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vprintk(format, &args);
     va_end(args);
 }

@@ -5,6 +5,7 @@
 #ifndef PEACHOS_KERNEL_PRINT_H
 #define PEACHOS_KERNEL_PRINT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Initialise serial and VGA. */
@@ -24,5 +25,9 @@ void print_writer(void* ctx, const char* text, size_t len);
  * docs/kernel.md).
  */
 void printk(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
+/* printk with the arguments already in a va_list (panic's formatted message),
+ * taken by pointer: va_arg advances the caller's list, and the type says so. */
+void vprintk(const char* format, va_list* args);
 
 #endif /* PEACHOS_KERNEL_PRINT_H */

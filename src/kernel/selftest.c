@@ -115,6 +115,35 @@ static bool st_same(const void* a, const void* b, size_t size)
     return true;
 }
 
+/*
+ * Every allocation is filled right after it is made and verified right
+ * before it is freed, with a pattern keyed by its own address: two
+ * allocations that overlap overwrite each other's pattern, and a wrong
+ * address shows up as a fault or a mismatch. NULL passes through (the
+ * callers check for NULL themselves).
+ */
+static uint32_t st_seed_of(const void* ptr)
+{
+    return (uint32_t)(uintptr_t)ptr * 0x85EBCA6Bu;
+}
+
+static void* st_filled(void* ptr, size_t size)
+{
+    if (ptr != NULL) {
+        st_fill(ptr, size, st_seed_of(ptr));
+    }
+    return ptr;
+}
+
+static bool st_intact(const void* ptr, size_t size)
+{
+    size_t at = ptr == NULL ? SIZE_MAX : st_verify(ptr, size, st_seed_of(ptr));
+    if (at != SIZE_MAX) {
+        printk("  %p (%zu bytes): pattern differs at byte %zu\n", ptr, size, at);
+    }
+    return at == SIZE_MAX;
+}
+
 /* xorshift32: the random workload is the same on every boot. */
 static uint32_t st_rng_state;
 
@@ -183,6 +212,19 @@ static bool small_check(void)
         printk("  heap_check: %d, first bad block %zu\n", res, bad);
     }
     return res == 0;
+}
+
+/* heap_malloc / heap_free on the small heap, with the pattern in every byte. */
+static void* small_alloc(size_t size)
+{
+    return st_filled(heap_malloc(&small_heap, size), size);
+}
+
+static bool small_free(void* ptr, size_t size)
+{
+    bool intact = st_intact(ptr, size);
+    heap_free(&small_heap, ptr);
+    return intact;
 }
 
 static void case_small_create(bool indexed, const char* variant)
@@ -254,28 +296,28 @@ static void case_small_first_fit(bool indexed, const char* variant)
 {
     bool ok = true;
     EXPECT(small_create(indexed) == 0);
-    void* a = heap_malloc(&small_heap, BS);     /* block 0 */
-    void* b = heap_malloc(&small_heap, 2 * BS); /* blocks 1-2 */
-    void* c = heap_malloc(&small_heap, BS);     /* block 3 */
-    heap_free(&small_heap, b);                  /* hole of 2 at block 1 */
-    void* d = heap_malloc(&small_heap, 3 * BS); /* too big for the hole: block 4 */
-    void* e = heap_malloc(&small_heap, BS);     /* lowest fit: block 1 */
-    void* f = heap_malloc(&small_heap, BS);     /* block 2 */
-    void* g = heap_malloc(&small_heap, BS);     /* block 7 */
+    void* a = small_alloc(BS);     /* block 0 */
+    void* b = small_alloc(2 * BS); /* blocks 1-2 */
+    void* c = small_alloc(BS);     /* block 3 */
+    EXPECT(small_free(b, 2 * BS)); /* hole of 2 at block 1 */
+    void* d = small_alloc(3 * BS); /* too big for the hole: block 4 */
+    void* e = small_alloc(BS);     /* lowest fit: block 1 */
+    void* f = small_alloc(BS);     /* block 2 */
+    void* g = small_alloc(BS);     /* block 7 */
     EXPECT(a == small_block(0) && c == small_block(3) && d == small_block(4));
     EXPECT(e == small_block(1) && f == small_block(2) && g == small_block(7));
-    heap_free(&small_heap, a);
-    heap_free(&small_heap, c);
-    heap_free(&small_heap, d);
-    heap_free(&small_heap, e);
-    heap_free(&small_heap, f);
-    heap_free(&small_heap, g);
+    EXPECT(small_free(a, BS));
+    EXPECT(small_free(c, BS));
+    EXPECT(small_free(d, 3 * BS));
+    EXPECT(small_free(e, BS));
+    EXPECT(small_free(f, BS));
+    EXPECT(small_free(g, BS));
     /* The whole heap in one allocation, then nothing more. */
-    void* all = heap_malloc(&small_heap, SMALL_BLOCKS * BS);
+    void* all = small_alloc(SMALL_BLOCKS * BS);
     EXPECT(all == small_block(0));
     EXPECT(heap_malloc(&small_heap, 1) == NULL);
     EXPECT(small_entries[0] == 0xC1 && small_entries[SMALL_BLOCKS - 1] == 0x01);
-    heap_free(&small_heap, all);
+    EXPECT(small_free(all, SMALL_BLOCKS * BS));
     EXPECT(st_all_zero(small_entries, sizeof(small_entries)) && small_reports == 0);
     EXPECT(small_check());
     st_result("table: first fit takes the lowest run that is long enough", variant, ok);
@@ -285,7 +327,8 @@ static void case_small_bad_sizes(bool indexed, const char* variant)
 {
     bool ok = true;
     EXPECT(small_create(indexed) == 0);
-    void* keep = heap_malloc(&small_heap, 2 * BS);
+    void* keep = small_alloc(2 * BS);
+    EXPECT(keep != NULL);
     small_take_snapshot();
     EXPECT(heap_malloc(&small_heap, 0) == NULL);
     EXPECT(heap_malloc(&small_heap, SIZE_MAX) == NULL);
@@ -294,7 +337,7 @@ static void case_small_bad_sizes(bool indexed, const char* variant)
     EXPECT(heap_malloc(&small_heap, (SMALL_BLOCKS - 1) * BS) == NULL); /* one block too many */
     EXPECT(heap_malloc(&small_heap, (SMALL_BLOCKS + 1) * BS) == NULL); /* longer than the heap */
     EXPECT(small_unchanged());
-    heap_free(&small_heap, keep);
+    EXPECT(small_free(keep, 2 * BS));
     EXPECT(small_check() && small_reports == 0);
     st_result("table: malloc(0), sizes near SIZE_MAX and too-long requests return NULL", variant, ok);
 }
@@ -310,8 +353,9 @@ static void case_small_bad_frees(bool indexed, const char* variant)
 {
     bool ok = true;
     EXPECT(small_create(indexed) == 0);
-    unsigned char* a = heap_malloc(&small_heap, BS);     /* block 0 */
-    unsigned char* c = heap_malloc(&small_heap, 3 * BS); /* blocks 1-3 */
+    unsigned char* a = small_alloc(BS);     /* block 0 */
+    unsigned char* c = small_alloc(3 * BS); /* blocks 1-3 */
+    EXPECT(a == small_block(0) && c == small_block(1));
     small_take_snapshot();
     heap_free(&small_heap, NULL);
     EXPECT(small_unchanged() && small_reports == 0 && small_heap.rejected_frees == 0);
@@ -343,15 +387,16 @@ static void case_small_bad_frees(bool indexed, const char* variant)
             ok = false;
         }
     }
-    /* Double free. */
-    heap_free(&small_heap, a);
+    /* The refusals touched no data either. Then a double free. */
+    EXPECT(st_intact(c, 3 * BS));
+    EXPECT(small_free(a, BS));
     EXPECT(small_entries[0] == 0 && small_reports == n);
     small_take_snapshot();
     heap_free(&small_heap, a);
     EXPECT(small_unchanged() && small_reports == n + 1 && small_last.kind == HEAP_REPORT_FREE_NOT_ALLOCATED);
     EXPECT(small_heap.rejected_frees == n + 1);
     EXPECT(small_check());
-    heap_free(&small_heap, c);
+    EXPECT(small_free(c, 3 * BS));
     EXPECT(st_all_zero(small_entries, sizeof(small_entries)) && small_check());
     st_result("table: free(NULL) is a no-op; bad and double frees change nothing, reported and counted", variant,
               ok);
@@ -365,6 +410,63 @@ static void small_suite(bool indexed)
     case_small_first_fit(indexed, variant);
     case_small_bad_sizes(indexed, variant);
     case_small_bad_frees(indexed, variant);
+}
+
+/* ---- the debug configuration: poison, on a private heap ---- */
+
+/* Caches with KCACHE_FLAG_POISON over the small heap: the kernel heap's
+ * caches stay as built, and no second kernel build is needed. */
+static struct kcache poison_cache;
+
+static void case_kcache_poison(void)
+{
+    bool ok = true;
+    EXPECT(small_create(true) == 0);
+    EXPECT(kcache_init(&poison_cache, &small_heap, 0x5EC2E7u, KCACHE_FLAG_POISON) == 0);
+    unsigned char* a = kcache_alloc(&poison_cache, 64);
+    unsigned char* b = kcache_alloc(&poison_cache, 64);
+    EXPECT(a != NULL && b != NULL);
+    if (a == NULL || b == NULL) {
+        st_result("kcache poison: a write after free is reported on the next allocation [private heap]", "", false);
+        return;
+    }
+    st_filled(a, 64);
+    st_filled(b, 64);
+    EXPECT(st_intact(a, 64));
+    kcache_free(&poison_cache, a);
+    bool poisoned = true;
+    for (size_t i = 0; i < 64; i++) {
+        poisoned = poisoned && a[i] == KCACHE_POISON_BYTE;
+    }
+    EXPECT(poisoned);
+    size_t bad = 0;
+    EXPECT(kcache_check(&poison_cache, &bad) == 0);
+
+    /* The bug: a write through a pointer that was freed. kcache_check sees
+     * it; the next allocation reports it and hands the object out anyway. */
+    a[40] = 0;
+    EXPECT(kcache_check(&poison_cache, &bad) == -ECORRUPT && bad == heap_address_to_block(&small_heap, a));
+    unsigned char* again = kcache_alloc(&poison_cache, 64);
+    EXPECT(again == a);
+    EXPECT(small_reports == 1 && small_last.kind == HEAP_REPORT_CACHE_USE_AFTER_FREE && small_last.ptr == a);
+    EXPECT(poison_cache.use_after_free == 1 && small_heap.rejected_frees == 0);
+    printk("  write after free at %p: reported (kind %d), use_after_free=%zu\n", (void*)a, (int)small_last.kind,
+           poison_cache.use_after_free);
+    EXPECT(kcache_check(&poison_cache, &bad) == 0);
+
+    /* Untouched poison: freed and allocated again without a report. */
+    st_filled(again, 64);
+    EXPECT(st_intact(b, 64));
+    kcache_free(&poison_cache, b);
+    EXPECT(kcache_alloc(&poison_cache, 64) == b && small_reports == 1);
+    st_filled(b, 64);
+    EXPECT(st_intact(again, 64) && st_intact(b, 64));
+    kcache_free(&poison_cache, again);
+    kcache_free(&poison_cache, b);
+    kcache_trim(&poison_cache);
+    EXPECT(kcache_check(&poison_cache, &bad) == 0 && small_reports == 1);
+    EXPECT(st_all_zero(small_entries, sizeof(small_entries)) && small_check());
+    st_result("kcache poison: a write after free is reported on the next allocation [private heap]", "", ok);
 }
 
 /* ---- 2. the kernel heap ---- */
@@ -403,6 +505,25 @@ static HEAP_BLOCK_TABLE_ENTRY kheap_entry(const void* ptr)
 {
     struct heap* heap = kheap_get();
     return heap->table->entries[heap_address_to_block(heap, ptr)];
+}
+
+/* kmalloc family memory with the pattern in all its usable bytes (ksize). */
+static void* k_filled(void* ptr)
+{
+    return st_filled(ptr, ksize(ptr));
+}
+
+static bool k_intact(const void* ptr)
+{
+    return st_intact(ptr, ksize(ptr));
+}
+
+/* kfree after checking the pattern; false if it was damaged. */
+static bool k_free(void* ptr)
+{
+    bool intact = k_intact(ptr);
+    kfree(ptr);
+    return intact;
 }
 
 static void case_kheap_placement(void)
@@ -642,8 +763,8 @@ static void case_kcache_small(void)
 static void case_kcache_bad_frees(void)
 {
     bool ok = true;
-    unsigned char* a = kmalloc(32);
-    unsigned char* b = kmalloc(32);
+    unsigned char* a = k_filled(kmalloc(32));
+    unsigned char* b = k_filled(kmalloc(32));
     EXPECT(a != NULL && b != NULL);
     if (a == NULL || b == NULL) {
         st_result("kcache: bad and double frees of small objects are reported and change nothing", "", false);
@@ -667,7 +788,8 @@ static void case_kcache_bad_frees(void)
     EXPECT(kernel_heap_reports() == reports + 2);
     EXPECT(kheap_unchanged() && ksize(a) == 32);
 
-    kfree(b);
+    EXPECT(k_intact(a));
+    EXPECT(k_free(b));
     kcache_get_stats(kheap_cache(), &cache_after);
     EXPECT(cache_after.objects == cache_before.objects - 1);
     kheap_take_snapshot();
@@ -678,21 +800,284 @@ static void case_kcache_bad_frees(void)
     EXPECT(kernel_heap_reports() == reports + 3);
     EXPECT(kheap_unchanged() && cache_again.objects == cache_after.objects);
     EXPECT(kheap_clean());
-    kfree(a);
+    EXPECT(k_free(a));
     EXPECT(kernel_heap_reports() == reports + 3);
     EXPECT(kheap_clean());
     kernel_heap_expect_reports(0);
     st_result("kcache: bad and double frees of small objects are reported and change nothing", "", ok);
 }
 
+/* ---- the kmalloc family's edges (issue 5) ---- */
+
+/* The table and every counter a refused or failed call must leave alone. */
+struct kheap_state
+{
+    struct heap_stats heap;
+    struct kcache_stats cache;
+    size_t reports;
+};
+
+static void kheap_state_take(struct kheap_state* state)
+{
+    kheap_take_snapshot();
+    kheap_stats_now(&state->heap);
+    kcache_get_stats(kheap_cache(), &state->cache);
+    state->reports = kernel_heap_reports();
+}
+
+/* Table, blocks, objects and failures as in `was`; `rejected` more rejected
+ * frees, `corruptions` more corrupt headers and `reports` more reports. */
+static bool kheap_state_same(const struct kheap_state* was, size_t rejected, size_t corruptions, size_t reports)
+{
+    struct kheap_state now;
+    kheap_stats_now(&now.heap);
+    kcache_get_stats(kheap_cache(), &now.cache);
+    now.reports = kernel_heap_reports();
+    bool table = kheap_unchanged();
+    bool same = table && now.heap.used_blocks == was->heap.used_blocks &&
+                now.heap.live_allocations == was->heap.live_allocations &&
+                now.heap.failed_allocs == was->heap.failed_allocs &&
+                now.heap.rejected_frees == was->heap.rejected_frees + rejected &&
+                now.cache.slabs == was->cache.slabs && now.cache.objects == was->cache.objects &&
+                now.cache.corruptions == was->cache.corruptions + corruptions &&
+                now.cache.use_after_free == was->cache.use_after_free && now.reports == was->reports + reports;
+    if (!same) {
+        printk("  changed: table %s, used %zu -> %zu, allocations %zu -> %zu, failed %zu -> %zu, rejected %zu -> %zu, "
+               "objects %zu -> %zu, corruptions %zu -> %zu, reports %zu -> %zu\n",
+               table ? "same" : "CHANGED", was->heap.used_blocks, now.heap.used_blocks, was->heap.live_allocations,
+               now.heap.live_allocations, was->heap.failed_allocs, now.heap.failed_allocs, was->heap.rejected_frees,
+               now.heap.rejected_frees, was->cache.objects, now.cache.objects, was->cache.corruptions,
+               now.cache.corruptions, was->reports, now.reports);
+    }
+    return same;
+}
+
+static bool k_aligned(const void* ptr, size_t align)
+{
+    return ptr != NULL && ((uintptr_t)ptr & (align - 1)) == 0;
+}
+
+static void case_kcalloc(void)
+{
+    bool ok = true;
+    /* Products that wrap to 16, 0, 1 and 2 bytes: a kcalloc that multiplied
+     * without checking would hand out a tiny object for a huge array. */
+    static const size_t wraps[][2] = {
+        { SIZE_MAX / 16 + 2, 16 }, { 16, SIZE_MAX / 16 + 2 }, { SIZE_MAX / 2 + 1, 2 },
+        { SIZE_MAX, SIZE_MAX },    { SIZE_MAX / 3 + 1, 3 },   { 0, 16 },
+        { 16, 0 },
+    };
+    struct kheap_state before;
+    kheap_state_take(&before);
+    for (size_t i = 0; i < sizeof(wraps) / sizeof(wraps[0]); i++) {
+        void* p = kcalloc(wraps[i][0], wraps[i][1]);
+        if (p != NULL) {
+            printk("  kcalloc(%zu, %zu) = %p, expected NULL\n", wraps[i][0], wraps[i][1], p);
+            ok = false;
+        }
+    }
+    EXPECT(kheap_state_same(&before, 0, 0, 0));
+
+    /* Dirty memory first: the lowest free slot and first fit put kcalloc's
+     * memory exactly there, so the zeroing is really seen. */
+    void* dirty_small = k_filled(kmalloc(300));
+    void* dirty_blocks = k_filled(kmalloc(9000));
+    EXPECT(dirty_small != NULL && dirty_blocks != NULL);
+    EXPECT(k_free(dirty_small) && k_free(dirty_blocks));
+    unsigned char* small = kcalloc(10, 30);
+    unsigned char* blocks = kcalloc(3, 3000);
+    EXPECT(small == dirty_small && k_aligned(small, KCACHE_ALIGN) && ksize(small) == 304);
+    EXPECT(blocks == dirty_blocks && k_aligned(blocks, BS) && ksize(blocks) == 3 * BS);
+    EXPECT(small != NULL && st_all_zero(small, 300));
+    EXPECT(blocks != NULL && st_all_zero(blocks, 9000));
+    EXPECT(k_free(k_filled(small)) && k_free(k_filled(blocks)));
+    EXPECT(kheap_clean());
+    st_result("kmalloc family: kcalloc zeroes; n * size overflow returns NULL and changes nothing", "", ok);
+}
+
+static void case_krealloc_null_zero(void)
+{
+    bool ok = true;
+    kheap_trim(); /* no spare slab: the table is back to `before` at the end */
+    struct kheap_state before;
+    kheap_state_take(&before);
+
+    unsigned char* p = k_filled(krealloc(NULL, 100)); /* = kmalloc(100) */
+    EXPECT(k_aligned(p, KCACHE_ALIGN) && ksize(p) == 112);
+    unsigned char* q = k_filled(krealloc(NULL, 2 * BS + 1));
+    EXPECT(k_aligned(q, BS) && ksize(q) == 3 * BS && kheap_entry(q) == 0xC1);
+    struct kcache_stats cache;
+    kcache_get_stats(kheap_cache(), &cache);
+    EXPECT(cache.objects == before.cache.objects + 1);
+
+    /* krealloc(p, 0) frees p and returns NULL; p is gone for ksize. */
+    EXPECT(k_intact(p) && krealloc(p, 0) == NULL);
+    EXPECT(ksize(p) == 0);
+    EXPECT(k_intact(q) && krealloc(q, 0) == NULL);
+    EXPECT(ksize(q) == 0 && kheap_entry(q) == 0);
+    EXPECT(krealloc(NULL, 0) == NULL);
+    kcache_get_stats(kheap_cache(), &cache);
+    EXPECT(cache.objects == before.cache.objects);
+
+    kheap_trim();
+    EXPECT(kheap_state_same(&before, 0, 0, 0));
+    EXPECT(kheap_clean());
+    st_result("kmalloc family: krealloc(NULL, n) allocates, krealloc(p, 0) frees and returns NULL", "", ok);
+}
+
+/* krealloc(*ptr, size), expecting `same` (stays put) or a move; the first
+ * `keep` bytes of the pattern written at `was` must survive. */
+static bool k_resize(unsigned char** ptr, size_t size, bool same, size_t keep)
+{
+    unsigned char* was = *ptr;
+    unsigned char* now = krealloc(was, size);
+    bool good = now != NULL && (now == was) == same && ksize(now) >= size &&
+                st_verify(now, keep, st_seed_of(was)) == SIZE_MAX;
+    if (!good) {
+        printk("  krealloc(%p, %zu) = %p (ksize %zu): expected %s, %zu bytes kept\n", (void*)was, size, (void*)now,
+               ksize(now), same ? "the same pointer" : "a move", keep);
+    }
+    if (now != NULL) {
+        *ptr = now;
+    }
+    return good;
+}
+
+static void case_krealloc_resize(void)
+{
+    bool ok = true;
+    size_t reports = kernel_heap_reports();
+    /* Within a small class: 100 bytes live in the 112 class, and stay. */
+    unsigned char* a = k_filled(kmalloc(100));
+    EXPECT(a != NULL && k_resize(&a, 97, true, 97) && ksize(a) == 112);
+    EXPECT(a != NULL && k_resize(&a, 112, true, 97) && ksize(a) == 112);
+    /* Shrinking across classes never moves a small object: 1000 -> 20 stays
+     * in the 1024 class; growing past its class moves it (1536 class). */
+    unsigned char* b = k_filled(kmalloc(1000));
+    EXPECT(b != NULL && k_resize(&b, 20, true, 20) && ksize(b) == 1024);
+    EXPECT(b != NULL && k_resize(&b, 1500, false, 20) && ksize(b) == 1536);
+    /* A larger small class, then whole blocks. */
+    unsigned char* c = k_filled(kmalloc(48));
+    EXPECT(c != NULL && k_resize(&c, 200, false, 48) && ksize(c) == 208);
+    c = k_filled(c);
+    EXPECT(c != NULL && k_resize(&c, 5000, false, 208) && k_aligned(c, BS) && ksize(c) == 2 * BS);
+    /* Block memory shrunk to a small size stays whole blocks, in place (a
+     * kpalloc page stays a page); then it grows back in place. */
+    unsigned char* d = k_filled(kmalloc(3 * BS));
+    EXPECT(d != NULL && k_resize(&d, 100, true, BS) && ksize(d) == BS);
+    EXPECT(d != NULL && kheap_entry(d) == 0x41 && kheap_entry(d + BS) == 0 && kheap_entry(d + 2 * BS) == 0);
+    EXPECT(d != NULL && k_resize(&d, 3 * BS, true, BS) && ksize(d) == 3 * BS);
+    EXPECT(d != NULL && kheap_entry(d) == 0xC1 && kheap_entry(d + BS) == 0x81 && kheap_entry(d + 2 * BS) == 0x01);
+    /* Refill what krealloc left, check it all, free it. */
+    unsigned char* all[] = { a, b, c, d };
+    for (size_t i = 0; i < 4; i++) {
+        EXPECT(k_free(k_filled(all[i])));
+    }
+    EXPECT(kernel_heap_reports() == reports);
+    EXPECT(kheap_clean());
+    st_result("kmalloc family: krealloc shrinks in place within and across classes, moves to grow, data kept", "",
+              ok);
+}
+
+static void case_ksize_bad(void)
+{
+    bool ok = true;
+    struct heap* heap = kheap_get();
+    unsigned char* p = k_filled(kmalloc(64));
+    unsigned char* q = k_filled(kmalloc(3 * BS));
+    EXPECT(p != NULL && q != NULL && ksize(p) == 64 && ksize(q) == 3 * BS);
+    if (p == NULL || q == NULL) {
+        st_result("kmalloc family: ksize is 0 for NULL, interior, freed and outside pointers; never reports", "",
+                  false);
+        return;
+    }
+    size_t slab = heap_allocation_start(heap, p);
+    EXPECT(slab != SIZE_MAX);
+    unsigned char on_stack[16] = { 0 };
+    const void* bad[] = {
+        NULL,
+        p + 16,                                                  /* inside a small object, 16-aligned */
+        p + 1,                                                   /* misaligned */
+        (unsigned char*)heap->saddr + slab * BS,                 /* the slab's header */
+        q + BS,                                                  /* an interior block */
+        q + 8,                                                   /* not at a block start */
+        (unsigned char*)heap->saddr + (KHEAP_BLOCKS - 1) * BS,   /* a free block */
+        (void*)0x00200000,                                       /* below the pool */
+        (unsigned char*)heap->saddr + KHEAP_BLOCKS * BS,         /* the pool's end */
+        on_stack,                                                /* the stack */
+    };
+    struct kheap_state before;
+    kheap_state_take(&before);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t size = ksize(bad[i]);
+        if (size != 0) {
+            printk("  ksize(%p) = %zu, expected 0\n", bad[i], size);
+            ok = false;
+        }
+    }
+    /* Freed: a small object and a block allocation. */
+    EXPECT(k_free(p) && k_free(q));
+    EXPECT(ksize(p) == 0 && ksize(q) == 0);
+    EXPECT(kernel_heap_reports() == before.reports && heap->rejected_frees == before.heap.rejected_frees);
+    EXPECT(kheap_clean());
+    st_result("kmalloc family: ksize is 0 for NULL, interior, freed and outside pointers; never reports", "", ok);
+}
+
+/* The slab header's allocation bitmap starts after five words: check, next,
+ * prev, shape, inuse (kcache.c, docs/kcache.md). */
+#define SLAB_BITMAP_OFFSET (5 * sizeof(uintptr_t))
+
+static void case_kcache_corrupt_header(void)
+{
+    bool ok = true;
+    struct heap* heap = kheap_get();
+    unsigned char* a = k_filled(kmalloc(80)); /* a class no other case uses: a new slab */
+    unsigned char* b = k_filled(kmalloc(80));
+    size_t slab = a != NULL ? heap_allocation_start(heap, a) : SIZE_MAX;
+    EXPECT(slab != SIZE_MAX && b != NULL && heap_allocation_start(heap, b) == slab);
+    if (slab == SIZE_MAX || b == NULL) {
+        st_result("kcache: a corrupt slab header is refused, reported, found by kheap_check, then restored", "", false);
+        return;
+    }
+    unsigned char* header = (unsigned char*)heap->saddr + slab * BS;
+    const struct kcache_geometry* g = &kheap_cache()->classes[kcache_class_of(80)].geometry[KCACHE_PREFERRED];
+    EXPECT(a == header + g->offset); /* slot 0: bit 0 of the bitmap's first byte */
+
+    /* A stray write that "frees" a: its live bit cleared behind the cache's back. */
+    struct kheap_state before;
+    kheap_state_take(&before);
+    header[SLAB_BITMAP_OFFSET] ^= 0x01;
+    kernel_heap_expect_reports(3);
+    kfree(a);                               /* refused: the header's check fails */
+    EXPECT(kmalloc(80) == NULL);            /* the class will not use that slab */
+    EXPECT(krealloc(a, 100) == NULL);       /* refused as kfree refuses it */
+    EXPECT(ksize(a) == 0 && ksize(b) == 0); /* no size from an untrusted header, no report */
+    kernel_heap_expect_reports(0);
+    size_t bad = 0;
+    EXPECT(kheap_check(&bad) == -ECORRUPT && bad == slab);
+    EXPECT(kheap_state_same(&before, 2, 3, 3));
+    printk("  slab at block %zu, bitmap byte flipped: kfree, kmalloc, krealloc refused, kheap_check names block %zu\n",
+           slab, bad);
+    void* other = k_filled(kmalloc(200)); /* other classes go on working */
+    EXPECT(other != NULL && k_free(other));
+
+    /* Put the byte back: the heap is sound and a and b are as written. */
+    header[SLAB_BITMAP_OFFSET] ^= 0x01;
+    EXPECT(kheap_clean());
+    EXPECT(ksize(a) == 80 && k_free(a) && k_free(b));
+    EXPECT(kernel_heap_reports() == before.reports + 3);
+    EXPECT(kheap_clean());
+    st_result("kcache: a corrupt slab header is refused, reported, found by kheap_check, then restored", "", ok);
+}
+
 static void case_kheap_blocks(void)
 {
     bool ok = true;
     size_t reports = kernel_heap_reports();
-    unsigned char* p = kpalloc(1);
-    unsigned char* q = kpalloc(BS + 1);
-    unsigned char* r = kmalloc(3000);
-    unsigned char* s = kmalloc(2 * BS + 1);
+    unsigned char* p = k_filled(kpalloc(1));
+    unsigned char* q = k_filled(kpalloc(BS + 1));
+    unsigned char* r = k_filled(kmalloc(3000));
+    unsigned char* s = k_filled(kmalloc(2 * BS + 1));
     EXPECT(p != NULL && q != NULL && r != NULL && s != NULL);
     if (p == NULL || q == NULL || r == NULL || s == NULL) {
         st_result("kheap: kpalloc and large kmalloc are block-aligned whole blocks", "", false);
@@ -714,61 +1099,107 @@ static void case_kheap_blocks(void)
     EXPECT(kernel_heap_reports() == reports + 3);
     EXPECT(kheap_unchanged());
     kernel_heap_expect_reports(0);
+    EXPECT(k_intact(p) && k_intact(q) && k_intact(r) && k_intact(s));
 
     /* krealloc of block memory keeps the data. */
     st_fill(s, 3 * BS, 77);
     unsigned char* t = krealloc(s, 5 * BS);
     EXPECT(t != NULL && st_verify(t, 3 * BS, 77) == SIZE_MAX && ksize(t) == 5 * BS);
-    kfree(p);
-    kfree(q);
-    kfree(r);
-    kfree(t != NULL ? t : s);
+    t = k_filled(t != NULL ? t : s);
+    EXPECT(k_free(p));
+    EXPECT(k_free(q));
+    EXPECT(k_free(r));
+    EXPECT(k_free(t));
     EXPECT(kheap_clean());
     st_result("kheap: kpalloc and large kmalloc are block-aligned whole blocks; bad block frees refused", "", ok);
 }
 
 /* ---- 3. live allocations for the statistics and the map ---- */
 
+/* Kept for the last check: every live allocation still holds its pattern. */
+#define LIVE_SMALL 66
+#define LIVE_SHORTS 24
+#define LIVE_CHUNKS 64
+static void* live_small[LIVE_SMALL];
+static void* live_shorts[LIVE_SHORTS];
+static void* live_chunks[LIVE_CHUNKS];
+
+/* Free every third of `ptrs[0..n)` from `first` on; false if one was damaged. */
+static bool live_free_every_third(void** ptrs, size_t n, size_t first)
+{
+    bool intact = true;
+    for (size_t i = first; i < n; i += 3) {
+        intact = k_free(ptrs[i]) && intact;
+        ptrs[i] = NULL;
+    }
+    return intact;
+}
+
+static bool live_intact(void* const* ptrs, size_t n)
+{
+    bool intact = true;
+    for (size_t i = 0; i < n; i++) {
+        intact = k_intact(ptrs[i]) && intact; /* NULL (freed) passes */
+    }
+    return intact;
+}
+
 static void case_leave_live_allocations(void)
 {
     bool ok = true;
+    /* The cases above leave spare (empty) slabs: they would show in the map
+     * as slabs with nothing in them. */
+    kheap_trim();
     st_rng_state = 0x1234567u;
     /* Small objects of a few classes: slabs ('C', 'c' in the map). */
     for (size_t i = 0; i < 60; i++) {
-        EXPECT(kmalloc(24 + (i % 3) * 200) != NULL);
+        live_small[i] = k_filled(kmalloc(24 + (i % 3) * 200));
+        EXPECT(live_small[i] != NULL);
     }
-    for (size_t i = 0; i < 6; i++) {
-        EXPECT(kzalloc(1500) != NULL);
+    for (size_t i = 60; i < LIVE_SMALL; i++) {
+        live_small[i] = kzalloc(1500);
+        EXPECT(live_small[i] != NULL && st_all_zero(live_small[i], 1500));
+        k_filled(live_small[i]);
     }
     /* Short whole-block allocations and kpalloc pages right after the slabs,
      * every third freed again: holes in the detailed map. */
-    void* shorts[24];
-    for (size_t i = 0; i < 24; i++) {
+    for (size_t i = 0; i < LIVE_SHORTS; i++) {
         size_t blocks = 1 + (i * 7) % 5;
-        shorts[i] = i % 4 == 3 ? kpalloc(blocks * BS) : kmalloc(blocks * BS - 100);
-        EXPECT(shorts[i] != NULL);
+        live_shorts[i] = k_filled(i % 4 == 3 ? kpalloc(blocks * BS) : kmalloc(blocks * BS - 100));
+        EXPECT(live_shorts[i] != NULL);
     }
-    for (size_t i = 1; i < 24; i += 3) {
-        kfree(shorts[i]);
-    }
+    EXPECT(live_free_every_third(live_shorts, LIVE_SHORTS, 1));
     /* Larger allocations all over the heap, every third freed again. */
-    void* chunks[64];
     size_t n = 0;
-    for (; n < 64; n++) {
+    for (; n < LIVE_CHUNKS; n++) {
         size_t blocks = 1 + st_rand() % (n % 4 == 0 ? 900 : 60);
-        chunks[n] = n % 5 == 0 ? kpalloc(blocks * BS) : kmalloc(blocks * BS);
-        if (chunks[n] == NULL) {
+        live_chunks[n] = k_filled(n % 5 == 0 ? kpalloc(blocks * BS) : kmalloc(blocks * BS));
+        if (live_chunks[n] == NULL) {
             break;
         }
     }
-    for (size_t i = 0; i < n; i += 3) {
-        kfree(chunks[i]);
-    }
+    EXPECT(live_free_every_third(live_chunks, n, 0));
+    /* What stays for the map still holds what was written. */
+    EXPECT(live_intact(live_small, LIVE_SMALL));
+    EXPECT(live_intact(live_shorts, LIVE_SHORTS));
+    EXPECT(live_intact(live_chunks, n));
     struct heap_stats stats;
     kheap_stats_now(&stats);
     EXPECT(stats.used_blocks > 0 && stats.free_blocks > 0 && stats.live_allocations > 0);
     EXPECT(kheap_clean());
     st_result("kheap: live allocations left for the map (small objects, blocks, kpalloc, holes)", "", ok);
+}
+
+/* ---- the panic probe (make test-boot's panic kernel) ---- */
+
+void selftest_panic_probe(void)
+{
+    unsigned char* p = k_filled(kmalloc(BS));
+    bool intact = k_intact(p);
+    printk("probe: kmalloc(%zu) = %p, pattern %s; freeing it twice (the second free is not expected)\n", BS,
+           (void*)p, intact ? "intact" : "DAMAGED");
+    kfree(p);
+    kfree(p);
 }
 
 int selftest_run(void)
@@ -778,6 +1209,8 @@ int selftest_run(void)
     print("selftest: table contract on a 16-block heap\n");
     small_suite(false);
     small_suite(true);
+    print("selftest: small-object caches with poison on the 16-block heap\n");
+    case_kcache_poison();
     print("selftest: the kernel heap\n");
     case_kheap_placement();
     if (kheap_get() != NULL) {
@@ -785,6 +1218,11 @@ int selftest_run(void)
         case_kheap_workload();
         case_kcache_small();
         case_kcache_bad_frees();
+        case_kcalloc();
+        case_krealloc_null_zero();
+        case_krealloc_resize();
+        case_ksize_bad();
+        case_kcache_corrupt_header();
         case_kheap_blocks();
         case_leave_live_allocations();
     }

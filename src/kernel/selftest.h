@@ -16,4 +16,10 @@ int selftest_run(void);
  * (a detailed map of the first blocks and a compressed map of the whole heap). */
 void selftest_print_state(void);
 
+/* The panic probe (kernel built with -DSELFTEST_PANIC_PROBE, make test-boot):
+ * one block allocated, written, read back and freed twice. The second free is
+ * not announced as expected, so with PEACHOS_HEAP_PANIC_ON_BAD_FREE=1 the port
+ * panics there; otherwise it is refused and reported, and the probe returns. */
+void selftest_panic_probe(void);
+
 #endif /* PEACHOS_KERNEL_SELFTEST_H */
