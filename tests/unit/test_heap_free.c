@@ -154,12 +154,24 @@ static void test_free_defect4_null(void** state)
     }
 }
 
+/* A NULL heap: nothing to free, nothing to report, no crash, and a real
+ * heap whose live allocation sits at that very pointer is left alone. */
 static void test_free_null_heap(void** state)
 {
     (void)state;
+    struct unit_heap u;
+    unit_heap_make(&u, 4, true);
+    void* p = heap_malloc(&u.heap, 2 * UNIT_BS);
+    assert_ptr_equal(p, (void*)UNIT_POOL);
     heap_free(NULL, NULL);
-    heap_free(NULL, (void*)UNIT_POOL);
-    heap_free_typed(NULL, (void*)UNIT_POOL, HEAP_BLOCK_TYPE_CACHE);
+    heap_free(NULL, p);
+    heap_free_typed(NULL, p, HEAP_BLOCK_TYPE_CACHE);
+    unit_assert_table(&u.heap, "C1 01 00 00");
+    assert_int_equal(u.heap.live_allocations, 1);
+    assert_int_equal(u.heap.rejected_frees, 0);
+    assert_int_equal(u.reports.count, 0);
+    unit_assert_clean(&u.heap);
+    unit_heap_destroy(&u);
 }
 
 /* Defect 5: an interior (block-aligned) pointer of a live allocation. */

@@ -1,7 +1,10 @@
 /*
  * heap.h - a block-table heap: one table byte describes one block of
- * PEACHOS_HEAP_BLOCK_SIZE bytes of the data pool. The data pool holds no
- * metadata at all, so a caller who overruns a buffer cannot corrupt the heap.
+ * PEACHOS_HEAP_BLOCK_SIZE bytes of the data pool. This block layer keeps no
+ * metadata in the pool at all, so a caller who overruns a buffer cannot
+ * corrupt the table or the index. (The small-object caches of kcache.h do
+ * keep a header at the start of each slab, in the pool; it is sealed with a
+ * keyed checksum and verified before every use, see kcache.h.)
  *
  * Table entry encoding (one HEAP_BLOCK_TABLE_ENTRY per block):
  *
