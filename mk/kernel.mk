@@ -7,7 +7,9 @@
 #   make debug      boot it with a GDB stub (port GDB_PORT, default 1234) and start gdb with
 #                   tools/gdb/peachheap.py (heap-map, heap-stats, heap-check)
 #   make demo       the hosted demo (build/demo)
-#   make test-boot  boot with 128M (must pass) and with 64M (must refuse cleanly)
+#   make test-boot  boot with 128M (must pass) and with 64M (must refuse cleanly), then
+#                   boot the panic build (build/kernel-panic/: PEACHOS_HEAP_PANIC_ON_BAD_FREE=1
+#                   and SELFTEST_PANIC_PROBE, one bad free right after kheap_init: must panic)
 #   make test-gdb   gdb in batch mode against the booted kernel
 #
 # docs/kernel.md describes the layout, the port and the exit codes.
@@ -30,6 +32,18 @@ KERNEL_S_SRC := src/boot/boot.S
 KERNEL_HDR := $(wildcard src/kernel/*.h)
 KERNEL_OBJ := $(patsubst src/%.c,$(KERNEL_DIR)/%.o,$(KERNEL_C_SRC) $(LIB_SRC)) \
               $(patsubst src/%.S,$(KERNEL_DIR)/%.o,$(KERNEL_S_SRC))
+
+# The panic build: the same sources with the panic setting on and the probe
+# that makes one unannounced bad free after kheap_init (make test-boot). Its
+# own directory, so the two builds never mix objects.
+KERNEL_PANIC_DIR := $(BUILD)/kernel-panic
+KERNEL_PANIC_ELF := $(KERNEL_PANIC_DIR)/peachos.elf
+KERNEL_PANIC_FLAGS := -DPEACHOS_HEAP_PANIC_ON_BAD_FREE=1 -DSELFTEST_PANIC_PROBE
+KERNEL_PANIC_OBJ := $(patsubst $(KERNEL_DIR)/%,$(KERNEL_PANIC_DIR)/%,$(KERNEL_OBJ))
+
+# $(call kernel_link,<objects>): link an image at 1 MiB with the i386 builtins.
+kernel_link = $(KERNEL_LD) $(KERNEL_LDFLAGS) -o $@ $(1) \
+	    "$$($(KERNEL_CC) -m32 --rtlib=compiler-rt --print-libgcc-file-name)"
 
 QEMU := qemu-system-i386
 QEMU_TIMEOUT ?= 60
@@ -60,9 +74,20 @@ $(KERNEL_DIR)/%.o: src/%.S mk/kernel.mk | $(KERNEL_DIR)/.toolchain
 	$(KERNEL_CC) $(KERNEL_ASFLAGS) -c -o $@ $<
 
 $(KERNEL_ELF): $(KERNEL_OBJ) src/boot/linker.ld
-	$(KERNEL_LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJ) \
-	    "$$($(KERNEL_CC) -m32 --rtlib=compiler-rt --print-libgcc-file-name)"
+	$(call kernel_link,$(KERNEL_OBJ))
 	@size=$$(stat -c %s $@); echo "kernel: $@ ($$size bytes)"
+
+$(KERNEL_PANIC_DIR)/%.o: src/%.c $(LIB_HDR) $(KERNEL_HDR) mk/kernel.mk | $(KERNEL_DIR)/.toolchain
+	@mkdir -p $(@D)
+	$(KERNEL_CC) $(KERNEL_CFLAGS) $(KERNEL_PANIC_FLAGS) -c -o $@ $<
+
+$(KERNEL_PANIC_DIR)/%.o: src/%.S mk/kernel.mk | $(KERNEL_DIR)/.toolchain
+	@mkdir -p $(@D)
+	$(KERNEL_CC) $(KERNEL_ASFLAGS) -c -o $@ $<
+
+$(KERNEL_PANIC_ELF): $(KERNEL_PANIC_OBJ) src/boot/linker.ld
+	$(call kernel_link,$(KERNEL_PANIC_OBJ))
+	@size=$$(stat -c %s $@); echo "kernel: $@ ($$size bytes, panic build)"
 
 # The README's main job. qemu's exit status: (value written to port 0xf4 << 1) | 1.
 run: $(KERNEL_ELF)
@@ -78,7 +103,8 @@ run: $(KERNEL_ELF)
 	33) echo "run: kernel self-test passed (qemu exit 33) in $${secs}s"; exit 0;; \
 	35) echo "run: FAILED: a kernel self-test case failed (qemu exit 35)";; \
 	37) echo "run: FAILED: the kernel refused to boot (qemu exit 37): see its message above";; \
-	39) echo "run: FAILED: kernel panic (qemu exit 39)";; \
+	39) echo "run: FAILED: kernel panic (qemu exit 39): see the PANIC line above";; \
+	41) echo "run: FAILED: kheap_init failed (qemu exit 41): see its message above";; \
 	124) echo "run: FAILED: timeout after $(QEMU_TIMEOUT)s: the kernel hangs (qemu killed)";; \
 	0) echo "run: FAILED: qemu exit 0: triple fault or reset (the kernel never reached isa-debug-exit)";; \
 	*) echo "run: FAILED: unexpected qemu exit status $$rc";; \
@@ -87,9 +113,9 @@ run: $(KERNEL_ELF)
 demo: $(BUILD)/demo
 	$(BUILD)/demo
 
-test-boot: $(KERNEL_ELF)
+test-boot: $(KERNEL_ELF) $(KERNEL_PANIC_ELF)
 	@tools/need qemu-system-x86
-	tests/boot/test-boot.sh $(KERNEL_ELF)
+	tests/boot/test-boot.sh $(KERNEL_ELF) $(KERNEL_PANIC_ELF)
 
 test-gdb: $(KERNEL_ELF)
 	@tools/need qemu-system-x86 gdb

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# tests/boot/test-boot.sh KERNEL_ELF - boot the kernel under QEMU (TCG) and
-# check what it prints on serial (make test-boot):
+# tests/boot/test-boot.sh KERNEL_ELF PANIC_ELF - boot the kernel under QEMU
+# (TCG) and check what it prints on serial (make test-boot):
 #
 #   1. -m 128M: exit status 33 (self-test passed), "selftest: N passed, 0 failed",
 #      no FAIL line, the statistics line, both heap maps with their end lines,
 #      and the boot checks' lines.
 #   2. -m 64M: the kernel refuses cleanly: its message and exit status 37.
+#   3. The panic build (PEACHOS_HEAP_PANIC_ON_BAD_FREE=1, SELFTEST_PANIC_PROBE):
+#      right after kheap_init it frees a block twice; the second free must
+#      be reported and end in "PANIC: bad free of <that block>", exit 39.
 #
 # A hang ends at the timeout (exit 124), a triple fault exits 0: both fail
-# with a message saying so. Logs: build/kernel/boot-128M.log, boot-64M.log.
+# with a message saying so. Logs: build/kernel/boot-128M.log, boot-64M.log,
+# build/kernel-panic/boot-panic.log.
 set -u
 elf=${1:-build/kernel/peachos.elf}
+panic_elf=${2:-build/kernel-panic/peachos.elf}
 out=$(dirname "$elf")
 timeout_s=${QEMU_TIMEOUT:-60}
 fails=0
@@ -26,19 +31,20 @@ explain() { # qemu exit status -> words
     35) echo "self-test failed (35)" ;;
     37) echo "kernel refused to boot (37)" ;;
     39) echo "kernel panic (39)" ;;
+    41) echo "kheap_init failed (41)" ;;
     124) echo "TIMEOUT after ${timeout_s}s: the kernel hangs" ;;
     0) echo "exit 0: triple fault or reset, the kernel never reached isa-debug-exit" ;;
     *) echo "unexpected status $1" ;;
     esac
 }
 
-boot() { # MEM LOG -> sets rc
+boot() { # MEM LOG [ELF] -> sets rc
     local start=$(date +%s%N)
-    timeout "$timeout_s" qemu-system-i386 -kernel "$elf" -m "$1" -serial stdio -display none -net none \
+    timeout "$timeout_s" qemu-system-i386 -kernel "${3:-$elf}" -m "$1" -serial stdio -display none -net none \
         -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null 2>"$2.stderr" | tr -d '\r' >"$2"
     rc=${PIPESTATUS[0]}
     local ms=$((($(date +%s%N) - start) / 1000000))
-    echo "test-boot: -m $1: qemu exit $rc: $(explain "$rc"), $((ms / 1000)).$(printf %03d $((ms % 1000)))s, $(wc -l <"$2") lines in $2"
+    echo "test-boot: ${3:+panic build, }-m $1: qemu exit $rc: $(explain "$rc"), $((ms / 1000)).$(printf %03d $((ms % 1000)))s, $(wc -l <"$2") lines in $2"
 }
 
 need_line() { # LOG REGEX WHAT
@@ -57,9 +63,16 @@ if grep -q '^FAIL' "$log"; then
     grep -A0 -B3 '^FAIL' "$log" | sed 's/^/    /'
 fi
 passed=$(sed -nE 's/^selftest: ([0-9]+) passed, 0 failed$/\1/p' "$log")
-[ -n "$passed" ] && [ "$passed" -ge 15 ] || fail "expected at least 15 passed cases, got '${passed}'"
+[ -n "$passed" ] && [ "$passed" -ge 23 ] || fail "expected at least 23 passed cases, got '${passed}'"
 [ "$(grep -c '^PASS' "$log")" = "${passed:-x}" ] || fail "PASS lines ($(grep -c '^PASS' "$log")) != summary (${passed})"
 need_line "$log" 'exactly 25600 blocks' "exhaustion case"
+# The kmalloc family's edges (issue 5) ran and passed.
+need_line "$log" '^PASS kmalloc family: kcalloc zeroes; n \* size overflow returns NULL' "kcalloc case"
+need_line "$log" '^PASS kmalloc family: krealloc\(NULL, n\) allocates, krealloc\(p, 0\) frees' "krealloc NULL/0 case"
+need_line "$log" '^PASS kmalloc family: krealloc shrinks in place' "krealloc resize case"
+need_line "$log" '^PASS kmalloc family: ksize is 0 for NULL, interior, freed and outside' "ksize case"
+need_line "$log" '^PASS kcache: a corrupt slab header is refused' "corrupt slab header case"
+need_line "$log" '^PASS kcache poison: a write after free is reported' "poison case"
 need_line "$log" '^kheap stats: total=25600 used=[0-9]+ free=[0-9]+ largest_free=[0-9]+ allocations=[0-9]+' "statistics"
 need_line "$log" '^kcache stats: slabs=[0-9]+' "cache statistics"
 need_line "$log" '^HEAPMAP v1 blocks=256 per_char=1 width=64$' "detailed map header"
@@ -82,8 +95,26 @@ need_line "$log" '^boot: the heap needs memory up to 0x07400000' "refusal detail
 grep -q '^kheap: ready' "$log" && fail "-m 64M: the kernel created the heap anyway"
 grep -q '^selftest:' "$log" && fail "-m 64M: the kernel ran the self-test anyway"
 
+# ---- 3. the panic build: an unannounced bad free halts the kernel ----
+panic_log=$(dirname "$panic_elf")/boot-panic.log
+boot 128M "$panic_log" "$panic_elf"
+[ "$rc" -eq 39 ] || fail "panic build: expected qemu exit 39 (panic), got $(explain "$rc")"
+need_line "$panic_log" '^kheap: ready$' "panic build: kheap_init"
+# The probe names its block; the report and the PANIC line must name the same.
+block=$(sed -nE 's/^probe: kmalloc\(4096\) = (0x[0-9a-f]{8}), pattern intact; freeing it twice.*/\1/p' "$panic_log")
+if [ -z "$block" ]; then
+    fail "panic build: no 'probe: kmalloc(4096) = <ptr>, pattern intact' line in $panic_log"
+else
+    need_line "$panic_log" "^kheap: refused free of $block \\(block [0-9]+\\): block is free \\(double free\\?\\) \\(reason 3\\)\$" \
+        "panic build: the report of the double free (not marked as expected)"
+    [ "$(tail -n 1 "$panic_log")" = "PANIC: bad free of $block: block is free (double free?) (reason 3, PEACHOS_HEAP_PANIC_ON_BAD_FREE=1)" ] ||
+        fail "panic build: the last line is '$(tail -n 1 "$panic_log")', expected 'PANIC: bad free of $block: ...'"
+fi
+grep -q '^probe: the bad free returned' "$panic_log" && fail "panic build: the bad free returned instead of panicking"
+grep -q '^selftest:' "$panic_log" && fail "panic build: the self-test ran after the bad free"
+
 if [ "$fails" -ne 0 ]; then
-    echo "test-boot: $fails problem(s); serial logs: $out/boot-128M.log $out/boot-64M.log"
+    echo "test-boot: $fails problem(s); serial logs: $out/boot-128M.log $out/boot-64M.log $panic_log"
     exit 1
 fi
-echo "test-boot: ok (128M: $passed cases passed, exit 33; 64M: refused, exit 37)"
+echo "test-boot: ok (128M: $passed cases passed, exit 33; 64M: refused, exit 37; panic build: PANIC on the bad free, exit 39)"
