@@ -27,35 +27,37 @@ BENCH_LIB_mimalloc := libmimalloc
 BENCH_LDLIBS_jemalloc := -ljemalloc
 BENCH_LDLIBS_mimalloc := -lmimalloc
 BENCH_BINS := $(BENCH_DIR)/bench-peach $(BENCH_MALLOCS:%=$(BENCH_DIR)/bench-%)
-BENCH_PACKAGES := libjemalloc-dev libmimalloc-dev valgrind gnuplot-nox
+BENCH_PACKAGES := libjemalloc-dev libmimalloc-dev valgrind gnuplot-nox $(PYTHON_PACKAGES)
 
 TEST_STEPS += test-bench-build
 
 .PHONY: bench bench-build test-bench-build
 
 $(BENCH_DIR)/bench-peach: $(BENCH_COMMON) $(BENCH_PEACH_ALLOC) $(BENCH_HDR) $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) \
-                          $(HOSTED_HDR) mk/bench.mk
+                          $(HOSTED_HDR) mk/bench.mk | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(BENCH_CFLAGS) -o $@ $(BENCH_COMMON) $(BENCH_PEACH_ALLOC) $(LIB_SRC) $(HOSTED_SRC) -lpthread
 
-$(BENCH_DIR)/bench-%: $(BENCH_COMMON) bench/alloc_malloc.c $(BENCH_HDR) mk/bench.mk
+$(BENCH_DIR)/bench-%: $(BENCH_COMMON) bench/alloc_malloc.c $(BENCH_HDR) mk/bench.mk | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(BENCH_CFLAGS) -DBENCH_MALLOC_NAME='"$*"' -DBENCH_MALLOC_LIB='"$(BENCH_LIB_$*)"' \
 	  -o $@ $(BENCH_COMMON) bench/alloc_malloc.c $(BENCH_LDLIBS_$*)
 
 bench-build: $(BENCH_BINS)
 
-# The full run: about 4 minutes on 2 cores. Run nothing else meanwhile if
+# The full run: 3-4 minutes on 2 cores. Run nothing else meanwhile if
 # the figures matter.
-bench:
+bench: | host-deps
 	@tools/need $(BENCH_PACKAGES)
 	@$(MAKE) --no-print-directory bench-build
 	python3 bench/run.py --build $(BENCH_DIR) --out docs/bench --command "make bench"
 
 # Smoke check for `make test`: every binary builds and runs each workload
 # with tiny op counts; the report is generated into build/bench/smoke.
-# jemalloc/mimalloc/valgrind/gnuplot are used when installed, skipped if not.
-test-bench-build:
+# Installs gcc's packages and python3 (bench/run.py) first; jemalloc,
+# mimalloc, valgrind and gnuplot are optional here: used when installed,
+# skipped if not (`make bench` installs them).
+test-bench-build: | host-deps python-deps
 	@set -e; bins="$(BENCH_DIR)/bench-peach $(BENCH_DIR)/bench-glibc"; \
 	for m in jemalloc mimalloc; do \
 	  if dpkg-query -W -f='$${Status}' lib$$m-dev 2>/dev/null | grep -q "install ok installed"; then \

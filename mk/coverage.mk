@@ -32,8 +32,12 @@ TEST_STEPS += test-coverage
 
 .PHONY: coverage test-coverage coverage-deps coverage-run
 
-coverage-deps:
-	@tools/need gcovr libcmocka-dev
+# gcc for --coverage and gcov (in gcc-12), gcovr for the report.
+COVERAGE_PACKAGES := gcovr libcmocka-dev
+TEST_PACKAGES += $(COVERAGE_PACKAGES)
+
+coverage-deps: gcc-deps
+	@tools/need $(COVERAGE_PACKAGES)
 
 $(COV_DIR)/obj/%.o: src/%.c $(LIB_HDR) $(HOSTED_HDR) mk/coverage.mk | coverage-deps
 	@mkdir -p $(@D)
@@ -43,11 +47,11 @@ $(COV_DIR)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COV_LIB_OBJ) | co
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COV_CFLAGS) -Itests/unit -o $@ $< $(COV_LIB_OBJ) -lcmocka -lpthread
 
-$(COV_DIR)/model/heap_model: tests/model/heap_model.c $(COV_MODEL_OBJ)
+$(COV_DIR)/model/heap_model: tests/model/heap_model.c $(COV_MODEL_OBJ) | coverage-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COV_CFLAGS) -o $@ $< $(COV_MODEL_OBJ)
 
-$(COV_DIR)/model/kmalloc_model: tests/model/kmalloc_model.c $(COV_LIB_OBJ)
+$(COV_DIR)/model/kmalloc_model: tests/model/kmalloc_model.c $(COV_LIB_OBJ) | coverage-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COV_CFLAGS) -o $@ $< $(COV_LIB_OBJ) -lpthread
 

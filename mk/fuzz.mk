@@ -18,7 +18,8 @@ FUZZ_SRC := $(LIB_SRC) $(HOSTED_SRC)
 FUZZ_DEPS := $(FUZZ_SRC) $(LIB_HDR) $(HOSTED_HDR) tests/fuzz/fuzz_common.h
 TEST_STEPS += test-fuzz
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
+# clang-deps: clang, and libFuzzer/ASan/UBSan from libclang-rt-14-dev.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS) | clang-deps
 	@mkdir -p $(@D) $(BUILD)/fuzz/artifacts
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -lpthread
 

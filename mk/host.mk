@@ -9,7 +9,8 @@ TEST_STEPS += test-freestanding
 # call to itself), heap.o only memset, and memory.o + heap.o must link into a
 # -nostdlib program.
 .PHONY: test-freestanding
-test-freestanding: $(LIB_SRC) $(LIB_HDR) tests/link/link_min.c
+# gcc-deps: gcc, nm (binutils); clang-deps: clang, ld.lld (-fuse-ld=lld).
+test-freestanding: $(LIB_SRC) $(LIB_HDR) tests/link/link_min.c | gcc-deps clang-deps
 	@set -e; d=$(BUILD)/freestanding; mkdir -p $$d; n=0; \
 	for cc in gcc clang; do for m in 32 64; do for o in -O0 -O2 -O3; do \
 	  for f in $(LIB_SRC); do \
@@ -26,6 +27,6 @@ test-freestanding: $(LIB_SRC) $(LIB_HDR) tests/link/link_min.c
 	done; done; done; \
 	echo "freestanding: $$n compilations clean (gcc, clang x i686, x86_64 x -O0/-O2/-O3); memory.o+heap.o link alone"
 
-$(BUILD)/demo: tools/demo/demo.c $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR)
+$(BUILD)/demo: tools/demo/demo.c $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR) | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ tools/demo/demo.c $(LIB_SRC) $(HOSTED_SRC) -lpthread

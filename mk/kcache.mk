@@ -17,15 +17,17 @@ TEST_STEPS += test-kmalloc-model test-kmalloc-model-asan test-kmalloc-model-pois
 
 .PHONY: test-kmalloc-model test-kmalloc-model-asan test-kmalloc-model-poison bench-w2
 
-$(KCACHE_DIR)/kmalloc_model: tests/model/kmalloc_model.c $(KCACHE_DEPS)
+# HOST_CC (gcc) builds all three; gcc's -fsanitize runtimes (libasan8,
+# libubsan1) come with gcc's own dependencies.
+$(KCACHE_DIR)/kmalloc_model: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
 
-$(KCACHE_DIR)/kmalloc_model-asan: tests/model/kmalloc_model.c $(KCACHE_DEPS)
+$(KCACHE_DIR)/kmalloc_model-asan: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
 
-$(KCACHE_DIR)/kmalloc_model-poison: tests/model/kmalloc_model.c $(KCACHE_DEPS)
+$(KCACHE_DIR)/kmalloc_model-poison: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -DPEACHOS_KCACHE_POISON=1 -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
 
@@ -39,7 +41,7 @@ test-kmalloc-model-asan: $(KCACHE_DIR)/kmalloc_model-asan
 test-kmalloc-model-poison: $(KCACHE_DIR)/kmalloc_model-poison
 	$<
 
-$(KCACHE_DIR)/w2: bench/w2.c $(KCACHE_DEPS)
+$(KCACHE_DIR)/w2: bench/w2.c $(KCACHE_DEPS) | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
 

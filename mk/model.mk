@@ -8,11 +8,12 @@ MODEL_SRC := tests/model/heap_model.c $(filter-out src/memory/heap/kheap.c src/m
 
 TEST_STEPS += test-model test-model-asan
 
-$(BUILD)/model/heap_model: $(MODEL_DEPS)
+$(BUILD)/model/heap_model: $(MODEL_DEPS) | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $(MODEL_SRC)
 
-$(BUILD)/model/heap_model-asan: $(MODEL_DEPS)
+# Built with clang: clang-deps brings its ASan/UBSan runtime (libclang-rt-14-dev).
+$(BUILD)/model/heap_model-asan: $(MODEL_DEPS) | clang-deps
 	@mkdir -p $(@D)
 	clang $(HOST_CFLAGS) -O1 $(SAN_FLAGS) -o $@ $(MODEL_SRC)
 

@@ -20,8 +20,13 @@ TEST_STEPS += test-heapmap
 
 .PHONY: heapmap-deps pictures test-heapmap
 
-heapmap-deps:
-	@tools/need libcairo2-dev pkg-config gnuplot-nox python3
+# cairo through pkg-config; gnuplot for the replay timelines; python3 runs
+# test_heapmap.py.
+HEAPMAP_PACKAGES := libcairo2-dev pkg-config gnuplot-nox $(PYTHON_PACKAGES)
+TEST_PACKAGES += $(HEAPMAP_PACKAGES)
+
+heapmap-deps: host-deps
+	@tools/need $(HEAPMAP_PACKAGES)
 
 $(HEAPMAP): $(HEAPMAP_SRC) $(HEAPMAP_HDR) $(HEAPMAP_LIB) $(LIB_HDR) | heapmap-deps
 	@mkdir -p $(@D)
@@ -57,5 +62,5 @@ pictures: $(HEAPMAP)
 	ls -l $(PICTURES); \
 	du -cb $(PICTURES)/*.png $(PICTURES)/*.svg | tail -1 | awk '{ if ($$1 > 2000000) { print "pictures: " $$1 " bytes, over 2 MB"; exit 1 } print "pictures: " $$1 " bytes" }'
 
-test-heapmap: $(HEAPMAP)
+test-heapmap: $(HEAPMAP) | heapmap-deps
 	@python3 tools/heapmap/test/test_heapmap.py $(HEAPMAP) $(BUILD)/tools/heapmap-test

@@ -33,8 +33,13 @@ TEST_STEPS += test-static
 
 .PHONY: test-static static-deps
 
+# clang-tidy brings clang's own headers (libclang-common-14-dev); the host
+# files include libc headers (stdio.h, pthread.h): libc6-dev.
+STATIC_PACKAGES := cppcheck clang-tidy libc6-dev
+TEST_PACKAGES += $(STATIC_PACKAGES)
+
 static-deps:
-	@tools/need cppcheck clang-tidy
+	@tools/need $(STATIC_PACKAGES)
 
 # $(call static_tidy,<file>,<flags>): one clang-tidy run (with the file's
 # exceptions), logged; a finding adds the file to $bad.

@@ -19,16 +19,14 @@ STRESS_DEPS := $(STRESS_SRC) $(LIB_HDR) $(HOSTED_HDR)
 
 TEST_STEPS += test-stress test-stress-tsan
 
-.PHONY: stress test-stress test-stress-tsan stress-tsan-deps
+.PHONY: stress test-stress test-stress-tsan
 
-stress-tsan-deps:
-	@tools/need clang
-
-$(STRESS_DIR)/stress: $(STRESS_DEPS)
+$(STRESS_DIR)/stress: $(STRESS_DEPS) | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $(STRESS_SRC) -lpthread
 
-$(STRESS_DIR)/stress-tsan: $(STRESS_DEPS) | stress-tsan-deps
+# clang-deps: clang and its TSan runtime (libclang-rt-14-dev).
+$(STRESS_DIR)/stress-tsan: $(STRESS_DEPS) | clang-deps
 	@mkdir -p $(@D)
 	clang -std=c11 -O1 -g $(WARN) -Isrc -fsanitize=thread -fno-omit-frame-pointer -o $@ $(STRESS_SRC) -lpthread
 

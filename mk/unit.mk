@@ -22,11 +22,17 @@ TEST_STEPS += test-unit test-unit-asan test-unit-valgrind
 
 .PHONY: test-unit test-unit-asan test-unit-valgrind unit-deps unit-valgrind-deps
 
-unit-deps:
-	@tools/need libcmocka-dev
+UNIT_PACKAGES := libcmocka-dev
+UNIT_VALGRIND_PACKAGES := valgrind
+TEST_PACKAGES += $(UNIT_PACKAGES) $(UNIT_VALGRIND_PACKAGES)
+
+# host-deps: gcc with libc6-dev (pthread) and, for the ASan build, gcc's
+# libasan8/libubsan1 (gcc's own dependencies).
+unit-deps: host-deps
+	@tools/need $(UNIT_PACKAGES)
 
 unit-valgrind-deps:
-	@tools/need valgrind
+	@tools/need $(UNIT_VALGRIND_PACKAGES)
 
 $(UNIT_DIR)/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 	@mkdir -p $(@D)
