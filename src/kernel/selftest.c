@@ -7,12 +7,19 @@
  *      sizes near SIZE_MAX, requests longer than the heap, free(NULL), and
  *      bad frees - interior, unaligned, outside, double - that leave the table
  *      unchanged and are reported and counted).
+ *      The same small heap then carries caches built with KCACHE_FLAG_POISON
+ *      (the debug configuration): a write after free is reported.
  *   2. The kernel heap itself: placed at the config.h addresses; exhausted
  *      block by block (exactly 25,600 blocks), every byte written and read
  *      back, freed; a seeded random workload of kmalloc/kzalloc/krealloc/kfree
  *      with a per-object pattern in every byte, checked on free, kheap_check
- *      every 1000 operations; the small-object caches.
+ *      every 1000 operations; the small-object caches; the kmalloc family's
+ *      edges (kcalloc overflow, krealloc with NULL, 0, shrinking and growing,
+ *      ksize of bad pointers); a corrupt slab header, then restored.
  *   3. Live allocations of every kind are left for the statistics and the map.
+ *
+ * Every allocation is filled with a pattern right after it is made and
+ * checked right before it is freed (st_filled / st_intact, k_filled / k_free).
  *
  * Every case prints one line, PASS or FAIL, and failed checks print the
  * condition and line above it.
