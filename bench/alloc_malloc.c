@@ -67,6 +67,6 @@ static void malloc_destroy(void)
 
 static const struct bench_allocator bench_malloc = {
     BENCH_MALLOC_NAME, false, malloc_create, malloc_alloc, malloc_release, NULL, NULL, malloc_destroy,
-    malloc_describe,
+    malloc_describe, NULL,
 };
 BENCH_ALLOCATOR(bench_malloc)

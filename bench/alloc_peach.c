@@ -116,6 +116,12 @@ static int peach_check(uint64_t* state)
     return 0;
 }
 
+static const unsigned char* peach_table_entries(size_t* blocks)
+{
+    *blocks = peach_table.total;
+    return peach_table.entries;
+}
+
 static const char* scan_describe(void)
 {
     return bench_opt.scan_real_setup ? "heap_create (seed linear scan; set-up with the scan too)"
@@ -129,11 +135,11 @@ static const char* indexed_describe(void)
 
 static const struct bench_allocator bench_scan = {
     "scan", true, scan_create, peach_alloc, peach_release, scan_measure_begin, peach_check, peach_destroy,
-    scan_describe,
+    scan_describe, peach_table_entries,
 };
 static const struct bench_allocator bench_indexed = {
     "indexed", true, indexed_create, peach_alloc, peach_release, NULL, peach_check, peach_destroy,
-    indexed_describe,
+    indexed_describe, peach_table_entries,
 };
 BENCH_ALLOCATOR(bench_scan)
 BENCH_ALLOCATOR(bench_indexed)

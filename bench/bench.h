@@ -7,8 +7,9 @@
  * bench/w*.c into every bench binary):
  *
  *     static int w2_run(const struct bench_allocator* a, size_t blocks) { ... }
+ *     static int w2_record(size_t blocks, struct bench_recording* rec) { ... }
  *     static const size_t w2_sizes[] = { 4096, 25600, 262144, 0 };
- *     static const struct bench_workload w2 = { "w2", "what it does", w2_sizes, w2_run };
+ *     static const struct bench_workload w2 = { "w2", "what it does", w2_sizes, w2_run, w2_record };
  *     BENCH_WORKLOAD(w2)
  *
  * A run function builds its trace (bench_trace_*), creates the heap with
@@ -20,6 +21,11 @@
  * BENCH_ALLOCATOR(it). Files bench/alloc_peach*.c are linked with the
  * PeachOS library (bench-peach); bench/alloc_malloc.c is built once per
  * malloc implementation (bench-glibc, bench-jemalloc, bench-mimalloc).
+ *
+ * Every workload also gives its trace to the driver (the `record` hook):
+ * `bench-X --workload W --blocks N --trace-out FILE` writes the exact trace
+ * W's run replays at that size, in heapmap's trace format, and exits
+ * without timing (see bench_write_trace in bench.c).
  *
  * Output: one line per measured cell on stdout,
  *   row,<workload>,<allocator>,<blocks>,<unit>,<ops_timed>,<ops_latency>,
@@ -64,6 +70,9 @@ struct bench_allocator
     void (*destroy)(void);
     /* One line about the implementation (version, library path). */
     const char* (*describe)(void);
+    /* The block table (bounded heaps), for --dump-table: its entries and,
+     * in *blocks, their number. NULL: the allocator has no table. */
+    const unsigned char* (*table)(size_t* blocks);
 };
 
 void bench_register_allocator(const struct bench_allocator* allocator);
@@ -75,6 +84,8 @@ void bench_register_allocator(const struct bench_allocator* allocator);
 
 /* ----------------------------------------------------------------- workloads */
 
+struct bench_recording;
+
 struct bench_workload
 {
     const char* name;
@@ -83,6 +94,10 @@ struct bench_workload
     /* Run the workload on one allocator and heap size; emit its rows.
      * Returns 0, or -1 on an error (not on allocation failures). */
     int (*run)(const struct bench_allocator* allocator, size_t blocks);
+    /* Build the trace that `run` replays at this heap size (same generator,
+     * same seed, same ops) and the ends of its phases, for --trace-out.
+     * Returns 0, or -1 on an error. */
+    int (*record)(size_t blocks, struct bench_recording* recording);
 };
 
 void bench_register_workload(const struct bench_workload* workload);
@@ -106,6 +121,7 @@ struct bench_options
     bool callgrind;      /* running under callgrind: count instructions, no timing */
     bool scan_real_setup;/* scan heap: run the unmeasured set-up with the scan too */
     uint64_t seed;
+    const char* dump_table; /* --dump-table: write the table bench_check verifies */
 };
 extern struct bench_options bench_opt;
 
@@ -154,6 +170,27 @@ void bench_trace_init(struct bench_trace* trace);
 void bench_trace_push(struct bench_trace* trace, uint32_t slot, uint32_t bytes);
 void bench_trace_free(struct bench_trace* trace);
 uint64_t bench_trace_hash(const struct bench_trace* trace);
+
+/* A workload's trace with its phases, as the `record` hook builds it. The
+ * phases are in order; phase k ends after operation phases[k].end - 1 (a
+ * "snap" line goes there). */
+#define BENCH_MAX_PHASES 8
+struct bench_phase
+{
+    size_t end;
+    const char* label;
+};
+
+struct bench_recording
+{
+    struct bench_trace trace;
+    uint64_t trace_hash; /* the trace_hash of the workload's rows */
+    struct bench_phase phases[BENCH_MAX_PHASES];
+    size_t nphases;
+};
+
+/* Append a phase that ends after `end` operations (phases in order). */
+void bench_recording_phase(struct bench_recording* recording, size_t end, const char* label);
 
 /* Replay ops [from, to) of the trace; returns the number of failed allocs
  * and adds the number of allocs to *allocs (if not NULL). slots[] must have

@@ -18,6 +18,9 @@
  * Timed and latency passes have 100,000 ops each at 16 and 100 MiB but only
  * 20,000 at 1 GiB: the scan costs ~40 us per op there, and the trace is the
  * same for every allocator.
+ *
+ * w1_build makes the trace for both w1_run and w1_record (--trace-out), so
+ * the written trace is the one replayed, phase ends included.
  */
 #include "bench.h"
 
@@ -29,6 +32,7 @@
 
 struct w1_layout
 {
+    size_t warmup_end;  /* end of warm-up (allocations only) */
     size_t settle_end;  /* end of warm-up + settle (unmeasured) */
     size_t timed_end;   /* end of the throughput pass */
     size_t latency_end; /* end of the latency pass */
@@ -100,6 +104,7 @@ static void w1_generate(struct bench_trace* t, size_t blocks, unsigned occupancy
         w1_alloc_op(&s, t);
     }
     layout->live = s.live_count;
+    layout->warmup_end = t->count;
     w1_steady(&s, t, 4 * s.live_count);
     layout->settle_end = t->count;
     w1_steady(&s, t, measured);
@@ -111,13 +116,19 @@ static void w1_generate(struct bench_trace* t, size_t blocks, unsigned occupancy
     free(s.slot_blocks);
 }
 
-static int w1_run(const char* name, unsigned occupancy, const struct bench_allocator* a, size_t blocks)
+/* The trace of one cell: what w1_run replays and w1_record writes. */
+static void w1_build(struct bench_trace* t, size_t blocks, unsigned occupancy, struct w1_layout* layout)
 {
     size_t measured = bench_opt.smoke ? 1000 : (blocks >= BENCH_BLOCKS_1G ? 20000 : 100000);
+    w1_generate(t, blocks, occupancy, measured, layout);
+}
+
+static int w1_run(const char* name, unsigned occupancy, const struct bench_allocator* a, size_t blocks)
+{
     size_t counted = bench_opt.smoke ? 200 : 2000; /* ops under callgrind */
     struct bench_trace t;
     struct w1_layout layout;
-    w1_generate(&t, blocks, occupancy, measured, &layout);
+    w1_build(&t, blocks, occupancy, &layout);
 
     if (a->create(blocks) != 0) {
         fprintf(stderr, "bench: cannot create a heap of %zu blocks for %s\n", blocks, a->name);
@@ -160,6 +171,25 @@ static int w1_run(const char* name, unsigned occupancy, const struct bench_alloc
     return status;
 }
 
+/* --trace-out: the same trace, with its four phase ends (heapmap's titles: keep the labels short). */
+static int w1_record(unsigned occupancy, size_t blocks, struct bench_recording* rec)
+{
+    struct w1_layout layout;
+    w1_build(&rec->trace, blocks, occupancy, &layout);
+    rec->trace_hash = bench_trace_hash(&rec->trace);
+    static const char* const labels[4] = {
+        "end of warm-up",
+        "end of settle (the timed pass starts here)",
+        "end of the timed pass",
+        "end of the latency pass (bench_check's state)",
+    };
+    const size_t ends[4] = { layout.warmup_end, layout.settle_end, layout.timed_end, layout.latency_end };
+    for (size_t i = 0; i < 4; i++) {
+        bench_recording_phase(rec, ends[i], labels[i]);
+    }
+    return 0;
+}
+
 static int w1_50_run(const struct bench_allocator* a, size_t blocks)
 {
     return w1_run("w1-50", 50, a, blocks);
@@ -170,11 +200,23 @@ static int w1_90_run(const struct bench_allocator* a, size_t blocks)
     return w1_run("w1-90", 90, a, blocks);
 }
 
+static int w1_50_record(size_t blocks, struct bench_recording* rec)
+{
+    return w1_record(50, blocks, rec);
+}
+
+static int w1_90_record(size_t blocks, struct bench_recording* rec)
+{
+    return w1_record(90, blocks, rec);
+}
+
 static const struct bench_workload w1_50 = {
     "w1-50", "1..16-block requests and random frees at 50% occupancy", bench_standard_sizes, w1_50_run,
+    w1_50_record,
 };
 static const struct bench_workload w1_90 = {
     "w1-90", "1..16-block requests and random frees at 90% occupancy", bench_standard_sizes, w1_90_run,
+    w1_90_record,
 };
 BENCH_WORKLOAD(w1_50)
 BENCH_WORKLOAD(w1_90)

@@ -12,6 +12,11 @@
  *   both freed again (not timed).
  * Each request is timed on its own (timer overhead subtracted): the median,
  * p99 and max are over the 1000 requests of each kind.
+ *
+ * w3_build writes all of it as a trace (slots 0..fill-1 for the single
+ * blocks, fill and fill+1 for the two requests). w3_run replays the set-up
+ * from it and takes the request size from it; w3_record gives it to
+ * --trace-out.
  */
 #include "bench.h"
 
@@ -19,6 +24,39 @@
 #include <stdlib.h>
 
 #define W3_RUN_BLOCKS 64u
+
+struct w3_layout
+{
+    size_t fill_end;  /* after the single-block allocations */
+    size_t setup_end; /* after the frees: the state each timed request starts from */
+};
+
+static void w3_build(struct bench_trace* t, size_t blocks, size_t reps, struct w3_layout* layout)
+{
+    uint32_t fill = (uint32_t)(blocks - W3_RUN_BLOCKS);
+    uint32_t big = W3_RUN_BLOCKS * BENCH_BLOCK_BYTES;
+    bench_trace_init(t);
+    for (uint32_t i = 0; i < fill; i++) {
+        bench_trace_push(t, i, BENCH_BLOCK_BYTES);
+    }
+    layout->fill_end = t->count;
+    for (uint32_t i = 0; i < fill; i += 2) {
+        bench_trace_push(t, i, 0);
+    }
+    layout->setup_end = t->count;
+    for (size_t r = 0; r < reps; r++) {
+        bench_trace_push(t, fill, big);     /* p: fits only in the free tail */
+        bench_trace_push(t, fill + 1, big); /* q: cannot fit */
+        bench_trace_push(t, fill, 0);
+        bench_trace_push(t, fill + 1, 0);
+    }
+}
+
+static uint64_t w3_hash(size_t blocks, size_t reps)
+{
+    uint64_t params[3] = { blocks, W3_RUN_BLOCKS, reps };
+    return bench_hash(BENCH_HASH_INIT, params, sizeof(params));
+}
 
 static void w3_fill_row(struct bench_row* row, const char* workload, const struct bench_allocator* a, size_t blocks,
                         uint64_t hash, uint64_t* lat, size_t reps, size_t failures, const char* note)
@@ -45,34 +83,30 @@ static void w3_fill_row(struct bench_row* row, const char* workload, const struc
 
 static int w3_run(const struct bench_allocator* a, size_t blocks)
 {
-    size_t fill = blocks - W3_RUN_BLOCKS;
     size_t reps = bench_pick(1000, 10, 20);
-    size_t big = (size_t)W3_RUN_BLOCKS * BENCH_BLOCK_BYTES;
-    uint64_t params[3] = { blocks, W3_RUN_BLOCKS, reps };
-    uint64_t hash = bench_hash(BENCH_HASH_INIT, params, sizeof(params));
+    uint64_t hash = w3_hash(blocks, reps);
+    struct bench_trace t;
+    struct w3_layout layout;
+    w3_build(&t, blocks, reps, &layout);
+    size_t big = t.ops[layout.setup_end].bytes; /* 64 blocks */
 
     if (a->create(blocks) != 0) {
         fprintf(stderr, "bench: cannot create a heap of %zu blocks for %s\n", blocks, a->name);
+        bench_trace_free(&t);
         return -1;
     }
-    void** single = calloc(fill, sizeof(void*));
+    void** slots = calloc(t.slots, sizeof(void*));
     uint64_t* lat_fit = calloc(reps, sizeof(uint64_t));
     uint64_t* lat_nofit = calloc(reps, sizeof(uint64_t));
-    if (single == NULL || lat_fit == NULL || lat_nofit == NULL) {
+    if (slots == NULL || lat_fit == NULL || lat_nofit == NULL) {
         fprintf(stderr, "bench: out of memory\n");
         exit(2);
     }
     int status = 0;
-    for (size_t i = 0; i < fill; i++) {
-        single[i] = a->alloc(BENCH_BLOCK_BYTES);
-        if (single[i] == NULL) {
-            fprintf(stderr, "bench: w3 fill failed at block %zu on %s\n", i, a->name);
-            status = -1;
-        }
-    }
-    for (size_t i = 0; i < fill; i += 2) {
-        a->release(single[i]);
-        single[i] = NULL;
+    size_t fill_failures = bench_replay(a, slots, t.ops, 0, layout.setup_end, NULL);
+    if (fill_failures != 0) {
+        fprintf(stderr, "bench: w3 fill: %zu single-block allocations failed on %s\n", fill_failures, a->name);
+        status = -1;
     }
     bench_measure_begin(a);
 
@@ -126,20 +160,31 @@ static int w3_run(const struct bench_allocator* a, size_t blocks)
         bench_emit(&fit);
         bench_emit(&nofit);
     }
-    for (size_t i = 0; i < fill; i++) {
-        if (single[i] != NULL) {
-            a->release(single[i]);
-        }
-    }
+    bench_release_all(a, slots, t.slots);
     a->destroy();
-    free(single);
+    free(slots);
     free(lat_fit);
     free(lat_nofit);
+    bench_trace_free(&t);
     return status;
+}
+
+/* --trace-out: the same trace; the timed requests are 4 ops per repetition. */
+static int w3_record(size_t blocks, struct bench_recording* rec)
+{
+    size_t reps = bench_pick(1000, 10, 20);
+    struct w3_layout layout;
+    w3_build(&rec->trace, blocks, reps, &layout);
+    rec->trace_hash = w3_hash(blocks, reps);
+    bench_recording_phase(rec, layout.fill_end, "filled with single blocks");
+    bench_recording_phase(rec, layout.setup_end, "every other block freed (requests start here)");
+    bench_recording_phase(rec, layout.setup_end + 2, "64 blocks placed at the end; the next 64 refused");
+    bench_recording_phase(rec, rec->trace.count, "end of the requests (bench_check's state)");
+    return 0;
 }
 
 static const struct bench_workload w3 = {
     "w3", "alternating single blocks, then a 64-block request that fits only at the end and one that cannot fit",
-    bench_standard_sizes, w3_run,
+    bench_standard_sizes, w3_run, w3_record,
 };
 BENCH_WORKLOAD(w3)

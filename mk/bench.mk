@@ -11,6 +11,9 @@
 #   bench-mimalloc  the same, -lmimalloc (replaces malloc)
 # A workload is one file bench/w*.c using BENCH_WORKLOAD (see bench/bench.h); bench/run.py runs
 # every (workload, heap size, allocator) in its own process, then callgrind.
+# `bench-X --workload W --blocks N --trace-out FILE` writes the exact trace W
+# replays, in heapmap's trace format, and exits: `make pictures` and
+# test-heapmap (mk/pictures.mk) replay it in tools/heapmap.
 
 BENCH_DIR := $(BUILD)/bench
 BENCH_CFLAGS := -std=c11 -O2 -DNDEBUG -g $(WARN) -Isrc

@@ -5,14 +5,17 @@
  * time with gnuplot.
  *
  * Workloads (README.md has the details):
- *   w1     bench/w1.c's rules: random 1..16-block requests and random frees,
+ *   FILE   a trace (format below), e.g. the benchmark's exact trace written by
+ *          `bench-peach --workload W --blocks N --trace-out FILE`
+ *   w1     synthetic (any size and seed; not the benchmark's trace), on
+ *          bench/w1.c's rules: random 1..16-block requests and random frees,
  *          for each occupancy of --occupancy (default 50,90) a warm-up to it
  *          and then --ops steady-state operations
- *   w3     fill with single blocks (all but the last 64), free every other
- *          one, then a 64-block request (fits only at the end) and another
- *          (cannot fit)
- *   FILE   a trace: "heap <blocks>", "m <id> <bytes>", "c <id> <blocks>",
- *          "f <id>", "snap [label]", "# comment"
+ *   w3     synthetic, on bench/w3.c's rules: fill with single blocks (all
+ *          but the last 64), free every other one, then a 64-block request
+ *          (fits only at the end) and another (cannot fit)
+ * Trace format: "heap <blocks>", "m <id> <bytes>", "c <id> <blocks>",
+ * "f <id>", "snap [label]", "# comment".
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
@@ -614,7 +617,12 @@ int hm_replay_main(int argc, char** argv)
         }
         blocks = blocks != 0 ? blocks : trace_blocks != 0 ? trace_blocks : 4096;
         const char* base = strrchr(o.workload, '/');
-        snprintf(name, sizeof(name), "trace %s", base != NULL ? base + 1 : o.workload);
+        base = base != NULL ? base + 1 : o.workload;
+        size_t len_base = strlen(base);
+        if (len_base > 6 && strcmp(base + len_base - 6, ".trace") == 0) {
+            len_base -= 6; /* "trace bench-w1-90", not "trace bench-w1-90.trace" */
+        }
+        snprintf(name, sizeof(name), "trace %.*s", (int)len_base, base);
     }
     r.name = name;
     int res = 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tools/heapmap/test/test_heapmap.py - test-heapmap: the heapmap tool on known tables.
 
-usage: test_heapmap.py HEAPMAP_BINARY WORK_DIR
+usage: test_heapmap.py HEAPMAP_BINARY WORK_DIR BENCH_PEACH_BINARY
 
 Checks, for raw, hex and text input (also wrapped in serial noise, ANSI
 colours and CRLF), that the statistics the tool prints equal the numbers
@@ -9,10 +9,17 @@ worked out by hand in the fixtures' comments, that the PNG is a PNG of the
 announced size whose cells have the colours of their states (with a dark
 edge on every first block), and that the SVG parses as XML of the same size.
 Then replay: W3 and the example trace against hand-computed results, and a
-recorded W1 trace replayed to the same end state.
+recorded W1 trace replayed to the same end state. Then the benchmark's own
+traces: bench-peach --trace-out writes the trace its run replays (its FNV-1a
+hash must equal the trace_hash of the benchmark's row), heapmap replays it,
+and the final table must equal, byte for byte, the table bench-peach ended
+with (--dump-table), whose hash is the row's end_state. Last, tools/colorize-map
+(what `make run` pipes the kernel's serial output through on a terminal)
+must colour a known map with ANSI escapes and change nothing else.
 """
 import os
 import re
+import stat
 import shutil
 import struct
 import subprocess
@@ -24,6 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
 TOOL = os.path.abspath(sys.argv[1])
 WORK = os.path.abspath(sys.argv[2])
+BENCH = os.path.abspath(sys.argv[3])
+COLORIZE = os.path.join(os.path.dirname(os.path.dirname(HERE)), "colorize-map")
 
 checks = 0
 failures = []
@@ -158,6 +167,133 @@ def check_stats(out, expected, name):
 def hex_to_bytes(path):
     text = re.sub(r"#.*", "", open(path).read())
     return bytes(int(t, 16) for t in text.split())
+
+
+def fnv1a(data, h=0xCBF29CE484222325):
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def run_bench(args, expect_ok=True):
+    p = subprocess.run([BENCH] + args, cwd=WORK, capture_output=True, text=True)
+    if expect_ok and p.returncode != 0:
+        print(p.stdout + p.stderr)
+    check((p.returncode == 0) == expect_ok, "exit status of bench-peach %s: %d" % (" ".join(args), p.returncode))
+    return p
+
+
+ROW_FIELDS = ["workload", "allocator", "blocks", "unit", "ops_timed", "ops_latency", "median_ns", "mean_ns", "p99_ns",
+              "max_ns", "allocs", "failures", "trace_hash", "end_state", "note"]
+
+
+def bench_rows(out):
+    return [dict(zip(ROW_FIELDS, l.split(",", len(ROW_FIELDS))[1:])) for l in out.splitlines() if l.startswith("row,")]
+
+
+def bench_traces():
+    """11. The benchmark's traces (--smoke op counts, 16 MiB) replay in heapmap to the benchmark's own table."""
+    blocks = "4096"
+    traces = {}
+    for w in ("w1-50", "w1-90", "w3"):
+        path = "bench-%s.trace" % w
+        p = run_bench(["--workload", w, "--blocks", blocks, "--smoke", "--trace-out", path])
+        info = fields(lines_starting(p.stdout, "trace")[0]) if lines_starting(p.stdout, "trace") else {}
+        check(info.get("ops") == info.get("total_ops") and info.get("phases") == "4",
+              "%s: --trace-out writes every op and 4 phase ends: %s" % (w, info))
+        lines = open(os.path.join(WORK, path)).read().splitlines()
+        ops = [l.split() for l in lines if l[:2] in ("m ", "f ")]
+        check(len(ops) == int(info.get("total_ops", "-1")), "%s: %d m/f lines" % (w, len(ops)))
+        check(lines_starting("\n".join(lines), "heap") == ["heap " + blocks], w + ": heap line")
+        snaps = [i for i, l in enumerate(l for l in lines if l[:2] in ("m ", "f ") or l.startswith("snap "))
+                 if l.startswith("snap ")]
+        check(len(snaps) == 4, "%s: 4 snap lines" % w)
+        traces[w] = (path, info, ops)
+
+        # replay it in heapmap: final table, failed allocations, heap_check
+        r = run(["replay", "--workload", path, "--no-plot", "--dump", "hm-%s.bin" % w, "-o", "bench-" + w])
+        end = fields(lines_starting(r.stdout, "replay")[0]) if lines_starting(r.stdout, "replay") else {}
+        check(end.get("heap_check") == "clean" and end.get("ops") == info.get("total_ops"),
+              "%s: heapmap replays every op, heap clean: %s" % (w, end))
+        labels = [re.search(r'label="([^"]*)"', l).group(1) for l in lines_starting(r.stdout, "snapshot")]
+        check(len(labels) == 4 and "bench_check" in labels[-1], "%s: heapmap snapshots at the 4 phase ends: %s"
+              % (w, labels))
+        hm_table = open(os.path.join(WORK, "hm-%s.bin" % w), "rb").read()
+
+        # the benchmark itself, on both PeachOS heaps, dumping the table it checked
+        for alloc in ("indexed", "scan"):
+            dump = "bench-%s-%s.bin" % (w, alloc)
+            b = run_bench(["--alloc", alloc, "--workload", w, "--blocks", blocks, "--smoke", "--dump-table", dump])
+            rows = bench_rows(b.stdout)
+            check(len(rows) >= 1, "%s %s: the benchmark printed its rows" % (w, alloc))
+            if not rows:
+                continue
+            row = rows[0]
+            name = "%s on %s" % (w, alloc)
+            check(all(x["trace_hash"] == info.get("trace_hash") for x in rows),
+                  "%s: the row's trace_hash %s is the written trace's %s" % (name, row["trace_hash"],
+                                                                         info.get("trace_hash")))
+            bench_table = open(os.path.join(WORK, dump), "rb").read()
+            check(len(bench_table) == int(blocks), "%s: --dump-table writes one byte per block" % name)
+            check("%016x" % fnv1a(bench_table) == row["end_state"],
+                  "%s: the dumped table is the one bench_check hashed (end_state %s)" % (name, row["end_state"]))
+            diff = [i for i in range(min(len(hm_table), len(bench_table))) if hm_table[i] != bench_table[i]]
+            check(hm_table == bench_table, "%s: heapmap's replay ends with the benchmark's table (%d blocks differ, "
+                  "first %s)" % (name, len(diff), diff[:1]))
+            failed = sum(int(x["failures"]) for x in rows)
+            m = re.search(r"setup_failures=(\d+)", row["note"])
+            failed += int(m.group(1)) if m else 0
+            check(str(failed) == end.get("failed_allocs"), "%s: heapmap counts %s failed allocations, the benchmark "
+                  "%d" % (name, end.get("failed_allocs"), failed))
+
+    # W1's trace is the benchmark's op list: its hash, computed from the file, is the row's trace_hash
+    for w in ("w1-50", "w1-90"):
+        path, info, ops = traces[w]
+        data = b"".join(struct.pack("<II", int(o[1]), int(o[2]) if o[0] == "m" else 0) for o in ops)
+        check("%016x" % fnv1a(data) == info.get("trace_hash"), "%s: FNV-1a of the file's ops is the trace_hash" % w)
+    # at 90% some allocations fail and are freed later: the free(NULL) path is exercised
+    w1_90 = fields(lines_starting(run(["replay", "--workload", traces["w1-90"][0], "--no-plot", "-o", "again"]).stdout,
+                                  "replay")[0])
+    check(int(w1_90.get("failed_allocs", "0")) > 0, "w1-90 (smoke) has failed allocations that are freed later")
+
+    # --trace-ops K: the first K ops of the same trace, and the phase ends among them
+    p = run_bench(["--workload", "w1-90", "--blocks", blocks, "--smoke", "--trace-ops", "500", "--trace-out", "cut.trace"])
+    cut = open(os.path.join(WORK, "cut.trace")).read().splitlines()
+    cut_ops = [l.split() for l in cut if l[:2] in ("m ", "f ")]
+    check(cut_ops == traces["w1-90"][2][:500], "--trace-ops 500 writes the first 500 ops of the trace")
+    check(len([l for l in cut if l.startswith("snap ")]) == 1 and cut[-1].startswith("# cut after 500 of"),
+          "--trace-ops 500: only the warm-up's end, and a note that the trace is cut")
+    # bad selections
+    run_bench(["--workload", "w1-90", "--trace-out", "x.trace"], expect_ok=False)
+    run_bench(["--workload", "w1-90", "--blocks", "1000", "--trace-out", "x.trace"], expect_ok=False)
+    run_bench(["--workload", "w1-90", "--blocks", blocks, "--dump-table", "x.bin"], expect_ok=False)
+
+
+def colorize():
+    """12. tools/colorize-map: a known map gets ANSI colours, the rest of the output does not change."""
+    check(os.stat(COLORIZE).st_mode & stat.S_IXUSR != 0, "tools/colorize-map is executable")
+    body = open(os.path.join(HERE, "known.txt")).read()
+    plain = "SeaBIOS (version 1.16)\nPeachOS: kheap ready, 48 blocks # = . ? C c\n" + body + "halted.\n"
+    check("\x1b" not in plain, "the plain input has no escape sequence")
+    p = subprocess.run([COLORIZE], input=plain, capture_output=True, text=True)
+    check(p.returncode == 0, "colorize-map exits 0: " + p.stderr)
+    out = p.stdout
+    escapes = re.findall(r"\x1b\[[0-9;]*m", out)
+    check(len(escapes) > 10, "colorize-map output has ANSI escapes (%d)" % len(escapes))
+    check(re.sub(r"\x1b\[[0-9;]*m", "", out) == plain, "without its escapes the output is the input")
+    out_lines, plain_lines = out.splitlines(), plain.splitlines()
+    check(len(out_lines) == len(plain_lines), "colorize-map keeps the lines")
+    for o, i in zip(out_lines, plain_lines):
+        is_data = re.match(r"^[0-9a-f]{8} ", i) is not None
+        check(("\x1b[" in o) == is_data, "only map data lines are coloured: %r" % o)
+    for ch, code in (("#", "\x1b[97;41m"), ("=", "\x1b[31;101m"), ("C", "\x1b[97;44m"), ("c", "\x1b[34;104m"),
+                     ("?", "\x1b[1;93;45m"), (".", "\x1b[32m")):
+        check(re.search(re.escape(code) + re.escape(ch) + r"+\x1b\[0m", out) is not None,
+              "colorize-map: %r cells in their colour" % ch)
+    # heapmap reads the coloured map back (as if captured from a terminal)
+    open(os.path.join(WORK, "coloured.log"), "w").write(out)
+    r = run(["coloured.log", "-o", "coloured"])
+    check_stats(r.stdout, KNOWN, "colorize-map output read back")
 
 
 def main():
@@ -300,6 +436,9 @@ def main():
         open(os.path.join(WORK, "bad.trace"), "w").write(text)
         r = run(["replay", "-w", "bad.trace", "--no-plot", "-o", "bad"], expect_ok=False)
         check("line" in r.stderr, "bad trace (%s) names the line: %s" % (what, r.stderr.strip()))
+
+    bench_traces()
+    colorize()
 
     print("test-heapmap: %d checks, %d failed" % (checks, len(failures)))
     return 1 if failures else 0
