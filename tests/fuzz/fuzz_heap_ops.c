@@ -13,10 +13,14 @@
  * The data pool is a PROT_NONE mapping (or an unmapped address range near 0
  * or near the top of the address space): the heap must never touch it.
  *
- * Then the same input drives kmalloc / kzalloc / kfree through the hosted
- * kheap port on a small heap: every live object carries a byte pattern that
- * must be intact when it is freed, no two live objects overlap, bad frees
- * are reported and change nothing, and heap_check stays clean.
+ * Then the same input drives the whole kmalloc family (kmalloc, kzalloc,
+ * kcalloc, kpalloc, krealloc, ksize, kfree, kheap_trim, fault injection)
+ * through the hosted kheap port on a small heap, against a model of the
+ * live objects (kind, usable size, a byte pattern per object that must
+ * survive krealloc and be intact when freed): no two live objects overlap,
+ * bad pointers are refused with one report and change nothing, and after
+ * every operation kheap_check is clean and the counters equal the model's
+ * (the contract checked is listed above kheap_phase).
  *
  * Input layout (reads past the end give zeros):
  *   u16 blocks (1 + (v & 0xFFF) >> (v >> 12)), u8 flags (bits 0-1 pool placement: real
@@ -626,14 +630,44 @@ static void fuzz_op(struct fuzz_input* in)
 }
 
 /* ---------------------------------------------------------------------
- * kmalloc / kzalloc / kfree through the hosted kheap port.
+ * The kmalloc family through the hosted kheap port: kmalloc, kzalloc,
+ * kcalloc, kpalloc, krealloc, ksize, kfree, kheap_trim, with fault
+ * injection. The model (klive) holds every live object: pointer, requested
+ * size, usable size, kind (small object or whole blocks) and the seed of the
+ * byte pattern that fills its requested bytes. What is asserted is the
+ * contract of kheap.h / docs/api.md / docs/kcache.md:
+ *   - kmalloc(n): NULL for 0 (nothing changed); 1..2048 a 16-byte aligned
+ *     object of the smallest class (16..512 step 16, then 640, 768, 896,
+ *     1024, 1280, 1536, 1792, 2048) in a CACHE slab; larger ceil(n/4096)
+ *     plain whole blocks, block-aligned. NULL only when out of memory: then
+ *     the spare slabs have been given back and no free run is long enough;
+ *   - kzalloc / kcalloc zero the bytes asked for; kcalloc of an overflowing
+ *     or zero n * size is NULL with nothing tried (nothing changed at all);
+ *   - kpalloc(n): whole blocks, block-aligned, for any n >= 1;
+ *   - ksize: the usable size of a live object, 0 for NULL or any pointer
+ *     kfree refuses, never a report, nothing changed;
+ *   - krealloc(NULL, n) = kmalloc(n); krealloc(p, 0) frees p; a bad p is
+ *     refused with the report kfree gives and nothing else changes; a small
+ *     object stays put (nothing changed at all) while n fits its class;
+ *     block memory stays whole blocks, shrinks in place, grows in place
+ *     whenever the next blocks are free, else moves; a move keeps the data
+ *     (min(old, new) requested bytes checked) and frees the old memory; a
+ *     failed move returns NULL with p live, intact and the same size;
+ *   - kfree of a live object: no report, data intact up to the free, ksize
+ *     0 afterwards; of anything else: one report, nothing else changed;
+ *   - after EVERY operation kheap_check is clean and the heap's and the
+ *     caches' counters equal the model's (objects, object bytes, used
+ *     blocks, allocations, refused frees, reports).
  */
 #define K_MAX_LIVE 256
+#define K_SNAP_BLOCKS 4096u
 
 struct kobj
 {
     unsigned char* p;
-    size_t size;
+    size_t size;   /* requested bytes: they hold the pattern */
+    size_t usable; /* what ksize must say */
+    bool blocks;   /* whole blocks (plain), else a small object */
     uint8_t seed;
 };
 
@@ -641,74 +675,266 @@ static struct kobj klive[K_MAX_LIVE];
 static size_t nklive;
 static uintptr_t kstale[OPS_STALE];
 static size_t nkstale;
+static size_t krejected;     /* refused frees since kheap_init (model) */
+static size_t kreports_base; /* kheap_hosted_report_count() at kheap_init */
 
 static unsigned char kpattern(uint8_t seed, size_t i)
 {
     return (unsigned char)(seed + i * 37u + (i >> 8));
 }
 
-static void kfill(struct kobj* o)
+static void kfill_range(const struct kobj* o, size_t from)
 {
-    for (size_t i = 0; i < o->size; i++) {
+    for (size_t i = from; i < o->size; i++) {
         o->p[i] = kpattern(o->seed, i);
     }
 }
 
-static void kverify(const struct kobj* o)
+/* The first n pattern bytes of o are intact (at p, which may be o's new place). */
+static void kverify_bytes(const struct kobj* o, const unsigned char* p, size_t n)
 {
-    for (size_t i = 0; i < o->size; i++) {
-        if (o->p[i] != kpattern(o->seed, i)) {
-            fprintf(stderr, "kheap object %p (%zu bytes): byte %zu overwritten\n", (void*)o->p, o->size, i);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != kpattern(o->seed, i)) {
+            fprintf(stderr, "kheap object %p (%zu bytes, now at %p): byte %zu overwritten\n", (void*)o->p, o->size,
+                    (const void*)p, i);
             FUZZ_CHECK(!"live object data intact");
         }
     }
 }
 
-/* Is p the start of a live object? inside one? */
+static void kverify(const struct kobj* o)
+{
+    kverify_bytes(o, o->p, o->size);
+}
+
+static void kverify_all(void)
+{
+    for (size_t i = 0; i < nklive; i++) {
+        kverify(&klive[i]);
+    }
+}
+
+/* Index of the live object starting at p (or containing p, if inside). */
 static size_t kfind(uintptr_t p, int inside)
 {
     for (size_t i = 0; i < nklive; i++) {
         uintptr_t s = (uintptr_t)klive[i].p;
-        if (p == s || (inside && p > s && p < s + klive[i].size)) {
+        if (p == s || (inside && p > s && p < s + klive[i].usable)) {
             return i;
         }
     }
     return SIZE_MAX;
 }
 
-static void kcheck_heap(void)
+static void kstale_add(const void* p)
 {
+    kstale[nkstale++ % OPS_STALE] = (uintptr_t)p;
+}
+
+/* The class size kmalloc must give for 1..KCACHE_MAX_SIZE bytes (kcache.h). */
+static size_t kclass_size(size_t n)
+{
+    if (n <= 512) {
+        return (n + 15) / 16 * 16;
+    }
+    static const size_t big[] = { 640, 768, 896, 1024, 1280, 1536, 1792, 2048 };
+    for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+        if (n <= big[i]) {
+            return big[i];
+        }
+    }
+    FUZZ_CHECK(!"kclass_size of a size above KCACHE_MAX_SIZE");
+    return 0;
+}
+
+static size_t kblocks_for(size_t n)
+{
+    return n / FUZZ_BS + (n % FUZZ_BS != 0);
+}
+
+/* What kmalloc(n) must return, for n >= 1: kind and usable size. */
+static struct kobj kexpect_kmalloc(size_t n)
+{
+    struct kobj e = { NULL, n, 0, n > KCACHE_MAX_SIZE, 0 };
+    e.usable = e.blocks ? kblocks_for(n) * FUZZ_BS : kclass_size(n);
+    return e;
+}
+
+/* ---- the whole observable state, to prove that nothing changed ---- */
+struct ksnap
+{
+    struct heap_stats hs;
+    struct kcache_stats cs;
+    size_t reports;
+    size_t total;
+    uint8_t table[K_SNAP_BLOCKS];
+};
+
+static void ksnap_take(struct ksnap* s)
+{
+    s->reports = kheap_hosted_report_count();
     struct heap* h = kheap_get();
-    if (h != NULL) {
-        uintptr_t state = kheap_lock();
-        size_t bad = 0;
-        int res = heap_check(h, &bad);
-        kheap_unlock(state);
-        FUZZ_CHECK(res == PEACHOS_ALL_OK);
+    if (h == NULL) {
+        s->total = 0;
+        return;
+    }
+    uintptr_t state = kheap_lock();
+    heap_get_stats(h, &s->hs);
+    kcache_get_stats(kheap_cache(), &s->cs);
+    s->total = h->table->total;
+    FUZZ_CHECK(s->total <= K_SNAP_BLOCKS);
+    memcpy(s->table, h->table->entries, s->total);
+    kheap_unlock(state);
+}
+
+/* Nothing changed since `before` but `refused` more refused (and reported) frees. */
+static void ksnap_same(const struct ksnap* before, size_t refused)
+{
+    static struct ksnap now;
+    ksnap_take(&now);
+    FUZZ_CHECK(now.reports == before->reports + refused);
+    FUZZ_CHECK(now.total == before->total);
+    if (now.total == 0) {
+        return;
+    }
+    FUZZ_CHECK(memcmp(now.table, before->table, now.total) == 0);
+    struct heap_stats hs = before->hs;
+    hs.rejected_frees += refused;
+    FUZZ_CHECK(memcmp(&now.hs, &hs, sizeof(hs)) == 0);
+    FUZZ_CHECK(memcmp(&now.cs, &before->cs, sizeof(now.cs)) == 0);
+}
+
+static size_t kforced_since(const struct ksnap* before)
+{
+    struct kcache* kc = kheap_cache();
+    if (kc == NULL) {
+        return 0;
+    }
+    struct kcache_stats cs;
+    kcache_get_stats(kc, &cs);
+    return cs.forced_failures - before->cs.forced_failures;
+}
+
+/* An allocation (whole blocks: `blocks` of them, else a small object)
+ * failed without a forced failure: the heap really had no room, even after
+ * giving the spare slabs back. */
+static void kcheck_out_of_memory(bool whole_blocks, size_t blocks)
+{
+    struct heap_stats hs;
+    struct kcache_stats cs;
+    uintptr_t state = kheap_lock();
+    heap_get_stats(kheap_get(), &hs);
+    kcache_get_stats(kheap_cache(), &cs);
+    kheap_unlock(state);
+    FUZZ_CHECK(cs.spare_slabs == 0);
+    if (whole_blocks) {
+        FUZZ_CHECK(hs.largest_free_run < blocks);
+    } else {
+        FUZZ_CHECK(hs.free_blocks == 0); /* any free block makes a one-block slab */
     }
 }
 
-static void kadd(unsigned char* p, size_t size, uint8_t seed)
+/* p (of kind and usable size e) is well placed: aligned, in the right kind
+ * of table chain, ksize right, overlapping no other live object. */
+static void kcheck_placed(const void* p, const struct kobj* e, size_t self)
 {
-    FUZZ_CHECK(kheap_ready());
-    /* no overlap with any live object */
+    struct heap* h = kheap_get();
+    uintptr_t a = (uintptr_t)p, pool = (uintptr_t)h->saddr;
+    FUZZ_CHECK(a >= pool && a + e->usable <= pool + h->table->total * FUZZ_BS);
+    size_t block = (a - pool) / FUZZ_BS;
+    uint8_t entry = h->table->entries[block];
+    if (e->blocks) {
+        FUZZ_CHECK(a % FUZZ_BS == 0);
+        FUZZ_CHECK(entry == (HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST) ||
+                   entry == (HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_HAS_NEXT));
+        FUZZ_CHECK(heap_allocation_blocks(h, block) == e->usable / FUZZ_BS);
+    } else {
+        FUZZ_CHECK(a % KCACHE_ALIGN == 0);
+        FUZZ_CHECK((entry & (HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_TYPE_MASK)) ==
+                   (HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_TYPE_CACHE));
+    }
+    FUZZ_CHECK(ksize(p) == e->usable);
     for (size_t i = 0; i < nklive; i++) {
         uintptr_t s = (uintptr_t)klive[i].p;
-        FUZZ_CHECK((uintptr_t)p + size <= s || s + klive[i].size <= (uintptr_t)p);
+        FUZZ_CHECK(i == self || a + e->usable <= s || s + klive[i].usable <= a);
     }
-    struct kobj* o = &klive[nklive++];
-    *o = (struct kobj){ p, size, seed };
-    kfill(o);
+}
+
+/* After every operation: kheap_check clean, counters equal the model. */
+static void kcheck_all(void)
+{
+    if (!kheap_ready()) {
+        FUZZ_CHECK(kheap_check(NULL) == -EINVARG);
+        FUZZ_CHECK(nklive == 0 && kheap_hosted_report_count() == kreports_base);
+        return;
+    }
+    size_t bad = 777;
+    int res = kheap_check(&bad);
+    if (res != PEACHOS_ALL_OK) {
+        fprintf(stderr, "kheap_check: %d at block %zu\n", res, bad);
+    }
+    FUZZ_CHECK(res == PEACHOS_ALL_OK);
+    size_t small = 0, small_bytes = 0, blocks = 0, block_allocs = 0;
+    for (size_t i = 0; i < nklive; i++) {
+        if (klive[i].blocks) {
+            block_allocs++;
+            blocks += klive[i].usable / FUZZ_BS;
+        } else {
+            small++;
+            small_bytes += klive[i].usable;
+        }
+    }
+    struct heap_stats hs;
+    struct kcache_stats cs;
+    uintptr_t state = kheap_lock();
+    heap_get_stats(kheap_get(), &hs);
+    kcache_get_stats(kheap_cache(), &cs);
+    kheap_unlock(state);
+    FUZZ_CHECK(cs.objects == small && cs.object_bytes == small_bytes);
+    FUZZ_CHECK(hs.used_blocks == blocks + cs.slab_blocks);
+    FUZZ_CHECK(hs.live_allocations == block_allocs + cs.slabs);
+    FUZZ_CHECK(hs.rejected_frees == krejected);
+    FUZZ_CHECK(kheap_hosted_report_count() - kreports_base == krejected);
+    FUZZ_CHECK(cs.corruptions == 0 && cs.use_after_free == 0);
+}
+
+/* Check a new allocation against what kmalloc/kpalloc(n) must give (e), and
+ * record it: zero says the n bytes must read 0 (kzalloc, kcalloc). */
+static void kaccept(void* p, struct kobj e, uint8_t seed, bool zero, const struct ksnap* before)
+{
+    if (!kheap_ready()) {
+        FUZZ_CHECK(p == NULL);
+        ksnap_same(before, 0);
+        return;
+    }
+    if (p == NULL) {
+        if (kforced_since(before) == 0) {
+            kcheck_out_of_memory(e.blocks, kblocks_for(e.size));
+        }
+        return;
+    }
+    kcheck_placed(p, &e, SIZE_MAX);
+    unsigned char* b = (unsigned char*)p;
+    for (size_t i = 0; zero && i < e.size; i++) {
+        FUZZ_CHECK(b[i] == 0);
+    }
+    FUZZ_CHECK(nklive < K_MAX_LIVE);
+    e.p = b;
+    e.seed = seed;
+    klive[nklive++] = e;
+    kfill_range(&e, 0);
 }
 
 static void kfree_slot(size_t i)
 {
-    kverify(&klive[i]);
+    struct kobj o = klive[i];
+    kverify(&o);
     size_t reports = kheap_hosted_report_count();
-    kfree(klive[i].p);
+    kfree(o.p);
     FUZZ_CHECK(kheap_hosted_report_count() == reports);
-    kstale[nkstale++ % OPS_STALE] = (uintptr_t)klive[i].p;
     klive[i] = klive[--nklive];
+    FUZZ_CHECK(ksize(o.p) == 0); /* no longer live */
+    kstale_add(o.p);
 }
 
 static size_t ksize_arg(struct fuzz_input* in)
@@ -724,91 +950,316 @@ static size_t ksize_arg(struct fuzz_input* in)
     }
 }
 
-static void kbad_free(uintptr_t p)
+/* kmalloc (how 0), kzalloc (1), kpalloc (2) or krealloc(NULL, n) (3). */
+static void kop_alloc(int how, size_t n, uint8_t seed)
+{
+    if (nklive == K_MAX_LIVE) {
+        return;
+    }
+    static struct ksnap before;
+    ksnap_take(&before);
+    void* p = how == 0 ? kmalloc(n) : how == 1 ? kzalloc(n) : how == 2 ? kpalloc(n) : krealloc(NULL, n);
+    if (n == 0) {
+        FUZZ_CHECK(p == NULL);
+        ksnap_same(&before, 0);
+        return;
+    }
+    struct kobj e = kexpect_kmalloc(n);
+    if (how == 2) { /* kpalloc: whole blocks whatever the size */
+        e.blocks = true;
+        e.usable = kblocks_for(n) * FUZZ_BS;
+    }
+    kaccept(p, e, seed, how == 1, &before);
+}
+
+/* kcalloc(n, size): the product, if it does not overflow, like kzalloc. */
+static void kop_calloc(struct fuzz_input* in)
+{
+    uint8_t sel = fuzz_u8(in);
+    size_t n, size;
+    switch ((sel & 0x7F) % 5) { /* bit 7: swap n and size */
+    case 0: n = fuzz_u8(in); size = fuzz_u8(in); break;
+    case 1: n = fuzz_u16(in) % 64; size = ksize_arg(in); break;
+    case 2: { /* just past SIZE_MAX: overflows */
+        unsigned k = fuzz_u8(in) % 63 + 1;
+        n = (size_t)1 << k;
+        size = (SIZE_MAX >> k) + 1 + fuzz_u8(in);
+        break;
+    }
+    case 3: { /* just below: no overflow, but far too big */
+        unsigned k = fuzz_u8(in) % 63 + 1;
+        n = (size_t)1 << k;
+        size = (SIZE_MAX >> k) - fuzz_u8(in);
+        break;
+    }
+    default: n = (size_t)fuzz_u64(in); size = (size_t)fuzz_u64(in); break;
+    }
+    if (sel & 0x80) {
+        size_t t = n;
+        n = size;
+        size = t;
+    }
+    uint8_t seed = fuzz_u8(in);
+    if (nklive == K_MAX_LIVE) {
+        return;
+    }
+    size_t product;
+    bool overflow = __builtin_mul_overflow(n, size, &product);
+    static struct ksnap before;
+    ksnap_take(&before);
+    void* p = kcalloc(n, size);
+    if (overflow || product == 0) {
+        FUZZ_CHECK(p == NULL);
+        ksnap_same(&before, 0); /* nothing tried */
+        return;
+    }
+    kaccept(p, kexpect_kmalloc(product), seed, true, &before);
+}
+
+/* The new size for krealloc of live object o. */
+static size_t krealloc_size(struct fuzz_input* in, const struct kobj* o)
+{
+    uint8_t how = fuzz_u8(in);
+    uint16_t v = fuzz_u16(in);
+    switch (how % 8) {
+    case 0: return ksize_arg(in);
+    case 1: return 1 + v % o->size;                                   /* shrink (or the same) */
+    case 2: return o->size + v % (o->usable - o->size + 1);           /* within the usable size */
+    case 3: return o->usable + 1 + v % 64;                            /* just past: class change, one more block */
+    case 4: return o->usable + 1 + (size_t)v * 16;                    /* grow */
+    case 5: return SIZE_MAX - v;                                      /* too big */
+    case 6: return 0;                                                 /* free */
+    default: return (size_t)(v % 8 + 1) * FUZZ_BS - (size_t)(v >> 8) % 3; /* around whole blocks */
+    }
+}
+
+static void kop_realloc(size_t i, size_t n)
+{
+    struct kobj o = klive[i];
+    kverify(&o);
+    struct heap* h = kheap_get();
+    size_t first = ((uintptr_t)o.p - (uintptr_t)h->saddr) / FUZZ_BS;
+    size_t have = o.usable / FUZZ_BS, want = kblocks_for(n);
+    static struct ksnap before;
+    ksnap_take(&before);
+    /* Block memory grows in place iff the blocks after it are free. */
+    bool can_grow = o.blocks && want > have && want <= before.total - first;
+    for (size_t b = first + have; can_grow && b < first + want; b++) {
+        can_grow = before.table[b] == 0;
+    }
+
+    unsigned char* r = (unsigned char*)krealloc(o.p, n);
+
+    if (n == 0) { /* frees o */
+        FUZZ_CHECK(r == NULL);
+        FUZZ_CHECK(kheap_hosted_report_count() == before.reports);
+        klive[i] = klive[--nklive];
+        FUZZ_CHECK(ksize(o.p) == 0);
+        kstale_add(o.p);
+        return;
+    }
+    bool forced = kforced_since(&before) != 0;
+    struct kobj e = o; /* what o must become */
+    if (!o.blocks && n <= o.usable) {
+        FUZZ_CHECK(r == o.p); /* the class still fits: stays put, nothing changes */
+        ksnap_same(&before, 0);
+    } else if (o.blocks && want <= have) {
+        FUZZ_CHECK(r == o.p); /* shrunk in place, still whole blocks */
+        e.usable = want * FUZZ_BS;
+    } else {
+        e = o.blocks ? o : kexpect_kmalloc(n); /* block memory stays blocks */
+        if (o.blocks) {
+            e.usable = want * FUZZ_BS;
+        }
+        if (r == NULL) { /* failed: o is live, intact, unchanged */
+            FUZZ_CHECK(!can_grow || forced);
+            FUZZ_CHECK(kheap_hosted_report_count() == before.reports);
+            FUZZ_CHECK(ksize(o.p) == o.usable);
+            kverify(&o);
+            if (!forced) {
+                kcheck_out_of_memory(e.blocks, kblocks_for(n));
+            }
+            return;
+        }
+        if (r == o.p) {
+            FUZZ_CHECK(o.blocks && can_grow); /* grown in place */
+        } else {
+            FUZZ_CHECK(!can_grow || forced); /* moved only when growing in place was impossible */
+            FUZZ_CHECK(ksize(o.p) == 0); /* the old memory is freed */
+            kstale_add(o.p);
+        }
+    }
+    FUZZ_CHECK(kheap_hosted_report_count() == before.reports);
+    kverify_bytes(&o, r, o.size < n ? o.size : n);
+    e.p = r;
+    e.size = n;
+    e.seed = o.seed;
+    kcheck_placed(r, &e, i);
+    klive[i] = e;
+    kfill_range(&e, o.size < n ? o.size : n);
+}
+
+/* A pointer kfree must refuse: given to kfree, krealloc or ksize. */
+static void kbad(uintptr_t p, int call, size_t n)
 {
     if (p == 0 || kfind(p, 0) != SIZE_MAX) {
-        return; /* NULL, or (a stale pointer reused by) a live object: not a bad free */
+        return; /* NULL, or (a stale pointer reused by) a live object: not bad */
     }
-    size_t reports = kheap_hosted_report_count();
-    kfree((void*)p);
-    FUZZ_CHECK(kheap_hosted_report_count() == reports + (kheap_ready() ? 1 : 0));
-    for (size_t i = 0; i < nklive; i++) {
-        kverify(&klive[i]);
+    size_t refused = kheap_ready() ? 1 : 0;
+    static struct ksnap before;
+    ksnap_take(&before);
+    if (call == 2) {
+        FUZZ_CHECK(ksize((void*)p) == 0);
+        ksnap_same(&before, 0); /* no report */
+        return;
     }
+    if (call == 1) {
+        FUZZ_CHECK(krealloc((void*)p, n) == NULL);
+        ksnap_same(&before, refused);
+        krejected += refused;
+        if (refused == 0) {
+            return;
+        }
+        /* kfree refuses it the same way */
+        struct heap_report by_realloc = kheap_hosted_last_report();
+        kfree((void*)p);
+        struct heap_report by_free = kheap_hosted_last_report();
+        FUZZ_CHECK(by_free.kind == by_realloc.kind && by_free.ptr == by_realloc.ptr &&
+                   by_free.block == by_realloc.block);
+        ksnap_same(&before, 2);
+        krejected++;
+    } else {
+        kfree((void*)p);
+        ksnap_same(&before, refused);
+        krejected += refused;
+    }
+    if (refused != 0) {
+        FUZZ_CHECK(kheap_hosted_last_report().ptr == (void*)p);
+    }
+    kverify_all();
+}
+
+static void kop_bad(struct fuzz_input* in)
+{
+    uint8_t call = fuzz_u8(in) % 3; /* kfree, krealloc, ksize */
+    uint8_t kind = fuzz_u8(in);
+    uintptr_t p;
+    if (kind % 3 == 0) { /* interior of a live object, or just past it */
+        uint16_t v = fuzz_u16(in);
+        uint32_t off = fuzz_u32(in);
+        if (nklive == 0) {
+            return;
+        }
+        const struct kobj* o = &klive[v % nklive];
+        p = (uintptr_t)o->p + 1 + off % o->usable;
+    } else if (kind % 3 == 1) { /* stale: double free, freed slot */
+        uint8_t v = fuzz_u8(in);
+        if (nkstale == 0) {
+            return;
+        }
+        p = kstale[v % (nkstale < OPS_STALE ? nkstale : OPS_STALE)];
+    } else { /* garbage, absolute or from the pool */
+        uint8_t how = fuzz_u8(in);
+        uint64_t raw = fuzz_u64(in);
+        struct heap* h = kheap_get();
+        uintptr_t base = h != NULL ? (uintptr_t)h->saddr : 0;
+        p = (how & 1) ? (uintptr_t)raw : base + (uintptr_t)(raw % (1u << 22));
+    }
+    size_t n = call == 1 ? ksize_arg(in) : 0;
+    kbad(p, call, n);
+}
+
+/* Fault injection: let `successes` allocations through, then fail every
+ * one at the chosen sites; mask 0 switches it off. */
+static void kop_fault(struct fuzz_input* in)
+{
+    uint8_t successes = fuzz_u8(in) % 8;
+    uint8_t sites = fuzz_u8(in) & 0x0F; /* bit k: site k + 1 */
+    if (sites == 0) {
+        kheap_hosted_fail_reset();
+        return;
+    }
+    kheap_hosted_fail_after(successes, (unsigned)sites << 1);
 }
 
 static void kop(struct fuzz_input* in)
 {
     uint8_t op = fuzz_u8(in);
-    switch (op % 8) {
+    switch (op % 16) {
     case 0:
-    case 1: {
-        size_t size = ksize_arg(in);
-        uint8_t seed = fuzz_u8(in);
-        if (nklive == K_MAX_LIVE) {
-            break;
-        }
-        unsigned char* p = (unsigned char*)kmalloc(size);
-        if (size == 0 || !kheap_ready()) {
-            FUZZ_CHECK(p == NULL);
-        }
-        if (p != NULL) {
-            kadd(p, size, seed);
-        }
+    case 11: { /* kmalloc */
+        size_t n = ksize_arg(in);
+        kop_alloc(0, n, fuzz_u8(in));
         break;
     }
-    case 2: {
-        size_t size = ksize_arg(in);
-        uint8_t seed = fuzz_u8(in);
-        if (nklive == K_MAX_LIVE) {
-            break;
-        }
-        unsigned char* p = (unsigned char*)kzalloc(size);
-        if (size == 0 || !kheap_ready()) {
-            FUZZ_CHECK(p == NULL);
-        }
-        if (p != NULL) {
-            for (size_t i = 0; i < size; i++) {
-                FUZZ_CHECK(p[i] == 0);
-            }
-            kadd(p, size, seed);
-        }
+    case 1: { /* kzalloc */
+        size_t n = ksize_arg(in);
+        kop_alloc(1, n, fuzz_u8(in));
         break;
     }
-    case 3:
-    case 4: {
+    case 2:
+        kop_calloc(in);
+        break;
+    case 3: { /* kpalloc */
+        size_t n = ksize_arg(in);
+        kop_alloc(2, n, fuzz_u8(in));
+        break;
+    }
+    case 4:
+    case 12: { /* kfree of a live object */
         uint16_t v = fuzz_u16(in);
         if (nklive > 0) {
             kfree_slot(v % nklive);
         }
         break;
     }
-    case 5: { /* interior pointer of a live object, or just past it */
+    case 5:
+    case 13: { /* krealloc of a live object */
         uint16_t v = fuzz_u16(in);
-        uint32_t off = fuzz_u32(in);
         if (nklive > 0) {
-            struct kobj* o = &klive[v % nklive];
-            kbad_free((uintptr_t)o->p + 1 + off % (o->size + 1));
+            size_t i = v % nklive;
+            kop_realloc(i, krealloc_size(in, &klive[i]));
         }
         break;
     }
-    case 6: { /* stale (double free) or garbage */
-        uint8_t how = fuzz_u8(in);
-        uint64_t raw = fuzz_u64(in);
-        if ((how & 1) && nkstale > 0) {
-            size_t n = nkstale < OPS_STALE ? nkstale : OPS_STALE;
-            kbad_free(kstale[raw % n]);
-        } else {
-            struct heap* h = kheap_get();
-            uintptr_t base = h != NULL ? (uintptr_t)h->saddr : 0;
-            kbad_free((how & 2) ? (uintptr_t)raw : base + (uintptr_t)(raw % (1u << 22)));
+    case 6: { /* krealloc(NULL, n) = kmalloc(n) */
+        size_t n = ksize_arg(in);
+        kop_alloc(3, n, fuzz_u8(in));
+        break;
+    }
+    case 7: { /* ksize of a live object, and of NULL */
+        uint16_t v = fuzz_u16(in);
+        FUZZ_CHECK(ksize(NULL) == 0);
+        if (nklive > 0) {
+            const struct kobj* o = &klive[v % nklive];
+            FUZZ_CHECK(ksize(o->p) == o->usable && o->usable >= o->size);
         }
         break;
     }
-    default:
-        kcheck_heap();
+    case 8:
+    case 14:
+        kop_bad(in);
+        break;
+    case 9:
+        kop_fault(in);
+        break;
+    default: { /* kfree(NULL) changes nothing; kheap_trim only frees spare slabs */
+        static struct ksnap before;
+        ksnap_take(&before);
         kfree(NULL);
+        ksnap_same(&before, 0);
+        size_t trimmed = kheap_trim();
+        if (kheap_ready()) {
+            struct kcache_stats cs;
+            kcache_get_stats(kheap_cache(), &cs);
+            FUZZ_CHECK(cs.spare_slabs == 0 && trimmed == before.cs.slab_blocks - cs.slab_blocks);
+            FUZZ_CHECK(cs.objects == before.cs.objects);
+        } else {
+            FUZZ_CHECK(trimmed == 0);
+        }
+        kverify_all();
         break;
+    }
     }
 }
 
@@ -820,26 +1271,32 @@ static void kheap_phase(struct fuzz_input* in, uint8_t kflags)
     cfg.fail_init = (kflags & 0x3E) == 0x3E; /* rarely: a platform that cannot give a heap */
     cfg.quiet = true;
     kheap_hosted_configure(&cfg);
+    kheap_hosted_set_secret(true, 0x5EC2E7u + kflags); /* reproducible runs */
+    kheap_hosted_fail_reset();
     kheap_init();
     FUZZ_CHECK(kheap_ready() == (!cfg.fail_init && cfg.heap_bytes >= FUZZ_BS));
     FUZZ_CHECK((kheap_get() != NULL) == kheap_ready());
     nklive = 0;
     nkstale = 0;
+    krejected = 0;
+    kreports_base = kheap_hosted_report_count();
+    kcheck_all();
     for (int step = 0; step < OPS_MAX_STEPS && fuzz_more(in); step++) {
         kop(in);
+        kcheck_all();
     }
+    kheap_hosted_fail_reset();
     while (nklive > 0) {
         kfree_slot(nklive - 1);
+        kcheck_all();
     }
-    kcheck_heap();
     if (kheap_ready()) {
-        struct heap_stats s;
-        heap_get_stats(kheap_get(), &s);
-        FUZZ_CHECK(kheap_check(NULL) == PEACHOS_ALL_OK);
         /* Empty cache slabs may stay (hysteresis); after a trim nothing does. */
         kheap_trim();
+        struct heap_stats s;
         heap_get_stats(kheap_get(), &s);
         FUZZ_CHECK(s.live_allocations == 0 && s.used_blocks == 0);
+        kcheck_all();
     }
 }
 

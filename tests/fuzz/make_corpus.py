@@ -112,36 +112,99 @@ def free_all(reverse=0):
 
 
 def kheap(blocks, extra=0):
+    """kheap part header: pool of blocks * 4096 + extra * 16 bytes."""
     return u8(blocks) + u8(extra)
 
 
-def kmalloc(size, seed=1, zero=False):
-    op = u8(2 if zero else 0)
+def ksz(size):  # ksize_arg encoding: selector 0 (u8), 2 (u16) or 4 (u64)
     if size < 256:
-        return op + u8(0) + u8(size) + u8(seed)
+        return u8(0) + u8(size)
     if size < 65536:
-        return op + u8(2) + u16(size) + u8(seed)
-    return op + u8(4) + u64(size) + u8(seed)
+        return u8(2) + u16(size)
+    return u8(4) + u64(size)
+
+
+def kmalloc(size, seed=1, zero=False):
+    return u8(1 if zero else 0) + ksz(size) + u8(seed)
+
+
+def kpalloc(size, seed=3):
+    return u8(3) + ksz(size) + u8(seed)
+
+
+def kcalloc(n, size, seed=5):  # sel 4: raw u64 n, u64 size
+    return u8(2) + u8(4) + u64(n) + u64(size) + u8(seed)
+
+
+def kcalloc_small(n, size, seed=5):  # sel 0: u8 n, u8 size
+    return u8(2) + u8(0) + u8(n) + u8(size) + u8(seed)
+
+
+def kcalloc_edge(k, d, over=True, swap=False, seed=5):
+    """n = 2^k, size = (SIZE_MAX >> k) + 1 + d (overflows) or (SIZE_MAX >> k) - d."""
+    return u8(2) + u8((2 if over else 3) | (0x80 if swap else 0)) + u8(k - 1) + u8(d) + u8(seed)
 
 
 def kfree_live(i):
-    return u8(3) + u16(i)
+    return u8(4) + u16(i)
 
 
+# krealloc of live object i: how 0 absolute size, 1 shrink to 1 + v % size,
+# 2 size + v % (usable - size + 1), 3 usable + 1 + v % 64, 4 usable + 1 + 16 v,
+# 5 SIZE_MAX - v, 6 size 0, 7 (v % 8 + 1) * 4096 - (v >> 8) % 3.
+def krealloc(i, size):
+    return u8(5) + u16(i) + u8(0) + u16(0) + ksz(size)
+
+
+def krealloc_rel(i, how, v=0):
+    assert 1 <= how <= 7
+    return u8(5) + u16(i) + u8(how) + u16(v)
+
+
+def krealloc_null(size, seed=6):
+    return u8(6) + ksz(size) + u8(seed)
+
+
+def ksize_live(i):
+    return u8(7) + u16(i)
+
+
+# A pointer kfree must refuse, given to kfree (call 0), krealloc (1, with a
+# size) or ksize (2).
+def kbad_interior(i, off, call=0, size=8):
+    return u8(8) + u8(call) + u8(0) + u16(i) + u32(off) + (ksz(size) if call == 1 else b"")
+
+
+def kbad_stale(i, call=0, size=8):
+    return u8(8) + u8(call) + u8(1) + u8(i) + (ksz(size) if call == 1 else b"")
+
+
+def kbad_garbage(raw, absolute=False, call=0, size=8):
+    return u8(8) + u8(call) + u8(2) + u8(1 if absolute else 0) + u64(raw) + (ksz(size) if call == 1 else b"")
+
+
+# old names, for the seeds below
 def kfree_interior(i, off):
-    return u8(5) + u16(i) + u32(off)
+    return kbad_interior(i, off)
 
 
 def kfree_stale(i):
-    return u8(6) + u8(1) + u64(i)
+    return kbad_stale(i)
 
 
 def kfree_garbage(raw, absolute=False):
-    return u8(6) + u8(2 if absolute else 0) + u64(raw)
+    return kbad_garbage(raw, absolute)
 
 
-def kcheck():
-    return u8(7)
+FAULT_SLAB, FAULT_BLOCKS, FAULT_GROW, FAULT_MOVE = 1, 2, 4, 8
+
+
+def kfault(successes, sites):  # sites 0: off
+    return u8(9) + u8(successes) + u8(sites)
+
+
+def kcheck():  # kfree(NULL), kheap_trim
+    return u8(10)
 
 
 HEAP_OPS = {
@@ -193,7 +256,74 @@ HEAP_OPS = {
                               kheap(100, 200) + b"".join(kmalloc(n * 997 + 1, n) for n in range(30))
                               + b"".join(kfree_live(i * 7) for i in range(10)) + kcheck()),
     "kheap-none": heap_ops(header(2), b"", kheap(0, 255) + kmalloc(1) + kfree_garbage(4096, True) + kcheck()),
-    "kheap-fail-init": heap_ops(header(2, kflags=0x3E), b"", kheap(50) + kmalloc(1) + kfree_garbage(4096, True)),
+    "kheap-fail-init": heap_ops(header(2, kflags=0x3E), b"", kheap(50) + kmalloc(1) + kfree_garbage(4096, True)
+                                + krealloc_null(10) + kbad_garbage(4096, True, call=1) + kbad_garbage(8, call=2)
+                                + kcalloc_small(2, 3) + kpalloc(1) + kcheck()),
+    # small objects: stay put while the class fits, move on a class change,
+    # to whole blocks above 2048; too big fails with the object intact
+    "krealloc-small": heap_ops(header(2), b"",
+                               kheap(40) + kmalloc(24, 1) + kmalloc(100, 2) + kmalloc(500, 3) + kmalloc(2048, 4)
+                               + krealloc_rel(0, 1, 5) + krealloc_rel(0, 2, 3) + ksize_live(0)
+                               + krealloc_rel(0, 3, 0) + krealloc_rel(1, 3, 7) + krealloc(2, 520)
+                               + krealloc(2, 3000) + krealloc_rel(3, 5, 0) + krealloc_rel(3, 4, 1)
+                               + krealloc_rel(1, 2, 9) + krealloc(0, 1) + krealloc_rel(1, 6) + ksize_live(2)
+                               + kcheck() + kfree_live(0)),
+    # block memory: shrinks in place, grows in place when the next blocks
+    # are free, else moves; stays whole blocks below 2048 bytes
+    "krealloc-blocks": heap_ops(header(2), b"",
+                                kheap(30) + kpalloc(1, 1) + kmalloc(3 * 4096, 2) + kmalloc(5000, 3)
+                                + krealloc(1, 100) + krealloc_rel(1, 7, 1) + krealloc_rel(1, 7, 2)
+                                + krealloc_rel(0, 7, 2) + krealloc(2, 4 * 4096) + krealloc_rel(0, 5, 7)
+                                + krealloc(0, 2**64 - 4096) + krealloc(1, 16) + krealloc_rel(1, 3, 0)
+                                + krealloc_rel(2, 4, 300) + krealloc(2, 29 * 4096) + krealloc(0, 0)
+                                + ksize_live(0) + kfree_live(0) + kcheck()),
+    # exact fits: krealloc to the usable size stays put; kzalloc / kcalloc
+    # reuse a freed slot that held a pattern and must zero all of it
+    "krealloc-fit": heap_ops(header(2), b"",
+                             kheap(10) + kmalloc(24, 1) + krealloc(0, 32) + krealloc(0, 16) + krealloc(0, 1)
+                             + krealloc(0, 33) + kmalloc(600, 2) + krealloc(1, 640) + krealloc(1, 641)
+                             + kmalloc(100, 7) + kfree_live(2) + kmalloc(100, 1, zero=True) + kfree_live(2)
+                             + kcalloc_small(10, 10) + kfree_live(2) + kmalloc(5000, 9) + kfree_live(2)
+                             + kmalloc(5000, 2, zero=True) + krealloc(2, 8192) + krealloc(2, 8191) + kcheck()),
+    "krealloc-null": heap_ops(header(2), b"", kheap(12) + krealloc_null(0) + krealloc_null(10, 1)
+                              + krealloc_null(5000, 2) + krealloc_null(2**64 - 1) + krealloc_null(2048, 3)
+                              + krealloc_rel(0, 6) + kcheck()),
+    "kcalloc": heap_ops(header(2), b"",
+                        kheap(20) + kcalloc_small(3, 10) + kcalloc_small(0, 10) + kcalloc_small(10, 0)
+                        + kcalloc(2, 5000) + kcalloc(2**32, 2**32) + kcalloc(2**63, 2) + kcalloc(2**64 - 1, 1)
+                        + kcalloc_edge(1, 0) + kcalloc_edge(12, 3, swap=True) + kcalloc_edge(63, 0)
+                        + kcalloc_edge(32, 0, over=False) + kcalloc_edge(2, 9, over=False, swap=True)
+                        + kcalloc(4096, 1) + kcalloc(1, 2049) + ksize_live(3)
+                        # products that wrap around to small sizes
+                        + kcalloc(2**60 + 1, 16) + kcalloc(2**52 + 3, 4096) + kcalloc_edge(12, 3)
+                        + kcalloc_edge(4, 1, swap=True) + kcheck()),
+    "kpalloc": heap_ops(header(2), b"",
+                        kheap(16) + kpalloc(1) + kpalloc(16) + kpalloc(2048) + kpalloc(4096) + kpalloc(4097)
+                        + kpalloc(0) + kpalloc(2**64 - 1) + kpalloc(17 * 4096) + krealloc(0, 1)
+                        + krealloc_rel(1, 7, 2) + krealloc(2, 9000) + ksize_live(3) + kfree_live(4) + kcheck()),
+    # bad pointers to kfree, krealloc and ksize: refused, nothing changed
+    "kbad": heap_ops(header(2), b"",
+                     kheap(24) + kmalloc(40, 1) + kmalloc(3000, 2) + kpalloc(10, 3) + kmalloc(40, 4)
+                     + kbad_interior(0, 0, call=1) + kbad_interior(0, 15, call=2) + kbad_interior(1, 4095, call=1)
+                     + kbad_interior(2, 100, call=0) + kbad_interior(1, 4096, call=2) + kfree_live(3)
+                     + kbad_stale(0, call=1, size=0) + kbad_stale(0, call=2) + kbad_stale(0, call=0)
+                     + kbad_garbage(2**64 - 16, True, call=1, size=100) + kbad_garbage(0, True, call=2)
+                     + kbad_garbage(17, call=1) + kbad_garbage(24 * 4096, call=1) + kbad_garbage(5 * 4096 + 48)
+                     + krealloc(1, 0) + kbad_stale(1, call=1, size=5000) + kcheck()),
+    # fault injection: growth, whole blocks, growing in place, moving
+    "kfault": heap_ops(header(2), b"",
+                       kheap(40) + kmalloc(5000, 1) + kmalloc(20, 2) + kfault(0, FAULT_GROW)
+                       + krealloc(0, 3 * 4096) + kfault(0, FAULT_MOVE | FAULT_GROW) + krealloc(0, 6 * 4096)
+                       + krealloc_rel(1, 3, 0) + kfault(1, FAULT_SLAB) + kmalloc(600, 3) + kmalloc(700, 4)
+                       + kfault(0, FAULT_BLOCKS) + kmalloc(9000, 5) + kpalloc(1) + kfault(0, 0)
+                       + kmalloc(700, 6) + kcheck()),
+    # out of memory: small objects, whole blocks and krealloc moves fail
+    # only when the heap has no room, even after trimming the spare slabs
+    "koom": heap_ops(header(2), b"",
+                     kheap(4) + kmalloc(20, 1) + kmalloc(3 * 4096, 2) + kmalloc(4096, 3) + kmalloc(100, 4)
+                     + krealloc_rel(0, 3, 40) + kfree_live(0) + kmalloc(4096, 5) + kmalloc(30, 6)
+                     + krealloc(0, 2 * 4096) + kmalloc(2000, 7) + kfree_live(1) + kfree_live(0) + kcheck()
+                     + kmalloc(4 * 4096, 8) + krealloc(0, 5 * 4096) + kcheck()),
 }
 
 # ---------------------------------------------------------------- tables
