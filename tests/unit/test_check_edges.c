@@ -15,11 +15,13 @@
  *     full slab on the partial list;
  *   - a slab whose shape word names no geometry, met on every path that
  *     reads a header: kmalloc, kfree, ksize, krealloc, refill from the spare,
- *     kheap_trim, kheap_check. Each is reported and changes nothing;
+ *     kheap_trim, kheap_check. Each is reported; kfree, ksize and krealloc
+ *     change nothing, kmalloc (from the list or the spare) and kheap_trim
+ *     quarantine the slab once and the class goes on in another slab;
  *   - headers forged with a valid seal (computed from the keys, as only
  *     someone who knew the secret could) but impossible contents: a partial
- *     slab claiming to be full, more objects than the slab holds, a full
- *     slab with a list link.
+ *     slab claiming to be full (quarantined by kmalloc), more objects than
+ *     the slab holds, a full slab with a list link.
  */
 #include "unit.h"
 #include "unit_kheap.h"
@@ -258,13 +260,40 @@ static void test_check_list_pointers(void** state)
     expect_empty();
 }
 
+/* The cache's counters now. */
+static struct kcache_stats cache_stats(void)
+{
+    struct kcache_stats st;
+    kcache_get_stats(kheap_cache(), &st);
+    return st;
+}
+
+/* kmalloc(size) meets the corrupt slab s: one report naming it, one more
+ * corruption and quarantined slab; the object is elsewhere. */
+static void* kmalloc_past_corrupt(size_t size, const struct unit_slab_mirror* s)
+{
+    struct kcache_stats before = cache_stats();
+    size_t reports = kheap_hosted_report_count();
+    unsigned char* p = kmalloc(size);
+    struct kcache_stats after = cache_stats();
+    assert_non_null(p);
+    assert_int_equal(kheap_hosted_report_count(), reports + 1);
+    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_ptr_equal(kheap_hosted_last_report().ptr, s);
+    assert_int_equal(after.corruptions, before.corruptions + 1);
+    assert_int_equal(after.quarantined_slabs, before.quarantined_slabs + 1);
+    assert_int_equal(after.list_rebuilds, before.list_rebuilds + 1);
+    assert_true(block_of(p) != block_of(s));
+    return p;
+}
+
 /* A shape word that names no geometry: every path that reads the header
- * reports it (never follows it) and changes nothing. */
+ * reports it (never follows it); kfree, ksize and krealloc change nothing,
+ * kmalloc and trim quarantine the slab and the class goes on. */
 static void test_bad_shape_every_path(void** state)
 {
     (void)state;
     init_heap(64);
-    struct kcache_stats st;
 
     /* A partial slab of the 32-byte class. */
     unsigned char* a = kmalloc(32);
@@ -276,36 +305,51 @@ static void test_bad_shape_every_path(void** state)
     s->shape = 0x7FFF;
     size_t used = kheap_get()->used_blocks;
     size_t rejected = kheap_get()->rejected_frees;
-    assert_null(kmalloc(32)); /* alloc: header refused */
-    kfree(a);                 /* free: refused as corrupt */
+    unsigned char* c = kmalloc_past_corrupt(32, s); /* alloc: header refused, quarantined */
+    assert_int_equal(kheap_get()->used_blocks, used + 1); /* a new one-block slab */
+    assert_int_equal(kheap_get()->rejected_frees, rejected);
+    kfree(a); /* free: refused as corrupt */
     assert_int_equal(kheap_get()->rejected_frees, rejected + 1);
     assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
     assert_int_equal(ksize(a), 0);
     assert_null(krealloc(b, 1000));
     assert_int_equal(kheap_get()->rejected_frees, rejected + 2);
     expect_kheap_check(-ECORRUPT, block_of(a));
-    assert_int_equal(kheap_get()->used_blocks, used);
+    assert_int_equal(kheap_get()->used_blocks, used + 1);
+    /* Put back: sound, but missing from its class's list. */
     s->shape = shape;
-    expect_kheap_check(0, 0);
+    expect_kheap_check(-ECORRUPT, SIZE_MAX);
     assert_int_equal(ksize(a), 32);
     kfree(a);
-    kfree(b); /* the slab is the spare now */
-
-    /* The spare: refill and trim meet it. */
-    assert_null(kheap_cache()->classes[1].partial);
-    assert_non_null(kheap_cache()->classes[1].spare);
-    s->shape = 0x7FFF;
-    kcache_get_stats(kheap_cache(), &st);
-    size_t corruptions = st.corruptions;
-    assert_null(kmalloc(32));          /* refill from the spare: refused */
-    assert_int_equal(kheap_trim(), 0); /* trim: left where it is */
-    kcache_get_stats(kheap_cache(), &st);
-    assert_int_equal(st.corruptions, corruptions + 2);
-    assert_int_equal(st.spare_slabs, 1);
-    expect_kheap_check(-ECORRUPT, block_of(s));
-    s->shape = shape;
+    kfree(b); /* emptied off the list: the spare */
+    kfree(c); /* c's slab emptied: given back */
     expect_kheap_check(0, 0);
-    expect_empty();
+
+    /* The spare: refill meets it, quarantines it, makes a new slab. */
+    assert_null(kheap_cache()->classes[1].partial);
+    assert_ptr_equal(kheap_cache()->classes[1].spare, s);
+    s->shape = 0x7FFF;
+    unsigned char* d = kmalloc_past_corrupt(32, s);
+    assert_null(kheap_cache()->classes[1].spare);
+    expect_kheap_check(-ECORRUPT, block_of(s));
+    kfree(d); /* d's slab: the spare */
+    struct unit_slab_mirror* t = (struct unit_slab_mirror*)(void*)(pool() + block_of(d) * UNIT_BS);
+    assert_ptr_equal(kheap_cache()->classes[1].spare, t);
+
+    /* Trim meets a corrupt spare: reported once, quarantined, not freed. */
+    t->shape = 0x7FFF;
+    struct kcache_stats st = cache_stats();
+    size_t reports = kheap_hosted_report_count();
+    assert_int_equal(kheap_trim(), 0);
+    assert_int_equal(kheap_trim(), 0);
+    assert_int_equal(kheap_hosted_report_count(), reports + 1);
+    assert_ptr_equal(kheap_hosted_last_report().ptr, t);
+    struct kcache_stats now = cache_stats();
+    assert_int_equal(now.corruptions, st.corruptions + 1);
+    assert_int_equal(now.quarantined_slabs, st.quarantined_slabs + 1);
+    assert_int_equal(now.spare_slabs, 0);
+    assert_int_equal(now.slabs, 2); /* both quarantined slabs stay allocated */
+    expect_kheap_check(-ECORRUPT, block_of(s) < block_of(t) ? block_of(s) : block_of(t));
 }
 
 /* Headers forged with a valid seal but impossible contents: caught by the
@@ -324,19 +368,19 @@ static void test_forged_headers(void** state)
     uintptr_t inuse = s->inuse;
     s->inuse = g->capacity;
     reseal(s);
+    unsigned char* b = kmalloc_past_corrupt(32, s); /* quarantined: the rebuild finds the bitmap wrong too */
     kcache_get_stats(kheap_cache(), &st);
-    size_t corruptions = st.corruptions;
-    assert_null(kmalloc(32));
-    kcache_get_stats(kheap_cache(), &st);
-    assert_int_equal(st.corruptions, corruptions + 1);
+    assert_int_equal(st.rebuild_corrupt_slabs, 1);
     expect_kheap_check(-ECORRUPT, block_of(s));
     s->inuse = (uintptr_t)g->capacity + 1; /* more than the slab holds */
     reseal(s);
     expect_kheap_check(-ECORRUPT, block_of(s));
     s->inuse = inuse;
     reseal(s);
+    expect_kheap_check(-ECORRUPT, SIZE_MAX); /* sound, off its class's list */
+    kfree(a); /* emptied: the spare */
+    kfree(b);
     expect_kheap_check(0, 0);
-    kfree(a);
 
     /* A full slab (on no list) whose next link is set. */
     size_t ci = KCACHE_CLASSES - 1;

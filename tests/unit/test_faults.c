@@ -18,7 +18,11 @@
  *     NULL changes nothing, the data of every live object survives, and at
  *     the end everything is freed and nothing is left (no leak);
  *   - a table corrupted at every block in turn, and every slab header in
- *     turn: kheap_check reports exactly that block.
+ *     turn: kheap_check reports exactly that block;
+ *   - every slab's header hit in turn, then its class asked for objects: the
+ *     slab is reported once and quarantined, the objects come from other
+ *     slabs, the other objects of the heap are intact, kfree into the slab
+ *     stays refused and kheap_check names it.
  */
 #include "unit.h"
 #include "unit_kheap.h"
@@ -590,6 +594,80 @@ static void test_corrupt_slab_headers(void** state)
     assert_int_equal(kheap_get()->rejected_frees, 0);
 }
 
+/* The first block of every slab of the kernel heap, in table order. */
+static size_t slab_starts(size_t* starts, size_t max)
+{
+    const struct heap* h = kheap_get();
+    size_t n = 0;
+    for (size_t i = 0; i < h->table->total; i++) {
+        HEAP_BLOCK_TABLE_ENTRY e = h->table->entries[i] & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT;
+        if (e == (HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_CACHE)) {
+            assert_true(n < max);
+            starts[n++] = i;
+        }
+    }
+    return n;
+}
+
+static void test_quarantine_every_slab(void** state)
+{
+    (void)state;
+    void* keep[12];
+    size_t starts[16];
+    corrupt_setup(keep, 12);
+    size_t slabs = slab_starts(starts, 16);
+    assert_true(slabs >= 4);
+    for (size_t k = 0; k < slabs; k++) {
+        corrupt_setup(keep, 12); /* the same heap each time (fixed secret) */
+        for (size_t i = 0; i < 12; i++) {
+            fill(keep[i], ksize(keep[i]), (unsigned)i);
+        }
+        size_t first = starts[k];
+        uintptr_t* header = (uintptr_t*)(void*)(pool() + first * UNIT_BS);
+        const struct kcache_class* c = &kheap_cache()->classes[header[3] >> 1]; /* shape: class << 1 | geometry */
+        size_t n = c->geometry[header[3] & 1].blocks;
+        size_t size = c->size;
+        header[k % 6] ^= (uintptr_t)1 << (k * 5 % 32); /* check, next, prev, shape, inuse or bitmap[0] */
+        size_t reports = kheap_hosted_report_count();
+        void* got[3];
+        for (size_t j = 0; j < 3; j++) {
+            got[j] = kmalloc(size);
+            assert_non_null(got[j]);
+            size_t b = heap_address_to_block(kheap_get(), got[j]);
+            assert_true(b < first || b >= first + n);
+            fill(got[j], size, 100u + (unsigned)j);
+        }
+        assert_int_equal(kheap_hosted_report_count(), reports + 1); /* the first kmalloc only */
+        assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
+        assert_ptr_equal(kheap_hosted_last_report().ptr, header);
+        struct kcache_stats st;
+        kcache_get_stats(kheap_cache(), &st);
+        assert_int_equal(st.quarantined_slabs, 1);
+        assert_int_equal(st.list_rebuilds, 1);
+        assert_int_equal(st.rebuild_corrupt_slabs, 1);
+        assert_int_equal(st.corruptions, 1);
+        expect_bad_block(first);
+        size_t rejected = kheap_get()->rejected_frees;
+        for (size_t i = 0; i < 12; i++) {
+            size_t b = heap_address_to_block(kheap_get(), keep[i]);
+            assert_true(filled(keep[i], ksize(keep[i]) != 0 ? ksize(keep[i]) : size, (unsigned)i));
+            kfree(keep[i]); /* refused inside the quarantined slab, freed elsewhere */
+            if (b >= first && b < first + n) {
+                assert_int_equal(kheap_get()->rejected_frees, ++rejected);
+            }
+        }
+        for (size_t j = 0; j < 3; j++) {
+            assert_true(filled(got[j], size, 100u + (unsigned)j));
+            kfree(got[j]);
+        }
+        assert_int_equal(kheap_get()->rejected_frees, rejected);
+        kheap_trim();
+        assert_int_equal(kheap_get()->used_blocks, n); /* only the quarantined slab is left */
+        expect_bad_block(first);
+    }
+    print_message("quarantine: %zu slabs hit in turn, each reported once, its class went on\n", slabs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_fault_sweep_each_site),
         cmocka_unit_test(test_corrupt_table_every_block),
         cmocka_unit_test(test_corrupt_slab_headers),
+        cmocka_unit_test(test_quarantine_every_slab),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,10 @@
  * double free, never allocated, free block, outside) with "nothing changed"
  * checked byte for byte over the pool, the table and the counters, sealed
  * headers (corruption caught on alloc, free, refill, trim and check; a
- * corrupt neighbour stays corrupt), hysteresis and trim, the one-block
+ * corrupt neighbour stays corrupt), quarantine (a corrupt partial-list
+ * head, spare or mid-list slab is reported once and abandoned, the class's
+ * list rebuilt from the table and its other slabs reused; a header put back
+ * later is safe), hysteresis and trim, the one-block
  * fallback, kcache_check against each invariant, poison, stats, secrets,
  * krealloc (every case), ksize, kpalloc and fault injection at every site.
  * The kheap wrappers (kmalloc & co.) are in test_kcache_kheap.c.
@@ -85,6 +88,14 @@ static void kc_reseal(const struct kcache* kc, struct unit_slab_mirror* s)
             print_error("kcache_check: %d at block %zu\n", kc_res_, kc_bad_);    \
         }                                                                         \
         assert_int_equal(kc_res_, 0);                                             \
+    } while (0)
+
+/* kcache_check fails, naming `block` (SIZE_MAX: a counter or list). */
+#define kc_assert_corrupt_at(e, block)                                            \
+    do {                                                                          \
+        size_t kc_bad_ = 12345;                                                   \
+        assert_int_equal(kcache_check(&(e)->kc, &kc_bad_), -ECORRUPT);            \
+        assert_int_equal(kc_bad_, (block));                                       \
     } while (0)
 
 /* Everything an operation that is refused must leave unchanged. */
@@ -704,11 +715,61 @@ static void test_secrets(void** state)
     kc_env_destroy(&e);
 }
 
-/* Corrupt one header word: every use reports it and changes nothing. */
+/*
+ * kcache_alloc(size) meets the corrupt slab `bad` of n blocks: exactly one
+ * report {FREE_CORRUPT, bad, its block}, corruptions + 1, one more slab
+ * quarantined and one more list rebuilt, no free refused; the object it
+ * returns is not inside `bad`.
+ */
+static unsigned char* kc_alloc_past_corrupt(struct kc_env* e, size_t size, const void* bad, size_t n)
+{
+    struct kcache_stats before;
+    struct kcache_stats after;
+    kcache_get_stats(&e->kc, &before);
+    size_t reports = e->u.reports.count;
+    size_t rejected = e->u.heap.rejected_frees;
+    unsigned char* p = kcache_alloc(&e->kc, size);
+    kcache_get_stats(&e->kc, &after);
+    assert_non_null(p);
+    assert_int_equal(e->u.reports.count, reports + 1);
+    assert_int_equal(e->u.reports.last.kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_ptr_equal(e->u.reports.last.ptr, bad);
+    assert_int_equal(e->u.reports.last.block, (size_t)((const unsigned char*)bad - e->pool) / UNIT_BS);
+    assert_int_equal(after.corruptions, before.corruptions + 1);
+    assert_int_equal(after.quarantined_slabs, before.quarantined_slabs + 1);
+    assert_int_equal(after.list_rebuilds, before.list_rebuilds + 1);
+    assert_int_equal(e->u.heap.rejected_frees, rejected);
+    assert_true(p + size <= (const unsigned char*)bad || p >= (const unsigned char*)bad + n * UNIT_BS);
+    return p;
+}
+
+/* kfree(ptr) into a slab whose header fails its check: refused, counted as
+ * a refused free and a corruption, reported with ptr; nothing else changes. */
+static void kc_assert_refused_corrupt(struct kc_env* e, void* ptr)
+{
+    struct kc_snapshot s;
+    kc_snapshot_take(e, &s);
+    kcache_free(&e->kc, ptr);
+    kc_assert_unchanged(e, &s, 1, 1);
+    assert_int_equal(e->u.reports.count, s.reports + 1);
+    assert_int_equal(e->u.reports.last.kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_ptr_equal(e->u.reports.last.ptr, ptr);
+}
+
+/*
+ * Corrupt one header word of a class's only slab (partial, the list head).
+ * kfree, krealloc and ksize refuse it as before; kmalloc reports it once,
+ * quarantines it and goes on in a new slab, and the class keeps working
+ * without another report; kcache_check keeps naming the slab. Put back, the
+ * header is sound again: a slab on no list (kcache_check says so), whose
+ * objects can be freed without its stale links being followed; empty, it
+ * becomes the spare and the heap is sound.
+ */
 static void corrupt_word_case(size_t word, uintptr_t value)
 {
     struct kc_env e;
     kc_env_make(&e, 4, 0);
+    const struct kcache_geometry* g = &e.kc.classes[0].geometry[0];
     unsigned char* a = kcache_alloc(&e.kc, 16);
     unsigned char* b = kcache_alloc(&e.kc, 16);
     struct unit_slab_mirror* slab = (struct unit_slab_mirror*)e.pool;
@@ -717,43 +778,62 @@ static void corrupt_word_case(size_t word, uintptr_t value)
     w[word] = value;
 
     /* kfree: refused as FREE_CORRUPT, counted twice (rejected, corruption). */
-    struct kc_snapshot s;
-    kc_snapshot_take(&e, &s);
-    size_t reports = e.u.reports.count;
-    kcache_free(&e.kc, a);
-    kc_assert_unchanged(&e, &s, 1, 1);
-    assert_int_equal(e.u.reports.count, reports + 1);
-    assert_int_equal(e.u.reports.last.kind, HEAP_REPORT_FREE_CORRUPT);
-    assert_ptr_equal(e.u.reports.last.ptr, a);
+    kc_assert_refused_corrupt(&e, a);
     assert_int_equal(e.u.reports.last.block, 0);
 
-    /* kmalloc of that class: NULL, reported with the slab, nothing changed. */
-    kc_snapshot_take(&e, &s);
-    assert_null(kcache_alloc(&e.kc, 16));
-    kc_assert_unchanged(&e, &s, 0, 1);
-    assert_int_equal(e.u.reports.last.kind, HEAP_REPORT_FREE_CORRUPT);
-    assert_ptr_equal(e.u.reports.last.ptr, slab);
+    /* kmalloc of that class: reported once, quarantined, a new slab. Nothing
+     * is read from or written to the corrupt header (word 1 is a wild next). */
+    uintptr_t corrupt[KC_HEADER_WORDS_FIXED + 4];
+    memcpy(corrupt, slab, sizeof(corrupt));
+    unsigned char* c = kc_alloc_past_corrupt(&e, 16, slab, 1);
+    assert_memory_equal(corrupt, slab, sizeof(corrupt));
+    assert_ptr_equal(c, e.pool + UNIT_BS + g->offset);
+    unit_assert_table(&e.u.heap, "43 43 00 00");
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.quarantined_slabs, 1);
+    assert_int_equal(st.rebuild_corrupt_slabs, 1);
+    assert_int_equal(st.slabs, 2);   /* the quarantined slab stays allocated */
+    assert_int_equal(st.objects, 3); /* and its objects stay live */
+    assert_int_equal(e.kc.classes[0].quarantined, 1);
+    assert_ptr_equal(e.kc.classes[0].partial, e.pool + UNIT_BS);
+    assert_int_equal(e.kc.classes[0].partial_slabs, 1);
 
-    /* ksize and krealloc do not trust it either. */
+    /* The class goes on with no further report; kfree into the quarantined
+     * slab stays refused, ksize and krealloc do not trust it either. */
+    size_t reports = e.u.reports.count;
+    unsigned char* d = kcache_alloc(&e.kc, 16);
+    assert_ptr_equal(d, c + 16);
+    assert_int_equal(e.u.reports.count, reports);
+    kc_assert_refused_corrupt(&e, b);
     assert_int_equal(kcache_size(&e.kc, a), 0);
+    struct kc_snapshot s;
     kc_snapshot_take(&e, &s);
     assert_null(kcache_realloc(&e.kc, a, 1000));
     kc_assert_unchanged(&e, &s, 1, 1);
 
-    /* kcache_check names the slab. */
-    size_t bad = 0;
-    assert_int_equal(kcache_check(&e.kc, &bad), -ECORRUPT);
-    assert_int_equal(bad, 0);
-    /* Other classes are unaffected. */
+    /* kcache_check names the slab; other classes are unaffected. */
+    kc_assert_corrupt_at(&e, 0);
     void* other = kcache_alloc(&e.kc, 100);
     assert_non_null(other);
     kcache_free(&e.kc, other);
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.quarantined_slabs, 1);
 
-    /* Put the word back: all is as before. */
+    /* Put the word back: a sound partial slab its class's list lacks. */
     w[word] = saved;
-    kc_assert_clean(&e);
+    kc_assert_corrupt_at(&e, SIZE_MAX);
+    assert_int_equal(kcache_size(&e.kc, a), 16);
     kcache_free(&e.kc, a);
-    kcache_free(&e.kc, b);
+    kcache_free(&e.kc, b); /* empty: off the list, links cleared, the spare */
+    assert_ptr_equal(e.kc.classes[0].spare, slab);
+    assert_int_equal(slab->next, 0);
+    assert_int_equal(slab->prev, 0);
+    assert_ptr_equal(e.kc.classes[0].partial, e.pool + UNIT_BS); /* untouched */
+    kc_assert_clean(&e);
+    kcache_free(&e.kc, c);
+    kcache_free(&e.kc, d); /* released: the class has its spare */
+    unit_assert_table(&e.u.heap, "43 00 43 00"); /* block 2: the 112-byte class's spare */
     kc_assert_clean(&e);
     kc_env_destroy(&e);
 }
@@ -793,28 +873,452 @@ static void test_overrun_into_slab(void** state)
     kc_env_destroy(&e);
 }
 
-/* A corrupt spare is caught when it would be reused, and by trim. */
+/*
+ * A corrupt spare met by kmalloc (refill): reported once, quarantined (no
+ * longer the spare, never freed), and the class makes a new slab. Met by
+ * trim: reported once and quarantined too; later trims do not see it.
+ */
 static void test_corrupt_spare(void** state)
 {
     (void)state;
     struct kc_env e;
     kc_env_make(&e, 4, 0);
+    const struct kcache_geometry* g = &e.kc.classes[0].geometry[0];
+    struct unit_slab_mirror* slab0 = (struct unit_slab_mirror*)e.pool;
+    struct unit_slab_mirror* slab1 = (struct unit_slab_mirror*)(e.pool + UNIT_BS);
     void* a = kcache_alloc(&e.kc, 16);
     kcache_free(&e.kc, a);
-    struct unit_slab_mirror* slab = (struct unit_slab_mirror*)e.pool;
-    assert_ptr_equal(e.kc.classes[0].spare, slab);
-    slab->inuse = 7;
-    struct kc_snapshot s;
-    kc_snapshot_take(&e, &s);
-    assert_null(kcache_alloc(&e.kc, 16));
-    kc_assert_unchanged(&e, &s, 0, 1);
-    assert_ptr_equal(e.u.reports.last.ptr, slab);
-    kc_snapshot_take(&e, &s);
-    assert_int_equal(kcache_trim(&e.kc), 0); /* left alone */
-    kc_assert_unchanged(&e, &s, 0, 1);
-    slab->inuse = 0;
+    assert_ptr_equal(e.kc.classes[0].spare, slab0);
+    slab0->inuse = 7;
+    unsigned char* b = kc_alloc_past_corrupt(&e, 16, slab0, 1);
+    assert_ptr_equal(b, e.pool + UNIT_BS + g->offset);
+    assert_null(e.kc.classes[0].spare);
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.spare_slabs, 0);
+    assert_int_equal(st.slabs, 2);
+    assert_int_equal(st.rebuild_corrupt_slabs, 1);
+    kc_assert_corrupt_at(&e, 0);
+
+    /* The new slab becomes the spare; trim frees it, never slab 0. */
+    kcache_free(&e.kc, b);
+    assert_ptr_equal(e.kc.classes[0].spare, slab1);
     assert_int_equal(kcache_trim(&e.kc), 1);
+    unit_assert_table(&e.u.heap, "43 00 00 00");
+
+    /* trim meets a corrupt spare: one report, quarantined, not freed. */
+    b = kcache_alloc(&e.kc, 16); /* no partial slab, no spare: a new slab, no rebuild */
+    assert_ptr_equal(b, e.pool + UNIT_BS + g->offset);
+    kcache_free(&e.kc, b);
+    assert_ptr_equal(e.kc.classes[0].spare, slab1);
+    slab1->bitmap[0] ^= 0x10;
+    size_t reports = e.u.reports.count;
+    assert_int_equal(kcache_trim(&e.kc), 0);
+    assert_int_equal(e.u.reports.count, reports + 1);
+    assert_int_equal(e.u.reports.last.kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_ptr_equal(e.u.reports.last.ptr, slab1);
+    assert_null(e.kc.classes[0].spare);
+    assert_int_equal(kcache_trim(&e.kc), 0);
+    assert_int_equal(e.u.reports.count, reports + 1); /* not met again */
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.quarantined_slabs, 2);
+    assert_int_equal(st.corruptions, 2);
+    assert_int_equal(st.list_rebuilds, 1); /* trim rebuilds nothing */
+    unit_assert_table(&e.u.heap, "43 43 00 00");
+    kc_assert_corrupt_at(&e, 0);
+    kc_env_destroy(&e);
+}
+
+/*
+ * Quarantined slabs whose headers are put back are sound again; a later
+ * rebuild of their class takes them back: an empty one becomes the spare
+ * when the class has none (and is used before any new slab), another empty
+ * one goes back to the heap, a partial one is relinked (here found by the
+ * refill, after its corrupt spare).
+ */
+static void test_rebuild_takes_back_sound_slabs(void** state)
+{
+    (void)state;
+    struct kc_env e;
+    kc_env_make(&e, 4, 0);
+    const struct kcache_geometry* g = &e.kc.classes[0].geometry[0];
+    unsigned char* slab[4];
+    for (size_t i = 0; i < 4; i++) {
+        slab[i] = e.pool + i * UNIT_BS;
+    }
+    struct unit_slab_mirror* s0 = (struct unit_slab_mirror*)slab[0];
+    struct unit_slab_mirror* s1 = (struct unit_slab_mirror*)slab[1];
+    struct unit_slab_mirror* s2 = (struct unit_slab_mirror*)slab[2];
+
+    /* Two empty slabs quarantined by trim (slab 0, then slab 1), then put back. */
+    void* a = kcache_alloc(&e.kc, 16);
+    kcache_free(&e.kc, a);
+    s0->check ^= 1;
+    assert_int_equal(kcache_trim(&e.kc), 0);
+    a = kcache_alloc(&e.kc, 16);
+    assert_ptr_equal(a, slab[1] + g->offset);
+    kcache_free(&e.kc, a);
+    s1->check ^= 1;
+    assert_int_equal(kcache_trim(&e.kc), 0);
+    s0->check ^= 1;
+    s1->check ^= 1;
+    kc_assert_corrupt_at(&e, 0); /* an empty slab that is not its class's spare */
+
+    /* A partial slab 2 whose header is hit: the rebuild keeps slab 0 as the
+     * spare, gives slab 1 back, and the object comes from slab 0. */
+    a = kcache_alloc(&e.kc, 16);
+    assert_ptr_equal(a, slab[2] + g->offset);
+    s2->inuse = 5;
+    unsigned char* b = kc_alloc_past_corrupt(&e, 16, s2, 1);
+    assert_ptr_equal(b, slab[0] + g->offset);
+    unit_assert_table(&e.u.heap, "43 00 43 00");
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.quarantined_slabs, 3);
+    assert_int_equal(st.rebuild_corrupt_slabs, 1);
+    assert_int_equal(st.slabs, 2);
+    assert_int_equal(st.objects, 2);
+    kc_assert_corrupt_at(&e, 2);
+
+    /* Slab 2 put back (partial, off the list); slab 0 emptied becomes the
+     * spare, then is hit: the refill quarantines it, the rebuild relinks
+     * slab 2, and the object comes from slab 2. */
+    s2->inuse = 1;
+    kcache_free(&e.kc, b);
+    assert_ptr_equal(e.kc.classes[0].spare, s0);
+    assert_null(e.kc.classes[0].partial);
+    s0->bitmap[1] ^= 0x100;
+    unsigned char* c = kc_alloc_past_corrupt(&e, 16, s0, 1);
+    assert_ptr_equal(c, slab[2] + g->offset + 16);
+    assert_ptr_equal(e.kc.classes[0].partial, s2);
+    assert_int_equal(e.kc.classes[0].partial_slabs, 1);
+    assert_null(e.kc.classes[0].spare);
+    kc_assert_corrupt_at(&e, 0);
+    kcache_free(&e.kc, a);
+    kcache_free(&e.kc, c); /* slab 2 empty and on the list: the spare */
+    assert_ptr_equal(e.kc.classes[0].spare, s2);
+    s0->bitmap[1] ^= 0x100;
+    kc_assert_corrupt_at(&e, 0); /* slab 0: empty, not the spare */
+    kc_env_destroy(&e);
+}
+
+/* A quarantine on a full heap: the class has no other slab and there is no
+ * room for a new one, so kmalloc returns NULL (after one report) - as it
+ * would for lack of room; once there is room, the class works again. */
+static void test_quarantine_out_of_memory(void** state)
+{
+    (void)state;
+    struct kc_env e;
+    kc_env_make(&e, 2, 0);
+    void* a = kcache_alloc(&e.kc, 16);
+    void* block = kcache_palloc(&e.kc, 1);
+    unit_assert_table(&e.u.heap, "43 41");
+    struct unit_slab_mirror* slab = (struct unit_slab_mirror*)e.pool;
+    slab->prev = 0x5A5A; /* a wild link, never followed */
+    size_t reports = e.u.reports.count;
+    size_t failed = e.u.heap.failed_allocs;
+    assert_null(kcache_alloc(&e.kc, 16));
+    assert_int_equal(e.u.reports.count, reports + 1);
+    assert_ptr_equal(e.u.reports.last.ptr, slab);
+    assert_true(e.u.heap.failed_allocs > failed); /* a new slab was tried */
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.quarantined_slabs, 1);
+    assert_int_equal(st.slabs, 1);
+    assert_null(e.kc.classes[0].partial);
+    assert_null(kcache_alloc(&e.kc, 16)); /* no room, and no second report */
+    assert_int_equal(e.u.reports.count, reports + 1);
+    kcache_free(&e.kc, block);
+    unsigned char* b = kcache_alloc(&e.kc, 16);
+    assert_ptr_equal(b, e.pool + UNIT_BS + e.kc.classes[0].geometry[0].offset);
+    kc_assert_refused_corrupt(&e, a);
+    kc_assert_corrupt_at(&e, 0);
+    kc_env_destroy(&e);
+}
+
+/* n full one-block slabs of class 0 (blocks 0..n-1), then one object
+ * freed in each slab of `order` in turn (each pushed to the list head): the
+ * list is order[n-1], ..., order[0]. Returns the objects; slot `freed[k]`
+ * of slab k was freed. */
+static void** kc_partial_slabs(struct kc_env* e, size_t n, const size_t* order, size_t* freed)
+{
+    size_t cap = e->kc.classes[0].geometry[0].capacity;
+    void** p = unit_xmalloc(n * cap * sizeof(*p));
+    for (size_t i = 0; i < n * cap; i++) {
+        p[i] = kcache_alloc(&e->kc, 16);
+        assert_non_null(p[i]);
+    }
+    for (size_t k = 0; k < n; k++) {
+        assert_int_equal(e->u.heap.table->entries[k], 0x43);
+    }
+    for (size_t k = 0; k < n; k++) {
+        freed[order[k]] = 3 + 2 * order[k];
+        kcache_free(&e->kc, p[order[k] * cap + freed[order[k]]]);
+    }
+    assert_ptr_equal(e->kc.classes[0].partial, e->pool + order[n - 1] * UNIT_BS);
+    assert_int_equal(e->kc.classes[0].partial_slabs, n);
+    kc_assert_clean(e);
+    return p;
+}
+
+/*
+ * The partial-list head is corrupt while the class has other partial slabs:
+ * the rebuild relinks them (table order) and the allocations go into their
+ * free slots, with no new slab; kfree into the corrupt one stays refused.
+ */
+static void test_quarantine_reuses_partial_slabs(void** state)
+{
+    (void)state;
+    struct kc_env e;
+    kc_env_make(&e, 8, 0);
+    size_t cap = e.kc.classes[0].geometry[0].capacity;
+    static const size_t order[3] = { 0, 1, 2 };
+    size_t freed[3];
+    void** p = kc_partial_slabs(&e, 3, order, freed);
+    struct unit_slab_mirror* head = (struct unit_slab_mirror*)(e.pool + 2 * UNIT_BS);
+    head->bitmap[0] ^= 0x1; /* a stray write: slot 0 "freed" behind the cache's back */
+
+    unsigned char* q = kc_alloc_past_corrupt(&e, 16, head, 1);
+    assert_ptr_equal(q, p[freed[0]]); /* slab 0's free slot */
+    assert_ptr_equal(e.kc.classes[0].partial, e.pool + UNIT_BS); /* slab 0 full: off the list */
+    assert_int_equal(e.kc.classes[0].partial_slabs, 1);
+    size_t reports = e.u.reports.count;
+    unsigned char* r = kcache_alloc(&e.kc, 16);
+    assert_ptr_equal(r, p[cap + freed[1]]); /* slab 1's free slot */
+    assert_int_equal(e.u.reports.count, reports);
+    assert_null(e.kc.classes[0].partial);
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.slabs, 3); /* no new slab */
+    assert_int_equal(st.quarantined_slabs, 1);
+    assert_int_equal(st.list_rebuilds, 1);
+    assert_int_equal(st.rebuild_corrupt_slabs, 1);
+    assert_int_equal(st.corruptions, 1);
+    unit_assert_table(&e.u.heap, "43 43 43 00 00 00 00 00");
+    kc_assert_refused_corrupt(&e, p[2 * cap]);
+    kc_assert_corrupt_at(&e, 2);
+    /* The next one needs a new slab: the corrupt one is never used. */
+    unsigned char* n = kcache_alloc(&e.kc, 16);
+    assert_ptr_equal(n, e.pool + 3 * UNIT_BS + e.kc.classes[0].geometry[0].offset);
+    free(p);
+    kc_env_destroy(&e);
+}
+
+/*
+ * A corrupt slab in the middle of the list is not met until it becomes the
+ * head (the head fills and leaves the list; its link is written without
+ * trusting the header, which stays exactly as corrupt); then it takes the
+ * same path: one report, quarantine, rebuild, the next sound slab used.
+ * Put back, its stale links are not followed when it empties. A rebuild
+ * skips every corrupt slab: two corrupt ones, one report, both counted.
+ */
+static void test_quarantine_mid_list(void** state)
+{
+    (void)state;
+    struct kc_env e;
+    kc_env_make(&e, 8, 0);
+    size_t cap = e.kc.classes[0].geometry[0].capacity;
+    static const size_t order[3] = { 2, 1, 0 }; /* list: slab 0, slab 1, slab 2 */
+    size_t freed[3];
+    void** p = kc_partial_slabs(&e, 3, order, freed);
+    struct unit_slab_mirror* mid = (struct unit_slab_mirror*)(e.pool + UNIT_BS);
+    struct unit_slab_mirror* tail = (struct unit_slab_mirror*)(e.pool + 2 * UNIT_BS);
+    assert_int_equal(mid->next, (uintptr_t)tail);
+    mid->check += 0x40;
+
+    size_t reports = e.u.reports.count;
+    unsigned char* x = kcache_alloc(&e.kc, 16);
+    assert_ptr_equal(x, p[freed[0]]); /* slab 0 fills and leaves the list */
+    assert_int_equal(e.u.reports.count, reports); /* the corrupt slab not met yet */
+    assert_ptr_equal(e.kc.classes[0].partial, mid);
+    unsigned char* y = kc_alloc_past_corrupt(&e, 16, mid, 1);
+    assert_ptr_equal(y, p[2 * cap + freed[2]]); /* slab 2, no new slab */
+    assert_null(e.kc.classes[0].partial);
+    assert_int_equal(e.kc.classes[0].slabs, 3);
+    assert_int_equal(tail->prev, 0); /* relinked by the rebuild (now full) */
+    kc_assert_refused_corrupt(&e, p[cap]);
+    kc_assert_corrupt_at(&e, 1);
+
+    /* Put back: sound, partial, off the list, next still naming slab 2. */
+    mid->check -= 0x40;
+    kc_assert_corrupt_at(&e, SIZE_MAX);
+    assert_int_equal(mid->next, (uintptr_t)tail);
+    uintptr_t tail_prev = tail->prev;
+    for (size_t i = 0; i < cap; i++) {
+        if (i != freed[1]) {
+            kcache_free(&e.kc, p[cap + i]);
+        }
+    }
+    assert_int_equal(tail->prev, tail_prev); /* slab 2 not written through the stale link */
+    assert_ptr_equal(e.kc.classes[0].spare, mid);
     kc_assert_clean(&e);
+    free(p);
+    kc_env_destroy(&e);
+
+    /* Head and middle both corrupt: one report (the head), both skipped. */
+    kc_env_make(&e, 8, 0);
+    p = kc_partial_slabs(&e, 3, order, freed);
+    struct unit_slab_mirror* head = (struct unit_slab_mirror*)e.pool;
+    mid = (struct unit_slab_mirror*)(e.pool + UNIT_BS);
+    head->shape ^= 2;
+    mid->inuse ^= 1;
+    unsigned char* z = kc_alloc_past_corrupt(&e, 16, head, 1);
+    assert_ptr_equal(z, p[2 * cap + freed[2]]);
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.quarantined_slabs, 1);  /* the one the class met */
+    assert_int_equal(st.rebuild_corrupt_slabs, 2); /* both skipped */
+    assert_int_equal(st.corruptions, 1);
+    kc_assert_corrupt_at(&e, 0);
+    kc_assert_refused_corrupt(&e, p[cap]);
+    /* The middle one put back: its prev (the corrupt head, untouched) still
+     * links to it, its next (slab 2, relinked) does not: off the list, so
+     * emptying it writes through neither link. */
+    mid->inuse ^= 1;
+    struct unit_slab_mirror* last = (struct unit_slab_mirror*)(e.pool + 2 * UNIT_BS);
+    uintptr_t saved[KC_HEADER_WORDS_FIXED];
+    memcpy(saved, head, sizeof(saved));
+    assert_int_equal(mid->prev, (uintptr_t)head);
+    assert_int_equal(head->next, (uintptr_t)mid);
+    assert_int_equal(mid->next, (uintptr_t)last);
+    assert_int_equal(last->prev, 0);
+    for (size_t i = 0; i < cap; i++) {
+        if (i != freed[1]) {
+            kcache_free(&e.kc, p[cap + i]);
+        }
+    }
+    assert_memory_equal(saved, head, sizeof(saved));
+    assert_int_equal(last->prev, 0);
+    assert_ptr_equal(e.kc.classes[0].spare, mid);
+    assert_int_equal(mid->next, 0);
+    assert_int_equal(mid->prev, 0);
+    kc_assert_corrupt_at(&e, 0);
+    free(p);
+    kc_env_destroy(&e);
+}
+
+/*
+ * A slab dropped by a rebuild (corrupt then) whose prev is a sound slab the
+ * rebuild relinked elsewhere: put back, the prev does not link to it, so it
+ * is off the list and emptying it writes through neither stale link. The
+ * list: slab 0 (corrupt head) -> slab 1 -> slab 2 (corrupt) -> slab 3.
+ */
+static void test_quarantine_stale_prev(void** state)
+{
+    (void)state;
+    struct kc_env e;
+    kc_env_make(&e, 8, 0);
+    size_t cap = e.kc.classes[0].geometry[0].capacity;
+    static const size_t order[4] = { 3, 2, 1, 0 };
+    size_t freed[4];
+    void** p = kc_partial_slabs(&e, 4, order, freed);
+    struct unit_slab_mirror* s[4];
+    for (size_t k = 0; k < 4; k++) {
+        s[k] = (struct unit_slab_mirror*)(e.pool + k * UNIT_BS);
+    }
+    s[0]->check ^= 0x8;
+    s[2]->bitmap[0] ^= 0x2;
+    unsigned char* x = kc_alloc_past_corrupt(&e, 16, s[0], 1);
+    assert_ptr_equal(x, p[cap + freed[1]]); /* slab 1 (now full), then slab 3 */
+    assert_ptr_equal(e.kc.classes[0].partial, s[3]);
+    assert_int_equal(e.kc.classes[0].partial_slabs, 1);
+    assert_int_equal(s[1]->next, 0); /* full: on no list */
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.rebuild_corrupt_slabs, 2);
+
+    s[2]->bitmap[0] ^= 0x2; /* put back: prev = slab 1, next = slab 3, both stale */
+    assert_int_equal(s[2]->prev, (uintptr_t)s[1]);
+    assert_int_equal(s[2]->next, (uintptr_t)s[3]);
+    uintptr_t s1[KC_HEADER_WORDS_FIXED];
+    uintptr_t s3[KC_HEADER_WORDS_FIXED];
+    memcpy(s1, s[1], sizeof(s1));
+    memcpy(s3, s[3], sizeof(s3));
+    for (size_t i = 0; i < cap; i++) {
+        if (i != freed[2]) {
+            kcache_free(&e.kc, p[2 * cap + i]);
+        }
+    }
+    assert_memory_equal(s1, s[1], sizeof(s1));
+    assert_memory_equal(s3, s[3], sizeof(s3));
+    assert_ptr_equal(e.kc.classes[0].spare, s[2]);
+    assert_ptr_equal(e.kc.classes[0].partial, s[3]);
+    kc_assert_corrupt_at(&e, 0);
+    free(p);
+    kc_env_destroy(&e);
+}
+
+/*
+ * The rebuild meets the class's sound spare and keeps it; the object comes
+ * from it (with poison on: the recovery checks the poison too).
+ */
+static void test_quarantine_keeps_sound_spare(void** state)
+{
+    (void)state;
+    struct kc_env e;
+    kc_env_make(&e, 4, KCACHE_FLAG_POISON);
+    const struct kcache_geometry* g = &e.kc.classes[0].geometry[0];
+    size_t cap = g->capacity;
+    void** p = unit_xmalloc((cap + 1) * sizeof(*p));
+    for (size_t i = 0; i <= cap; i++) {
+        p[i] = kcache_alloc(&e.kc, 16);
+    }
+    struct unit_slab_mirror* s0 = (struct unit_slab_mirror*)e.pool;
+    struct unit_slab_mirror* s1 = (struct unit_slab_mirror*)(e.pool + UNIT_BS);
+    kcache_free(&e.kc, p[cap]); /* slab 1 empty: the spare */
+    kcache_free(&e.kc, p[4]);   /* slab 0 partial: the head */
+    assert_ptr_equal(e.kc.classes[0].spare, s1);
+    assert_ptr_equal(e.kc.classes[0].partial, s0);
+    s0->shape ^= 1; /* the other geometry: the seal no longer matches */
+    unsigned char* q = kc_alloc_past_corrupt(&e, 16, s0, 1);
+    assert_ptr_equal(q, (unsigned char*)s1 + g->offset);
+    assert_null(e.kc.classes[0].spare);
+    assert_ptr_equal(e.kc.classes[0].partial, s1);
+    assert_int_equal(e.kc.use_after_free, 0);
+    kc_assert_corrupt_at(&e, 0);
+    free(p);
+    kc_env_destroy(&e);
+}
+
+/*
+ * Two slabs that fail in one kmalloc: the corrupt head, then a spare forged
+ * with a valid seal whose bitmap is full while inuse is 0 (the rebuild
+ * cannot vouch for it, the refill's check passes, no slot): both reported
+ * and quarantined, then a new slab.
+ */
+static void test_quarantine_forged_spare(void** state)
+{
+    (void)state;
+    struct kc_env e;
+    kc_env_make(&e, 4, 0);
+    const struct kcache_geometry* g = &e.kc.classes[0].geometry[0];
+    size_t cap = g->capacity;
+    void** p = unit_xmalloc((cap + 1) * sizeof(*p));
+    for (size_t i = 0; i <= cap; i++) {
+        p[i] = kcache_alloc(&e.kc, 16);
+    }
+    struct unit_slab_mirror* s0 = (struct unit_slab_mirror*)e.pool;
+    struct unit_slab_mirror* s1 = (struct unit_slab_mirror*)(e.pool + UNIT_BS);
+    kcache_free(&e.kc, p[cap]); /* slab 1: the spare */
+    kcache_free(&e.kc, p[0]);   /* slab 0: the head */
+    memset(s1->bitmap, 0xFF, g->words * sizeof(uintptr_t));
+    kc_reseal(&e.kc, s1);
+    s0->inuse ^= 0x10;
+    size_t reports = e.u.reports.count;
+    unsigned char* q = kcache_alloc(&e.kc, 16);
+    assert_ptr_equal(q, e.pool + 2 * UNIT_BS + g->offset);
+    assert_int_equal(e.u.reports.count, reports + 2);
+    assert_ptr_equal(e.u.reports.last.ptr, s1);
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.quarantined_slabs, 2);
+    assert_int_equal(st.list_rebuilds, 2);
+    assert_int_equal(st.rebuild_corrupt_slabs, 2);
+    assert_int_equal(st.corruptions, 2);
+    assert_null(e.kc.classes[0].spare);
+    unit_assert_table(&e.u.heap, "43 43 43 00");
+    kc_assert_corrupt_at(&e, 0);
+    free(p);
     kc_env_destroy(&e);
 }
 
@@ -1135,6 +1639,9 @@ static void test_stats(void** state)
     assert_int_equal(st.spare_slabs, 0);
     assert_int_equal(st.corruptions, 0);
     assert_int_equal(st.forced_failures, 0);
+    assert_int_equal(st.quarantined_slabs, 0);
+    assert_int_equal(st.list_rebuilds, 0);
+    assert_int_equal(st.rebuild_corrupt_slabs, 0);
     kcache_free(&e.kc, a);
     kcache_get_stats(&e.kc, &st);
     assert_int_equal(st.spare_slabs, 1);
@@ -1570,7 +2077,9 @@ static void test_fault_realloc(void** state)
     kc_env_destroy(&e);
 }
 
-/* A forged header whose bitmap is full while inuse says otherwise. */
+/* A forged header whose bitmap is full while inuse says otherwise: no
+ * slot, so kmalloc quarantines it (the rebuild finds the bitmap wrong too)
+ * and uses a new slab. */
 static void test_sealed_full_bitmap(void** state)
 {
     (void)state;
@@ -1583,15 +2092,17 @@ static void test_sealed_full_bitmap(void** state)
     memcpy(saved, s->bitmap, words * sizeof(uintptr_t));
     memset(s->bitmap, 0xFF, words * sizeof(uintptr_t));
     kc_reseal(&e.kc, s);
-    struct kc_snapshot snap;
-    kc_snapshot_take(&e, &snap);
-    assert_null(kcache_alloc(&e.kc, 16));
-    kc_assert_unchanged(&e, &snap, 0, 1);
-    assert_int_equal(e.u.reports.last.kind, HEAP_REPORT_FREE_CORRUPT);
-    assert_ptr_equal(e.u.reports.last.ptr, s);
+    unsigned char* b = kc_alloc_past_corrupt(&e, 16, s, 1);
+    assert_ptr_equal(b, e.pool + UNIT_BS + e.kc.classes[0].geometry[0].offset);
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(st.rebuild_corrupt_slabs, 1);
+    kc_assert_corrupt_at(&e, 0);
     memcpy(s->bitmap, saved, words * sizeof(uintptr_t));
     kc_reseal(&e.kc, s);
-    kcache_free(&e.kc, a);
+    kcache_free(&e.kc, a); /* sound again, off the list: emptied, the spare */
+    kcache_free(&e.kc, b); /* on the list: unlinked and released */
+    unit_assert_table(&e.u.heap, "43 00");
     kc_assert_clean(&e);
     kc_env_destroy(&e);
 }
@@ -1650,6 +2161,13 @@ int main(void)
         cmocka_unit_test(test_corrupt_header_words),
         cmocka_unit_test(test_overrun_into_slab),
         cmocka_unit_test(test_corrupt_spare),
+        cmocka_unit_test(test_rebuild_takes_back_sound_slabs),
+        cmocka_unit_test(test_quarantine_reuses_partial_slabs),
+        cmocka_unit_test(test_quarantine_out_of_memory),
+        cmocka_unit_test(test_quarantine_stale_prev),
+        cmocka_unit_test(test_quarantine_keeps_sound_spare),
+        cmocka_unit_test(test_quarantine_forged_spare),
+        cmocka_unit_test(test_quarantine_mid_list),
         cmocka_unit_test(test_corrupt_neighbour_stays_corrupt),
         cmocka_unit_test(test_check_counters),
         cmocka_unit_test(test_check_lists),

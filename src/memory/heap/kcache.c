@@ -11,6 +11,10 @@
  *     the slab's address, verified before every use of the header: a header
  *     changed by a stray write (say, an overrun of the memory just below the
  *     slab) is reported and never followed;
+ *   - a class that meets such a header where it needs one (its partial-list
+ *     head, its spare) quarantines the slab and rebuilds its partial list
+ *     from the table (see "quarantine" below), so one overrun costs a slab,
+ *     not the whole size class;
  *   - class descriptors, list heads, keys and counters live in struct
  *     kcache, outside the pool.
  * Needs memory.c and heap.c / heap_check.c only; no libc.
@@ -249,6 +253,23 @@ static void kcache_corrupt(struct kcache* kc, const struct kcache_slab* s)
     kcache_report(kc, HEAP_REPORT_FREE_CORRUPT, s);
 }
 
+/*
+ * Quarantine: class c met the corrupt header of s where it needed it (its
+ * partial-list head or its spare). Reported once, here; then abandoned: s
+ * stays allocated in the table for ever (still counted in c->slabs, its
+ * objects in c->objects), nothing is read from or written to it again, kfree
+ * into it stays refused by its check, and kcache_check keeps naming it. The
+ * caller drops it from the list by rebuilding the list (kcache_rebuild).
+ */
+static void kcache_quarantine(struct kcache* kc, struct kcache_class* c, const struct kcache_slab* s)
+{
+    kcache_corrupt(kc, s);
+    c->quarantined++;
+    if (c->spare == s) {
+        c->spare = NULL;
+    }
+}
+
 static bool kcache_forced(struct kcache* kc, enum kcache_fault_site site)
 {
     if (kc->fault != NULL && kc->fault(kc->fault_ctx, site)) {
@@ -338,6 +359,53 @@ KCACHE_HOT bool kcache_slot_live(const struct kcache_slab* s, size_t slot)
     return (s->bitmap[slot / KCACHE_WORD_BITS] >> (slot % KCACHE_WORD_BITS)) & 1u;
 }
 
+static size_t kcache_popcount(uintptr_t w)
+{
+    size_t n = 0;
+    for (; w != 0; w &= w - 1) {
+        n++;
+    }
+    return n;
+}
+
+/* Bitmap agrees with inuse, padding bits are set, header gap is zero. */
+static bool kcache_bitmap_ok(const struct kcache_slab* s, const struct kcache_geometry* g)
+{
+    size_t live = 0;
+    for (size_t w = 0; w < g->words; w++) {
+        live += kcache_popcount(s->bitmap[w]);
+    }
+    for (size_t bit = g->capacity; bit < (size_t)g->words * KCACHE_WORD_BITS; bit++) {
+        if (!kcache_slot_live(s, bit)) {
+            return false;
+        }
+        live--;
+    }
+    const unsigned char* gap = (const unsigned char*)&s->bitmap[g->words];
+    for (const unsigned char* p = gap; p < (const unsigned char*)s + g->offset; p++) {
+        if (*p != 0) {
+            return false;
+        }
+    }
+    return live == s->inuse;
+}
+
+/*
+ * The whole header of the CACHE allocation of n blocks at s is sound: it
+ * passes its check, its geometry is n blocks long, inuse <= capacity and
+ * the bitmap agrees (kcache_bitmap_ok). Its geometry, or NULL. What
+ * kcache_check wants of every slab, and what a rebuild wants before it
+ * links one: a slab that passes has a free slot whenever inuse < capacity.
+ */
+static const struct kcache_geometry* kcache_slab_sound(const struct kcache* kc, const struct kcache_slab* s, size_t n)
+{
+    const struct kcache_geometry* g = kcache_slab_ok(kc, s);
+    if (g == NULL || g->blocks != n || s->inuse > g->capacity || !kcache_bitmap_ok(s, g)) {
+        return NULL;
+    }
+    return g;
+}
+
 /* Lay out a fresh slab in `mem`: zero header, padding bits set, sealed. */
 static struct kcache_slab* kcache_format(struct kcache* kc, void* mem, size_t ci, size_t which)
 {
@@ -403,7 +471,7 @@ size_t kcache_trim(struct kcache* kc)
         }
         const struct kcache_geometry* g = kcache_slab_ok(kc, s);
         if (g == NULL) {
-            kcache_corrupt(kc, s); /* left where it is: never followed */
+            kcache_quarantine(kc, &kc->classes[ci], s); /* no longer the spare, never freed */
             continue;
         }
         kc->classes[ci].spare = NULL;
@@ -451,6 +519,83 @@ static void kcache_list_unlink(const struct kcache* kc, struct kcache_class* c, 
     c->partial_slabs--;
 }
 
+/*
+ * Is the verified, non-full slab s really on its class's list, as its links
+ * say? Always, except for a slab that a rebuild left out because its header
+ * was corrupt then, and whose header was put back since: its links are
+ * stale (the rebuild did not write them) and must not be followed to unlink
+ * it. Both neighbours must link back to s.
+ */
+static bool kcache_on_list(const struct kcache_class* c, const struct kcache_slab* s)
+{
+    const struct kcache_slab* prev = s->prev;
+    const struct kcache_slab* next = s->next;
+    return (prev != NULL ? prev->next : c->partial) == s && (next == NULL || next->prev == s);
+}
+
+/*
+ * Rebuild the partial list of class ci from the table, after a quarantine:
+ * the corrupt slab's links cannot be trusted, so the list is not repaired
+ * around it but made again. Every CACHE allocation in the table is looked
+ * at; its header must be sound (kcache_slab_sound) before anything is read
+ * from it; a corrupt one is skipped and counted (its class is unknown, it
+ * is never linked). Each sound slab of class ci gets fresh links through the
+ * setters (which keep its check): 0 < inuse < capacity -> appended to the
+ * list (table order); empty -> the spare if the class has none (else given
+ * back to the heap); full -> on no list. Other classes are not touched.
+ * O(table + headers of all slabs): only ever after a reported corruption.
+ */
+static void kcache_rebuild(struct kcache* kc, size_t ci)
+{
+    struct kcache_class* c = &kc->classes[ci];
+    const struct heap_table* table = kc->heap->table;
+    struct kcache_slab* tail = NULL;
+    size_t corrupt = 0;
+    c->partial = NULL;
+    c->partial_slabs = 0;
+    for (size_t i = 0; i < table->total;) {
+        size_t n = heap_allocation_blocks(kc->heap, i);
+        if (n == 0) {
+            i++;
+            continue;
+        }
+        struct kcache_slab* s = kcache_slab_at(kc, i);
+        bool cache = (table->entries[i] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE;
+        i += n; /* before a release below frees these blocks */
+        if (!cache) {
+            continue;
+        }
+        const struct kcache_geometry* g = kcache_slab_sound(kc, s, n);
+        if (g == NULL) {
+            corrupt++;
+            continue;
+        }
+        if (kcache_shape_class(s->shape) != ci) {
+            continue;
+        }
+        kcache_set_next(kc, s, NULL);
+        kcache_set_prev(kc, s, NULL);
+        if (s->inuse == 0) {
+            if (c->spare == NULL) {
+                c->spare = s;
+            } else if (c->spare != s) {
+                kcache_release(kc, s, g);
+            }
+        } else if (s->inuse < g->capacity) {
+            kcache_set_prev(kc, s, tail);
+            if (tail != NULL) {
+                kcache_set_next(kc, tail, s);
+            } else {
+                c->partial = s;
+            }
+            tail = s;
+            c->partial_slabs++;
+        }
+    }
+    kc->rebuilds++;
+    kc->rebuild_corrupt = corrupt;
+}
+
 /* --------------------------------------------------------- small objects */
 
 /* Report a write after free if the poison of a free object was changed. */
@@ -465,17 +610,25 @@ static void kcache_check_poison(struct kcache* kc, const unsigned char* object, 
     }
 }
 
-/* No partial slab: the spare (verified before it moves), else a new slab.
- * It becomes the class's only partial slab; its links are already NULL. */
+/*
+ * No partial slab: the spare (verified before it moves), else a new slab.
+ * It becomes the class's only partial slab; its links are already NULL. A
+ * corrupt spare is quarantined and the list rebuilt, which may find partial
+ * slabs or an empty one to use (both verified by the rebuild).
+ */
 static struct kcache_slab* kcache_refill(struct kcache* kc, size_t ci)
 {
     struct kcache_class* c = &kc->classes[ci];
     struct kcache_slab* s = c->spare;
-    if (s != NULL) {
-        if (kcache_slab_ok(kc, s) == NULL) {
-            kcache_corrupt(kc, s);
-            return NULL;
+    if (s != NULL && KCACHE_UNLIKELY(kcache_slab_ok(kc, s) == NULL)) {
+        kcache_quarantine(kc, c, s);
+        kcache_rebuild(kc, ci);
+        if (c->partial != NULL) {
+            return c->partial;
         }
+        s = c->spare;
+    }
+    if (s != NULL) {
         c->spare = NULL;
     } else {
         s = kcache_grow(kc, ci);
@@ -509,10 +662,49 @@ KCACHE_HOT size_t kcache_take_slot(const struct kcache* kc, struct kcache_slab* 
     return SIZE_MAX;
 }
 
-static void* kcache_alloc_failed(struct kcache* kc, const struct kcache_slab* s)
+/* Slot `slot` of the verified slab s has just been taken: s leaves the
+ * list if that filled it; the object (its poison checked). */
+KCACHE_HOT void* kcache_hand_out(struct kcache* kc, struct kcache_class* c, struct kcache_slab* s,
+                                 const struct kcache_geometry* g, size_t slot)
 {
-    kcache_corrupt(kc, s);
-    return NULL;
+    if (s->inuse == g->capacity) {
+        kcache_list_unlink(kc, c, s); /* full slabs are on no list */
+    }
+    c->objects++;
+    unsigned char* object = kcache_object(s, g, c->size, slot);
+    if (KCACHE_UNLIKELY(kc->flags & KCACHE_FLAG_POISON)) {
+        kcache_check_poison(kc, object, c->size);
+    }
+    return object;
+}
+
+/*
+ * The slab `bad` that class ci was about to use (its partial-list head, or
+ * the slab its refill returned) failed its check: quarantine it, rebuild the
+ * list, and take the object from the rebuilt list, or the refill. Out of
+ * line and reached by a tail call, so that the fast path keeps nothing
+ * across it. The loop runs once: every slab the rebuild links, and every
+ * spare it keeps, has just passed kcache_slab_sound, which implies the
+ * checks below, and the refill quarantines an unverified spare itself.
+ * (Each further pass would quarantine a different slab, so it ends anyway.)
+ */
+static __attribute__((noinline, cold)) void* kcache_alloc_recover(struct kcache* kc, size_t ci, struct kcache_slab* bad)
+{
+    struct kcache_class* c = &kc->classes[ci];
+    struct kcache_slab* s = bad;
+    const struct kcache_geometry* g;
+    size_t slot;
+    do {
+        kcache_quarantine(kc, c, s);
+        kcache_rebuild(kc, ci);
+        s = c->partial != NULL ? c->partial : kcache_refill(kc, ci);
+        if (s == NULL) {
+            return NULL; /* no sound slab left and no room for a new one */
+        }
+        g = kcache_slab_ok(kc, s);
+        slot = g != NULL && s->inuse < g->capacity ? kcache_take_slot(kc, s, g) : SIZE_MAX;
+    } while (slot == SIZE_MAX);
+    return kcache_hand_out(kc, c, s, g, slot);
 }
 
 KCACHE_HOT void* kcache_alloc_small(struct kcache* kc, size_t ci)
@@ -528,21 +720,13 @@ KCACHE_HOT void* kcache_alloc_small(struct kcache* kc, size_t ci)
     /* Verify before changing anything; a sealed partial slab is never full. */
     const struct kcache_geometry* g = kcache_slab_ok(kc, s);
     if (KCACHE_UNLIKELY(g == NULL || s->inuse >= g->capacity)) {
-        return kcache_alloc_failed(kc, s);
+        return kcache_alloc_recover(kc, ci, s);
     }
     size_t slot = kcache_take_slot(kc, s, g);
     if (KCACHE_UNLIKELY(slot == SIZE_MAX)) { /* a sealed bitmap that disagrees with inuse */
-        return kcache_alloc_failed(kc, s);
+        return kcache_alloc_recover(kc, ci, s);
     }
-    if (s->inuse == g->capacity) {
-        kcache_list_unlink(kc, c, s); /* full slabs are on no list */
-    }
-    c->objects++;
-    unsigned char* object = kcache_object(s, g, c->size, slot);
-    if (KCACHE_UNLIKELY(kc->flags & KCACHE_FLAG_POISON)) {
-        kcache_check_poison(kc, object, c->size);
-    }
-    return object;
+    return kcache_hand_out(kc, c, s, g, slot);
 }
 
 /* Slot of the live object starting at ptr in a verified slab, or SIZE_MAX. */
@@ -572,8 +756,11 @@ static void kcache_free_moved(struct kcache* kc, struct kcache_slab* s, const st
         kcache_list_push(kc, c, s);
         return;
     }
-    if (!was_full) {
+    if (!was_full && kcache_on_list(c, s)) {
         kcache_list_unlink(kc, c, s);
+    } else { /* full: links NULL already; off the list: stale links, never followed */
+        kcache_set_next(kc, s, NULL);
+        kcache_set_prev(kc, s, NULL);
     }
     if (c->spare == NULL) { /* hysteresis: keep one empty slab per class */
         c->spare = s;
@@ -803,8 +990,11 @@ void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats)
     stats->corruptions = kc->corruptions;
     stats->use_after_free = kc->use_after_free;
     stats->forced_failures = kc->forced_failures;
+    stats->list_rebuilds = kc->rebuilds;
+    stats->rebuild_corrupt_slabs = kc->rebuild_corrupt;
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
         const struct kcache_class* c = &kc->classes[ci];
+        stats->quarantined_slabs += c->quarantined;
         stats->spare_slabs += c->spare != NULL;
         stats->objects += c->objects;
         stats->object_bytes += c->objects * c->size;
@@ -820,37 +1010,6 @@ struct kcache_census
     size_t partial;
     size_t objects;
 };
-
-static size_t kcache_popcount(uintptr_t w)
-{
-    size_t n = 0;
-    for (; w != 0; w &= w - 1) {
-        n++;
-    }
-    return n;
-}
-
-/* Bitmap agrees with inuse, padding bits are set, header gap is zero. */
-static bool kcache_bitmap_ok(const struct kcache_slab* s, const struct kcache_geometry* g)
-{
-    size_t live = 0;
-    for (size_t w = 0; w < g->words; w++) {
-        live += kcache_popcount(s->bitmap[w]);
-    }
-    for (size_t bit = g->capacity; bit < (size_t)g->words * KCACHE_WORD_BITS; bit++) {
-        if (!kcache_slot_live(s, bit)) {
-            return false;
-        }
-        live--;
-    }
-    const unsigned char* gap = (const unsigned char*)&s->bitmap[g->words];
-    for (const unsigned char* p = gap; p < (const unsigned char*)s + g->offset; p++) {
-        if (*p != 0) {
-            return false;
-        }
-    }
-    return live == s->inuse;
-}
 
 /* First byte of a free object that is not poison, or NULL. */
 static const unsigned char* kcache_poison_broken(const struct kcache_slab* s, const struct kcache_geometry* g,
@@ -872,8 +1031,8 @@ static const unsigned char* kcache_poison_broken(const struct kcache_slab* s, co
 static size_t kcache_check_slab(const struct kcache* kc, size_t first, size_t n, struct kcache_census* census)
 {
     const struct kcache_slab* s = kcache_slab_at(kc, first);
-    const struct kcache_geometry* g = kcache_slab_ok(kc, s);
-    if (g == NULL || g->blocks != n || s->inuse > g->capacity || !kcache_bitmap_ok(s, g)) {
+    const struct kcache_geometry* g = kcache_slab_sound(kc, s, n);
+    if (g == NULL) {
         return first;
     }
     size_t ci = kcache_shape_class(s->shape);

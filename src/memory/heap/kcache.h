@@ -19,7 +19,11 @@
  * the objects: free objects hold nothing the allocator reads (except the
  * poison, when enabled). The header carries a checksum keyed with a per-cache
  * secret over all its words and the slab's own address; it is verified
- * before every use, and a mismatch is reported and never followed.
+ * before every use, and a mismatch is reported and never followed. A slab
+ * whose header fails when the class needs it (partial-list head, spare) is
+ * quarantined: left allocated for ever, its objects lost, and the class's
+ * partial list rebuilt from the table (O(table), on that rare event) so
+ * that the class goes on working (docs/kcache.md, "Quarantine").
  *
  * Alignment: every small object is 16-byte aligned (slabs are block-aligned,
  * the first object is at a multiple of 16, classes are multiples of 16).
@@ -82,6 +86,9 @@ struct kcache_geometry
  *     or inuse == 0 and is `spare` (at most one: the hysteresis);
  *   - `partial` is a well-formed doubly-linked list of partial_slabs slabs;
  *   - slabs and objects count the class's slabs and live objects.
+ * A quarantined slab breaks the first invariant for good (its header is
+ * corrupt), so kcache_check keeps reporting it; it stays counted in
+ * `slabs` and its objects in `objects` (they are still allocated).
  */
 struct kcache_class
 {
@@ -95,6 +102,7 @@ struct kcache_class
     size_t partial_slabs;
     size_t slabs;
     size_t objects;
+    size_t quarantined;                /* corrupt slabs abandoned by this class */
 };
 
 /* Header words a slab may have (kcache.c): 5 fixed + the largest bitmap,
@@ -120,6 +128,8 @@ struct kcache
     size_t corruptions;    /* corrupt slab headers detected (each reported) */
     size_t use_after_free; /* poison violations detected (each reported) */
     size_t forced_failures;/* allocations failed by the fault hook */
+    size_t rebuilds;       /* partial lists rebuilt from the table after a quarantine */
+    size_t rebuild_corrupt;/* corrupt slab headers the last rebuild's table scan skipped */
     struct kcache_class classes[KCACHE_CLASSES];
 };
 
@@ -133,6 +143,9 @@ struct kcache_stats
     size_t corruptions;
     size_t use_after_free;
     size_t forced_failures;
+    size_t quarantined_slabs;     /* corrupt slabs abandoned, all classes (still allocated) */
+    size_t list_rebuilds;         /* partial lists rebuilt from the table */
+    size_t rebuild_corrupt_slabs; /* corrupt slab headers the last rebuild skipped, all classes */
 };
 
 /*
@@ -156,6 +169,11 @@ size_t kcache_class_of(size_t size);
  * the smallest class that fits; larger -> whole blocks (block-aligned, plain
  * seed encoding). NULL when the heap cannot supply the memory (after
  * returning every spare slab to it and trying once more).
+ * A corrupt header met on the way (the class's partial-list head, or its
+ * spare) is reported once (HEAP_REPORT_FREE_CORRUPT, ptr = the slab,
+ * corruptions + 1) and quarantined; the class's partial list is rebuilt
+ * from the table and the allocation goes on from a sound slab: O(table +
+ * slab headers) for that call only.
  */
 void* kcache_alloc(struct kcache* kc, size_t size);
 
@@ -191,7 +209,9 @@ void* kcache_realloc(struct kcache* kc, void* ptr, size_t size);
  * pointer kcache_free would refuse (no report for NULL/bad pointers). */
 size_t kcache_size(const struct kcache* kc, const void* ptr);
 
-/* Return every spare slab to the heap. Returns the number of blocks freed. */
+/* Return every spare slab to the heap. Returns the number of blocks freed.
+ * A spare whose header fails its check is reported and quarantined (no
+ * longer the spare, never freed). */
 size_t kcache_trim(struct kcache* kc);
 
 /* Counters (O(KCACHE_CLASSES)). */
@@ -205,6 +225,8 @@ void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats);
  * the poison of every free object. Returns 0 or -ECORRUPT with the first
  * offending block in *bad_block (SIZE_MAX for a counter), -EINVARG for NULL.
  * O(table + slab headers (+ free objects with poison)). Never writes.
+ * A quarantined slab keeps failing it (at the slab's block while its header
+ * is corrupt): a heap with one is not sound, though every class works.
  */
 int kcache_check(const struct kcache* kc, size_t* bad_block);
 
