@@ -1043,7 +1043,7 @@ static void case_kcache_corrupt_header(void)
     size_t slab = a != NULL ? heap_allocation_start(heap, a) : SIZE_MAX;
     EXPECT(slab != SIZE_MAX && b != NULL && heap_allocation_start(heap, b) == slab);
     if (slab == SIZE_MAX || b == NULL) {
-        st_result("kcache: a corrupt slab header is refused, reported, found by kheap_check, then restored", "", false);
+        st_result("kcache: a corrupt slab header is refused, reported once, quarantined, found by kheap_check, then restored", "", false);
         return;
     }
     unsigned char* header = (unsigned char*)heap->saddr + slab * BS;
@@ -1056,25 +1056,34 @@ static void case_kcache_corrupt_header(void)
     header[SLAB_BITMAP_OFFSET] ^= 0x01;
     kernel_heap_expect_reports(3);
     kfree(a);                               /* refused: the header's check fails */
-    EXPECT(kmalloc(80) == NULL);            /* the class will not use that slab */
     EXPECT(krealloc(a, 100) == NULL);       /* refused as kfree refuses it */
     EXPECT(ksize(a) == 0 && ksize(b) == 0); /* no size from an untrusted header, no report */
+    EXPECT(kheap_state_same(&before, 2, 2, 2));
+    /* kmalloc reports it once, quarantines the slab and goes on elsewhere. */
+    unsigned char* c = k_filled(kmalloc(80));
+    EXPECT(c != NULL && heap_allocation_start(heap, c) != slab);
+    void* d = k_filled(kmalloc(80)); /* no further report */
+    EXPECT(d != NULL && heap_allocation_start(heap, d) != slab);
     kernel_heap_expect_reports(0);
+    struct kcache_stats cache;
+    kcache_get_stats(kheap_cache(), &cache);
+    EXPECT(cache.quarantined_slabs == before.cache.quarantined_slabs + 1 &&
+           cache.corruptions == before.cache.corruptions + 3 && kernel_heap_reports() == before.reports + 3);
     size_t bad = 0;
     EXPECT(kheap_check(&bad) == -ECORRUPT && bad == slab);
-    EXPECT(kheap_state_same(&before, 2, 3, 3));
-    printk("  slab at block %zu, bitmap byte flipped: kfree, kmalloc, krealloc refused, kheap_check names block %zu\n",
+    printk("  slab at block %zu, bitmap byte flipped: kfree, krealloc refused, kmalloc quarantined it and went on, "
+           "kheap_check names block %zu\n",
            slab, bad);
     void* other = k_filled(kmalloc(200)); /* other classes go on working */
     EXPECT(other != NULL && k_free(other));
 
-    /* Put the byte back: the heap is sound and a and b are as written. */
+    /* Put the byte back: sound again (on no list), a and b are as written;
+     * emptied, the slab becomes the spare and the heap is sound. */
     header[SLAB_BITMAP_OFFSET] ^= 0x01;
-    EXPECT(kheap_clean());
-    EXPECT(ksize(a) == 80 && k_free(a) && k_free(b));
+    EXPECT(ksize(a) == 80 && k_free(a) && k_free(b) && k_free(c) && k_free(d));
     EXPECT(kernel_heap_reports() == before.reports + 3);
     EXPECT(kheap_clean());
-    st_result("kcache: a corrupt slab header is refused, reported, found by kheap_check, then restored", "", ok);
+    st_result("kcache: a corrupt slab header is refused, reported once, quarantined, found by kheap_check, then restored", "", ok);
 }
 
 static void case_kheap_blocks(void)
