@@ -89,15 +89,26 @@ static const char* kheap_report_name(enum heap_report_kind kind)
         return "no live small object there";
     case HEAP_REPORT_CACHE_USE_AFTER_FREE:
         return "small object written after free";
+    case HEAP_REPORT_CACHE_QUARANTINE:
+        return "slab header corrupt, slab quarantined";
     }
     return "unknown";
 }
 
-/* Every report is a refused free except a write after free, which the poison
- * check finds when the object is handed out again. */
+/* Every report is a refused free except two that kmalloc makes: a write after
+ * free (the poison check, when the object is handed out again) and a slab
+ * whose corrupt header it met (quarantined). */
+static bool kheap_report_is_free(enum heap_report_kind kind)
+{
+    return kind != HEAP_REPORT_CACHE_USE_AFTER_FREE && kind != HEAP_REPORT_CACHE_QUARANTINE;
+}
+
 static const char* kheap_report_verb(enum heap_report_kind kind)
 {
-    return kind == HEAP_REPORT_CACHE_USE_AFTER_FREE ? "write after free of" : "refused free of";
+    if (kheap_report_is_free(kind)) {
+        return "refused free of";
+    }
+    return kind == HEAP_REPORT_CACHE_USE_AFTER_FREE ? "write after free of" : "corrupt slab at";
 }
 
 void kheap_port_report(const struct heap_report* report)
@@ -120,7 +131,7 @@ void kheap_port_report(const struct heap_report* report)
     /* The last line on the console names what killed the kernel. */
     if (!expected) {
         panic("%s %p: %s (reason %d, PEACHOS_HEAP_PANIC_ON_BAD_FREE=1)",
-              report->kind == HEAP_REPORT_CACHE_USE_AFTER_FREE ? verb : "bad free of", report->ptr, why,
+              kheap_report_is_free(report->kind) ? "bad free of" : verb, report->ptr, why,
               (int)report->kind);
     }
 #endif

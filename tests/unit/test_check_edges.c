@@ -278,7 +278,7 @@ static void* kmalloc_past_corrupt(size_t size, const struct unit_slab_mirror* s)
     struct kcache_stats after = cache_stats();
     assert_non_null(p);
     assert_int_equal(kheap_hosted_report_count(), reports + 1);
-    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_CACHE_QUARANTINE);
     assert_ptr_equal(kheap_hosted_last_report().ptr, s);
     assert_int_equal(after.corruptions, before.corruptions + 1);
     assert_int_equal(after.quarantined_slabs, before.quarantined_slabs + 1);

@@ -638,7 +638,7 @@ static void test_quarantine_every_slab(void** state)
             fill(got[j], size, 100u + (unsigned)j);
         }
         assert_int_equal(kheap_hosted_report_count(), reports + 1); /* the first kmalloc only */
-        assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
+        assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_CACHE_QUARANTINE);
         assert_ptr_equal(kheap_hosted_last_report().ptr, header);
         struct kcache_stats st;
         kcache_get_stats(kheap_cache(), &st);

@@ -732,7 +732,7 @@ static unsigned char* kc_alloc_past_corrupt(struct kc_env* e, size_t size, const
     kcache_get_stats(&e->kc, &after);
     assert_non_null(p);
     assert_int_equal(e->u.reports.count, reports + 1);
-    assert_int_equal(e->u.reports.last.kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_int_equal(e->u.reports.last.kind, HEAP_REPORT_CACHE_QUARANTINE);
     assert_ptr_equal(e->u.reports.last.ptr, bad);
     assert_int_equal(e->u.reports.last.block, (size_t)((const unsigned char*)bad - e->pool) / UNIT_BS);
     assert_int_equal(after.corruptions, before.corruptions + 1);
@@ -915,7 +915,7 @@ static void test_corrupt_spare(void** state)
     size_t reports = e.u.reports.count;
     assert_int_equal(kcache_trim(&e.kc), 0);
     assert_int_equal(e.u.reports.count, reports + 1);
-    assert_int_equal(e.u.reports.last.kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_int_equal(e.u.reports.last.kind, HEAP_REPORT_CACHE_QUARANTINE);
     assert_ptr_equal(e.u.reports.last.ptr, slab1);
     assert_null(e.kc.classes[0].spare);
     assert_int_equal(kcache_trim(&e.kc), 0);

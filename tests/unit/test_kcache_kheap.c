@@ -218,7 +218,7 @@ static void test_corruption(void** state)
     unsigned char* b = kmalloc(16);
     assert_ptr_equal(b - (b - pool()) % UNIT_BS, pool() + 2 * UNIT_BS);
     assert_int_equal(kheap_hosted_report_count(), reports + 1);
-    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_CACHE_QUARANTINE);
     assert_ptr_equal(kheap_hosted_last_report().ptr, header);
     assert_int_equal(kheap_cache()->corruptions, 2);
     assert_int_equal(kheap_cache()->classes[0].quarantined, 1);

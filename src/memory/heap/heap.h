@@ -66,6 +66,7 @@ enum heap_report_kind
     HEAP_REPORT_FREE_CORRUPT,      /* the allocation's chain in the table is broken */
     HEAP_REPORT_CACHE_BAD_FREE,    /* kfree of a pointer that is no live small object */
     HEAP_REPORT_CACHE_USE_AFTER_FREE, /* poison of a freed small object was overwritten */
+    HEAP_REPORT_CACHE_QUARANTINE,  /* a slab kmalloc needed failed its header check: abandoned */
 };
 
 struct heap_report

@@ -246,11 +246,13 @@ static void kcache_reject(struct kcache* kc, enum heap_report_kind kind, const v
     kcache_report(kc, kind, ptr);
 }
 
-/* A header that fails its check: counted, reported (FREE_CORRUPT, ptr = slab). */
+/* A header that fails its check where an allocation needed it: counted,
+ * reported (CACHE_QUARANTINE, ptr = slab). Not a refused free: nobody freed
+ * anything, so rejected_frees is left alone. */
 static void kcache_corrupt(struct kcache* kc, const struct kcache_slab* s)
 {
     kc->corruptions++;
-    kcache_report(kc, HEAP_REPORT_FREE_CORRUPT, s);
+    kcache_report(kc, HEAP_REPORT_CACHE_QUARANTINE, s);
 }
 
 /*

@@ -170,7 +170,7 @@ size_t kcache_class_of(size_t size);
  * seed encoding). NULL when the heap cannot supply the memory (after
  * returning every spare slab to it and trying once more).
  * A corrupt header met on the way (the class's partial-list head, or its
- * spare) is reported once (HEAP_REPORT_FREE_CORRUPT, ptr = the slab,
+ * spare) is reported once (HEAP_REPORT_CACHE_QUARANTINE, ptr = the slab,
  * corruptions + 1) and quarantined; the class's partial list is rebuilt
  * from the table and the allocation goes on from a sound slab: O(table +
  * slab headers) for that call only.
