@@ -48,7 +48,7 @@ $(BENCH_DIR)/bench-%: $(BENCH_COMMON) bench/alloc_malloc.c $(BENCH_HDR) mk/bench
 
 bench-build: $(BENCH_BINS)
 
-# The full run: 3-4 minutes on 2 cores. Run nothing else meanwhile if
+# The full run: about 2 minutes on 2 cores (90 s in the last run). Run nothing else meanwhile if
 # the figures matter.
 bench: | host-deps
 	@tools/need $(BENCH_PACKAGES)
