@@ -104,6 +104,7 @@ static size_t heap_get_start_block(const struct heap* heap, size_t total_blocks)
 #error "heap.c reads table bytes a word at a time, lowest address first: little-endian only"
 #endif
 typedef uint64_t __attribute__((may_alias, aligned(1))) heap_table_word;
+typedef uint32_t __attribute__((may_alias, aligned(1))) heap_table_half;
 #define HEAP_TABLE_WORD_BYTES 8u
 #define HEAP_TABLE_BYTES_ONES 0x0101010101010101ull
 
@@ -119,8 +120,8 @@ static void heap_table_fill(HEAP_BLOCK_TABLE_ENTRY* p, size_t n, HEAP_BLOCK_TABL
         }
         *(heap_table_word*)(p + n - HEAP_TABLE_WORD_BYTES) = word;
     } else if (n >= 4) {
-        *(uint32_t __attribute__((may_alias, aligned(1)))*)p = (uint32_t)word;
-        *(uint32_t __attribute__((may_alias, aligned(1)))*)(p + n - 4) = (uint32_t)word;
+        *(heap_table_half*)p = (uint32_t)word;
+        *(heap_table_half*)(p + n - 4) = (uint32_t)word;
     } else {
         p[0] = value;
         p[n / 2] = value; /* n = 2 or 3 */
