@@ -96,24 +96,27 @@ static size_t heap_get_start_block(const struct heap* heap, size_t total_blocks)
 /*
  * Table bytes a word at a time: an allocation is 1..16 blocks on a typical
  * workload, and a byte loop costs one store and a compare per block plus a
- * mispredicted exit. Unaligned 8-byte accesses through a may_alias type
- * (defined for any object, like memory.c's words); x86 only, little-endian:
- * byte k of a loaded word is the byte at address + k.
+ * mispredicted exit. A word is an unsigned long (8 bytes on x86_64, 4 on
+ * i686, where __builtin_ctzl needs no libgcc helper, unlike ctzll), read
+ * and written unaligned through a may_alias type (defined for any object,
+ * like memory.c's words). x86 only, little-endian: byte k of a loaded word
+ * is the byte at address + k.
  */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "heap.c reads table bytes a word at a time, lowest address first: little-endian only"
 #endif
-typedef uint64_t __attribute__((may_alias, aligned(1))) heap_table_word;
+typedef unsigned long __attribute__((may_alias, aligned(1))) heap_table_word;
 typedef uint32_t __attribute__((may_alias, aligned(1))) heap_table_half;
-#define HEAP_TABLE_WORD_BYTES 8u
-#define HEAP_TABLE_BYTES_ONES 0x0101010101010101ull
+#define HEAP_TABLE_WORD_BYTES sizeof(unsigned long)
+#define HEAP_TABLE_BYTES_ONES (~0ul / 0xFFu) /* 0x01 in every byte */
 
 /* Set bytes [p, p + n) to `value`, n >= 1: whole words from p, then one
- * word ending at p + n (overlapping the last ones) if n >= 8; otherwise
- * two overlapping halves, quarters or the single byte. */
+ * word ending at p + n (overlapping the last ones) if n fills a word;
+ * otherwise two overlapping 4-byte stores (x86_64 only: on i686 a word is
+ * 4 bytes), or bytes 0, n / 2 and n - 1 (n <= 3). */
 static void heap_table_fill(HEAP_BLOCK_TABLE_ENTRY* p, size_t n, HEAP_BLOCK_TABLE_ENTRY value)
 {
-    uint64_t word = HEAP_TABLE_BYTES_ONES * value;
+    unsigned long word = HEAP_TABLE_BYTES_ONES * value;
     if (n >= HEAP_TABLE_WORD_BYTES) {
         for (size_t i = 0; i + HEAP_TABLE_WORD_BYTES < n; i += HEAP_TABLE_WORD_BYTES) {
             *(heap_table_word*)(p + i) = word;
@@ -218,13 +221,13 @@ static size_t heap_sound_chain_length(const struct heap* heap, size_t first, HEA
     /* A word at a time while a whole word fits in the table: the first byte
      * that is not `body | HAS_NEXT` ends the chain if it is `body`, and
      * breaks it otherwise. */
-    const uint64_t more = HEAP_TABLE_BYTES_ONES * (HEAP_BLOCK_TABLE_ENTRY)(body | HEAP_BLOCK_HAS_NEXT);
+    const unsigned long more = HEAP_TABLE_BYTES_ONES * (HEAP_BLOCK_TABLE_ENTRY)(body | HEAP_BLOCK_HAS_NEXT);
     size_t total = heap->table->total;
     size_t i = first + 1;
     for (; i + HEAP_TABLE_WORD_BYTES <= total; i += HEAP_TABLE_WORD_BYTES) {
-        uint64_t diff = *(const heap_table_word*)(entries + i) ^ more;
+        unsigned long diff = *(const heap_table_word*)(entries + i) ^ more;
         if (diff != 0) {
-            size_t end = i + (size_t)__builtin_ctzll(diff) / 8;
+            size_t end = i + (size_t)__builtin_ctzl(diff) / 8;
             return entries[end] == body ? end - first + 1 : 0;
         }
     }
