@@ -96,35 +96,35 @@ static size_t heap_get_start_block(const struct heap* heap, size_t total_blocks)
 /*
  * Table bytes a word at a time: an allocation is 1..16 blocks on a typical
  * workload, and a byte loop costs one store and a compare per block plus a
- * mispredicted exit. A word is an unsigned long (8 bytes on x86_64, 4 on
- * i686, where __builtin_ctzl needs no libgcc helper, unlike ctzll), read
- * and written unaligned through a may_alias type (defined for any object,
- * like memory.c's words). x86 only, little-endian: byte k of a loaded word
- * is the byte at address + k.
+ * mispredicted exit. Unaligned accesses go through may_alias types (defined
+ * for any object, like memory.c's words). x86 only, little-endian: byte k
+ * of a loaded word is the byte at address + k.
  */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "heap.c reads table bytes a word at a time, lowest address first: little-endian only"
 #endif
+typedef uint64_t __attribute__((may_alias, aligned(1))) heap_table_u64;
+typedef uint32_t __attribute__((may_alias, aligned(1))) heap_table_u32;
+/* The chain check loads unsigned longs (8 bytes on x86_64, 4 on i686), for
+ * __builtin_ctzl: on i686, GCC calls libgcc's __ctzdi2 for ctzll. */
 typedef unsigned long __attribute__((may_alias, aligned(1))) heap_table_word;
-typedef uint32_t __attribute__((may_alias, aligned(1))) heap_table_half;
 #define HEAP_TABLE_WORD_BYTES sizeof(unsigned long)
 #define HEAP_TABLE_BYTES_ONES (~0ul / 0xFFu) /* 0x01 in every byte */
 
-/* Set bytes [p, p + n) to `value`, n >= 1: whole words from p, then one
- * word ending at p + n (overlapping the last ones) if n fills a word;
- * otherwise two overlapping 4-byte stores (x86_64 only: on i686 a word is
- * 4 bytes), or bytes 0, n / 2 and n - 1 (n <= 3). */
+/* Set bytes [p, p + n) to `value`, n >= 1: 8-byte stores from p, then one
+ * ending at p + n (overlapping the last ones) if n >= 8; otherwise two
+ * overlapping 4-byte stores, or bytes 0, n / 2 and n - 1 (n <= 3). */
 static void heap_table_fill(HEAP_BLOCK_TABLE_ENTRY* p, size_t n, HEAP_BLOCK_TABLE_ENTRY value)
 {
-    unsigned long word = HEAP_TABLE_BYTES_ONES * value;
-    if (n >= HEAP_TABLE_WORD_BYTES) {
-        for (size_t i = 0; i + HEAP_TABLE_WORD_BYTES < n; i += HEAP_TABLE_WORD_BYTES) {
-            *(heap_table_word*)(p + i) = word;
+    uint64_t word = 0x0101010101010101ull * value;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            *(heap_table_u64*)(p + i) = word;
         }
-        *(heap_table_word*)(p + n - HEAP_TABLE_WORD_BYTES) = word;
+        *(heap_table_u64*)(p + n - 8) = word;
     } else if (n >= 4) {
-        *(heap_table_half*)p = (uint32_t)word;
-        *(heap_table_half*)(p + n - 4) = (uint32_t)word;
+        *(heap_table_u32*)p = (uint32_t)word;
+        *(heap_table_u32*)(p + n - 4) = (uint32_t)word;
     } else {
         p[0] = value;
         p[n / 2] = value; /* n = 2 or 3 */
