@@ -103,8 +103,10 @@ static struct heap_index_node heap_index_leaf(uint64_t x)
     struct heap_index_node node;
     uint64_t taken = ~x; /* 1 = taken; bit 0 is the lowest block */
     uint32_t full = taken == 0;
-    node.prefix = (uint32_t)__builtin_ctzll(taken | ((uint64_t)full << 63)) + full;
-    node.suffix = (uint32_t)__builtin_clzll(taken | full) + full;
+    uint64_t stop_high = taken | ((uint64_t)full << 63); /* != 0: ctz finds 63 when full, + 1 */
+    uint64_t stop_low = taken + full;                    /* != 0: clz finds 63 when full, + 1 */
+    node.prefix = (uint32_t)__builtin_ctzll(stop_high) + full;
+    node.suffix = (uint32_t)__builtin_clzll(stop_low) + full;
     node.best = heap_index_word_best(x) + full;
     return node;
 }
