@@ -364,6 +364,75 @@ static void test_free_corrupt_chain(void** state)
 }
 
 /* Without a hook, refused frees are only counted. */
+/*
+ * heap.c writes and checks table bytes a word at a time (8 bytes), the last
+ * few bytes of the table one by one: every allocation length at every
+ * offset of a 24-block table (so chains start and end inside a word, across
+ * words and in the byte-by-byte tail), written exactly, freed exactly, and
+ * refused as corrupt whichever continuation byte is broken or when the
+ * table's last block claims a successor. ASan sees any access past the
+ * table (unit_heap_make gives it exactly `blocks` bytes).
+ */
+static void test_chain_every_length_and_offset(void** state)
+{
+    (void)state;
+    enum { BLOCKS = 24 };
+    bool indexed;
+    FOR_EACH_MODE(indexed)
+    {
+        for (size_t start = 0; start < BLOCKS; start++) {
+            for (size_t n = 1; start + n <= BLOCKS; n++) {
+                struct unit_heap u;
+                unit_heap_make(&u, BLOCKS, indexed);
+                HEAP_BLOCK_TABLE_ENTRY* e = u.heap.table->entries;
+                if (start > 0) {
+                    assert_ptr_equal(heap_malloc(&u.heap, start * UNIT_BS), unit_ptr(&u, 0));
+                }
+                void* p = heap_malloc(&u.heap, n * UNIT_BS);
+                assert_ptr_equal(p, unit_ptr(&u, start));
+                for (size_t i = 0; i < BLOCKS; i++) {
+                    HEAP_BLOCK_TABLE_ENTRY want = 0x00;
+                    if (i + 1 < start) {
+                        want = (HEAP_BLOCK_TABLE_ENTRY)(i == 0 ? 0xC1 : 0x81);
+                    } else if (i + 1 == start) {
+                        want = (HEAP_BLOCK_TABLE_ENTRY)(i == 0 ? 0x41 : 0x01);
+                    } else if (i >= start && i < start + n) {
+                        want = (HEAP_BLOCK_TABLE_ENTRY)((i == start ? 0x41 : 0x01) | (i + 1 < start + n ? 0x80 : 0));
+                    }
+                    assert_int_equal(e[i], want);
+                }
+                assert_int_equal(heap_allocation_blocks(&u.heap, start), n);
+                /* Break each continuation in turn (free, IS_FIRST, other type). */
+                static const HEAP_BLOCK_TABLE_ENTRY broken[] = { 0x00, 0x40, 0x02 };
+                for (size_t k = 1; k < n; k++) {
+                    for (size_t b = 0; b < sizeof(broken) / sizeof(broken[0]); b++) {
+                        HEAP_BLOCK_TABLE_ENTRY keep = e[start + k];
+                        e[start + k] = (HEAP_BLOCK_TABLE_ENTRY)(b == 0 ? 0x00 : keep ^ broken[b]);
+                        unit_assert_refused_free(&u, p, HEAP_REPORT_FREE_CORRUPT, start);
+                        e[start + k] = keep;
+                    }
+                }
+                if (start + n == BLOCKS) {
+                    e[BLOCKS - 1] |= HEAP_BLOCK_HAS_NEXT; /* a successor past the table */
+                    unit_assert_refused_free(&u, p, HEAP_REPORT_FREE_CORRUPT, start);
+                    e[BLOCKS - 1] &= (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT;
+                }
+                u.heap.rejected_frees = 0;
+                unit_assert_clean(&u.heap);
+                heap_free(&u.heap, p);
+                for (size_t i = start; i < BLOCKS; i++) {
+                    assert_int_equal(e[i], 0x00);
+                }
+                assert_int_equal(u.heap.used_blocks, start);
+                assert_int_equal(u.heap.live_allocations, start > 0 ? 1 : 0);
+                assert_int_equal(u.heap.rejected_frees, 0);
+                unit_assert_clean(&u.heap);
+                unit_heap_destroy(&u);
+            }
+        }
+    }
+}
+
 static void test_free_refused_without_hook(void** state)
 {
     (void)state;
@@ -612,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_free_defect5_double_free),
         cmocka_unit_test(test_free_wrong_owner),
         cmocka_unit_test(test_free_corrupt_chain),
+        cmocka_unit_test(test_chain_every_length_and_offset),
         cmocka_unit_test(test_free_refused_without_hook),
         cmocka_unit_test(test_set_report),
         cmocka_unit_test(test_allocation_start),

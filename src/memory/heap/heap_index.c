@@ -57,69 +57,57 @@ size_t heap_index_bytes(size_t total_blocks)
            2 * leaves * sizeof(struct heap_index_node);
 }
 
-/*
- * Longest run of 1 bits in x, in O(log 64) steps rather than one per bit:
- * run[j] has bit p set iff a run of 2^j ones starts at p. The top nonzero
- * run[j] bounds the answer to [2^j, 2^(j+1)); then extend greedily by
- * smaller powers: a run of len at p followed by a run of 2^i at p + len is a
- * run of len + 2^i at p.
- */
-static uint32_t heap_index_word_best(uint64_t x) /* x != 0, x != all ones */
+/* One greedy step: extend the runs at `*at` (of `*len` ones) by 2^j if any
+ * can be (`run_j` = runs of 2^j ones), with selects rather than a branch. */
+static void heap_index_extend(uint64_t* at, uint32_t* len, uint64_t run_j, uint32_t j)
 {
-    uint64_t run[6];
-    int top = 0;
-    run[0] = x;
-    while (top < 5 && (run[top] & (run[top] >> (1u << top))) != 0) {
-        run[top + 1] = run[top] & (run[top] >> (1u << top));
-        top++;
-    }
-    uint64_t at = run[top];
-    uint32_t len = 1u << top;
-    for (int i = top - 1; i >= 0; i--) {
-        uint64_t longer = at & (run[i] >> len);
-        if (longer != 0) {
-            at = longer;
-            len += 1u << i;
-        }
-    }
+    uint64_t longer = *at & (run_j >> *len); /* *len <= 62 here */
+    uint64_t fits = (uint64_t)0 - (uint64_t)(longer != 0); /* masks: compilers turn ?: into branches here */
+    *at = (longer & fits) | (*at & ~fits);
+    *len += (uint32_t)fits & (1u << j);
+}
+
+/*
+ * Longest run of 1 bits in x, at most 63 (x all ones also gives 63: the
+ * caller adds the missing 1), in a fixed 11 steps without a branch: a
+ * busy heap's words hold a random number of free runs, and a loop over them
+ * mispredicts its exit on almost every call. r_j (r_0 = x) has bit p set iff a run
+ * of 2^j ones starts at p. Then the length is built bit by bit from the top:
+ * `at` has bit p set iff a run of `len` ones starts at p, and a run of len
+ * at p followed by a run of 2^j at p + len is a run of len + 2^j at p. The
+ * lengths that fit at some p are all those up to the longest, so taking
+ * each power when it fits gives the longest.
+ */
+static uint32_t heap_index_word_best(uint64_t x)
+{
+    uint64_t r1 = x & (x >> 1);
+    uint64_t r2 = r1 & (r1 >> 2);
+    uint64_t r3 = r2 & (r2 >> 4);
+    uint64_t r4 = r3 & (r3 >> 8);
+    uint64_t r5 = r4 & (r4 >> 16);
+    uint64_t at = UINT64_MAX;
+    uint32_t len = 0;
+    heap_index_extend(&at, &len, r5, 5);
+    heap_index_extend(&at, &len, r4, 4);
+    heap_index_extend(&at, &len, r3, 3);
+    heap_index_extend(&at, &len, r2, 2);
+    heap_index_extend(&at, &len, r1, 1);
+    heap_index_extend(&at, &len, x, 0);
     return len;
 }
 
-/*
- * Longest run of 1 bits in x, x neither 0 nor all ones: the first few runs
- * are measured one by one (a busy heap's words hold few free runs, and each
- * costs a handful of instructions), whatever is left by word_best, so the
- * worst case stays O(log 64).
- */
-#define HEAP_INDEX_RUNS_BY_ONE 3
-
-static uint32_t heap_index_word_runs(uint64_t x)
-{
-    uint32_t best = 0;
-    for (int k = 0; k < HEAP_INDEX_RUNS_BY_ONE && x != 0; k++) {
-        x >>= __builtin_ctzll(x);          /* the next run now starts at bit 0 */
-        uint32_t run = (uint32_t)__builtin_ctzll(~x); /* ~x != 0: bit 63 of x is 0 unless x was all ones */
-        best = run > best ? run : best;
-        x >>= run;                          /* run < 64 */
-    }
-    if (x != 0) {
-        uint32_t rest = heap_index_word_best(x);
-        best = rest > best ? rest : best;
-    }
-    return best;
-}
-
+/* The leaf of word x, branch-free for the same reason (x all ones has no
+ * 0 bit for ctz/clz to find: `full` supplies one and adds the 64th block). */
 static struct heap_index_node heap_index_leaf(uint64_t x)
 {
     struct heap_index_node node;
-    if (x == UINT64_MAX || x == 0) {
-        node.prefix = node.suffix = node.best = x == 0 ? 0 : HEAP_INDEX_WORD_BITS;
-        return node;
-    }
-    /* ~x != 0 here, so the builtins are defined. Bit 0 is the lowest block. */
-    node.prefix = (uint32_t)__builtin_ctzll(~x);
-    node.suffix = (uint32_t)__builtin_clzll(~x);
-    node.best = heap_index_word_runs(x);
+    uint64_t taken = ~x; /* 1 = taken; bit 0 is the lowest block */
+    uint32_t full = taken == 0;
+    uint64_t stop_high = taken | ((uint64_t)full << 63); /* != 0: ctz finds 63 when full, + 1 */
+    uint64_t stop_low = taken + full;                    /* != 0: clz finds 63 when full, + 1 */
+    node.prefix = (uint32_t)__builtin_ctzll(stop_high) + full;
+    node.suffix = (uint32_t)__builtin_clzll(stop_low) + full;
+    node.best = heap_index_word_best(x) + full;
     return node;
 }
 
