@@ -228,6 +228,159 @@ static void test_create_failure_keeps_existing_heap(void** state)
     unit_heap_destroy(&u);
 }
 
+/* ------------------------------------------------- metadata apart */
+
+static void test_ranges_overlap(void** state)
+{
+    (void)state;
+    char buf[16] = { 0 }; /* only its addresses are used */
+    assert_false(heap_ranges_overlap(buf, 4, buf + 4, 4)); /* adjacent, both orders */
+    assert_false(heap_ranges_overlap(buf + 4, 4, buf, 4));
+    assert_true(heap_ranges_overlap(buf, 5, buf + 4, 4)); /* one byte shared */
+    assert_true(heap_ranges_overlap(buf + 4, 4, buf, 5));
+    assert_true(heap_ranges_overlap(buf, 16, buf + 7, 1)); /* inside, both orders */
+    assert_true(heap_ranges_overlap(buf + 7, 1, buf, 16));
+    assert_true(heap_ranges_overlap(buf, 8, buf, 8)); /* the same range */
+    assert_false(heap_ranges_overlap(buf, 0, buf, 8)); /* empty ranges share nothing */
+    assert_false(heap_ranges_overlap(buf + 4, 0, buf, 8));
+    assert_false(heap_ranges_overlap(buf, 8, buf + 4, 0));
+    /* Ranges that end at the very top of the address space: no end is
+     * computed, so nothing wraps to 0. */
+    const void* top = (const void*)(UINTPTR_MAX - 9); /* 10 bytes to the top */
+    assert_true(heap_ranges_overlap(top, 10, (const void*)UINTPTR_MAX, 1));
+    assert_true(heap_ranges_overlap((const void*)UINTPTR_MAX, 1, top, 10));
+    assert_false(heap_ranges_overlap(top, 10, (const void*)0, 16));
+    assert_false(heap_ranges_overlap((const void*)0, 16, top, 10));
+}
+
+/*
+ * A real pool of 4 blocks in the middle of an arena (a block on each side),
+ * so that metadata can be put into it, across its edges, or right next to
+ * it. heap_create never touches pool memory, so a refusal must leave the
+ * whole arena as it was.
+ */
+enum
+{
+    ARENA_BLOCKS = 6,
+    POOL_BLOCKS = 4,
+    ARENA_FILL = 0xEE,
+};
+
+struct arena
+{
+    unsigned char* mem; /* ARENA_BLOCKS blocks, block-aligned */
+    unsigned char* pool;
+    unsigned char* end;
+    unsigned char* copy;
+};
+
+static void arena_make(struct arena* a)
+{
+    a->mem = aligned_alloc(UNIT_BS, ARENA_BLOCKS * UNIT_BS);
+    a->copy = malloc(ARENA_BLOCKS * UNIT_BS);
+    assert_non_null(a->mem);
+    assert_non_null(a->copy);
+    memset(a->mem, ARENA_FILL, ARENA_BLOCKS * UNIT_BS);
+    a->pool = a->mem + UNIT_BS;
+    a->end = a->pool + POOL_BLOCKS * UNIT_BS;
+}
+
+static void arena_snapshot(struct arena* a)
+{
+    memcpy(a->copy, a->mem, ARENA_BLOCKS * UNIT_BS);
+}
+
+/* heap_create(heap, pool, end, table) is refused and the arena unchanged. */
+static void arena_refused(struct arena* a, struct heap* heap, struct heap_table* table)
+{
+    arena_snapshot(a);
+    assert_int_equal(heap_create(heap, a->pool, a->end, table), -EINVARG);
+    assert_memory_equal(a->mem, a->copy, ARENA_BLOCKS * UNIT_BS);
+}
+
+static void arena_destroy(struct arena* a)
+{
+    free(a->mem);
+    free(a->copy);
+}
+
+static void test_create_entries_in_pool(void** state)
+{
+    (void)state;
+    struct arena a;
+    arena_make(&a);
+    struct heap heap;
+    memset(&heap, HEAP_CANARY, sizeof(heap));
+    struct heap before = heap;
+    struct heap_table table = { NULL, POOL_BLOCKS };
+    unsigned char* refused[] = { a.pool, a.pool + 100, a.end - 1, a.pool - 3 /* straddles the start */ };
+    for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+        table.entries = refused[k];
+        arena_refused(&a, &heap, &table);
+        assert_memory_equal(&heap, &before, sizeof(heap));
+    }
+    /* Right before the pool, and right after it: accepted, and only the
+     * entries are written. */
+    unsigned char* apart[] = { a.pool - POOL_BLOCKS, a.end };
+    for (size_t k = 0; k < 2; k++) {
+        table.entries = apart[k];
+        arena_snapshot(&a);
+        assert_int_equal(heap_create(&heap, a.pool, a.end, &table), 0);
+        memset(a.copy + (apart[k] - a.mem), 0, POOL_BLOCKS);
+        assert_memory_equal(a.mem, a.copy, ARENA_BLOCKS * UNIT_BS);
+        assert_ptr_equal(heap_malloc(&heap, UNIT_BS), a.pool);
+        memset(apart[k], ARENA_FILL, POOL_BLOCKS);
+    }
+    arena_destroy(&a);
+}
+
+static void test_create_heap_or_table_in_pool(void** state)
+{
+    (void)state;
+    struct arena a;
+    arena_make(&a);
+    unsigned char entries[POOL_BLOCKS];
+    memset(entries, ENTRY_CANARY, sizeof(entries));
+    struct heap_table table = { entries, POOL_BLOCKS };
+    /* *heap inside the pool, and across its end */
+    arena_refused(&a, (struct heap*)(void*)(a.pool + 256), &table);
+    arena_refused(&a, (struct heap*)(void*)(a.end - 8), &table);
+    /* *table inside the pool */
+    struct heap heap;
+    struct heap_table* in_pool = (struct heap_table*)(void*)(a.pool + 512);
+    *in_pool = table;
+    arena_refused(&a, &heap, in_pool);
+    for (size_t i = 0; i < sizeof(entries); i++) {
+        assert_int_equal(entries[i], ENTRY_CANARY);
+    }
+    arena_destroy(&a);
+}
+
+/* Clearing the entries must not clear *heap or *table. */
+static void test_create_entries_over_heap_or_table(void** state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f);
+    unsigned char* heap_bytes = (unsigned char*)&f.heap;
+    struct heap_table table = { heap_bytes + 8, BLOCKS };
+    assert_rejected(&f, &f.heap, POOL, END, &table);
+    table.entries = heap_bytes + sizeof(f.heap) - 1; /* first entry on the heap's last byte */
+    assert_rejected(&f, &f.heap, POOL, END, &table);
+    /* entries over their own descriptor */
+    struct
+    {
+        struct heap_table table;
+        unsigned char after[BLOCKS];
+    } blob;
+    blob.table.entries = (HEAP_BLOCK_TABLE_ENTRY*)(void*)&blob.table + 1;
+    blob.table.total = BLOCKS;
+    assert_int_equal(heap_create(&f.heap, (void*)POOL, (void*)END, &blob.table), -EINVARG);
+    assert_ptr_equal(blob.table.entries, (HEAP_BLOCK_TABLE_ENTRY*)(void*)&blob.table + 1);
+    assert_int_equal(blob.table.total, BLOCKS);
+    assert_memory_equal(&f.heap, &f.heap_before, sizeof(f.heap));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +398,10 @@ int main(void)
         cmocka_unit_test(test_create_one_block),
         cmocka_unit_test(test_create_again_resets),
         cmocka_unit_test(test_create_failure_keeps_existing_heap),
+        cmocka_unit_test(test_ranges_overlap),
+        cmocka_unit_test(test_create_entries_in_pool),
+        cmocka_unit_test(test_create_heap_or_table_in_pool),
+        cmocka_unit_test(test_create_entries_over_heap_or_table),
     };
     return cmocka_run_group_tests_name("heap_create", tests, NULL, NULL);
 }

@@ -161,6 +161,54 @@ static void test_create_indexed_bad_index_memory(void** state)
     assert_nothing_written(&f);
 }
 
+/*
+ * The index must lie apart from the pool, the entries, *table and *heap:
+ * each overlap is refused with nothing written (an index "in the pool" is
+ * at the fake pool's address, which is not mapped: a write would fault).
+ * Adjacent is fine.
+ */
+static void test_create_indexed_index_overlaps_metadata(void** state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f);
+    void* in_pool[] = { POOL, (char*)POOL + 8 * UNIT_BS, (char*)END - 8 };
+    for (size_t k = 0; k < sizeof(in_pool) / sizeof(in_pool[0]); k++) {
+        assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, in_pool[k], f.need), -EINVARG);
+        assert_nothing_written(&f);
+    }
+    /* its last 8 bytes in the pool */
+    void* straddle = (char*)POOL - ((f.need + 7) / 8 * 8 - 8);
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, straddle, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    /* the entries inside the index's first need bytes (at its end, too) */
+    HEAP_BLOCK_TABLE_ENTRY* inside[] = { (HEAP_BLOCK_TABLE_ENTRY*)f.index,
+                                         (HEAP_BLOCK_TABLE_ENTRY*)f.index + f.need - 1 };
+    for (size_t k = 0; k < 2; k++) {
+        f.table.entries = inside[k];
+        assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, f.index, f.need), -EINVARG);
+        f.table.entries = f.entries;
+        assert_nothing_written(&f);
+    }
+    /* *table inside the index (and nothing else there), then *heap */
+    struct heap_table* table_in_index = (struct heap_table*)(void*)&f.index[2];
+    *table_in_index = f.table;
+    uint64_t snapshot[sizeof(f.index) / sizeof(f.index[0])];
+    memcpy(snapshot, f.index, sizeof(snapshot));
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, END, table_in_index, f.index, f.need), -EINVARG);
+    assert_memory_equal(f.index, snapshot, sizeof(snapshot));
+    memset(f.index, INDEX_CANARY, sizeof(f.index));
+    assert_nothing_written(&f);
+    struct heap* heap_in_index = (struct heap*)(void*)&f.index[4];
+    assert_int_equal(heap_create_indexed(heap_in_index, POOL, END, &f.table, f.index, f.need), -EINVARG);
+    assert_nothing_written(&f);
+    /* entries right after the index's need bytes: apart, accepted */
+    assert_true(f.need % 8 == 0 && f.need + BLOCKS <= sizeof(f.index));
+    f.table.entries = (HEAP_BLOCK_TABLE_ENTRY*)f.index + f.need;
+    assert_int_equal(heap_create_indexed(&f.heap, POOL, END, &f.table, f.index, f.need), 0);
+    assert_int_equal(heap_check(&f.heap, NULL), 0);
+}
+
 /* heap_create's own refusals, through heap_create_indexed: still nothing written. */
 static void test_create_indexed_bad_heap_arguments(void** state)
 {
@@ -515,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_index_bytes_bound),
         cmocka_unit_test(test_index_bytes_is_exact),
         cmocka_unit_test(test_create_indexed_bad_index_memory),
+        cmocka_unit_test(test_create_indexed_index_overlaps_metadata),
         cmocka_unit_test(test_create_indexed_bad_heap_arguments),
         cmocka_unit_test(test_create_indexed_again),
         cmocka_unit_test(test_create_indexed_over_stale_memory),

@@ -15,13 +15,39 @@ static bool heap_validate_alignment(const void* ptr)
     return ((uintptr_t)ptr % PEACHOS_HEAP_BLOCK_SIZE) == 0;
 }
 
-static int heap_validate_table(const void* ptr, const void* end, const struct heap_table* table)
+bool heap_ranges_overlap(const void* a, size_t a_bytes, const void* b, size_t b_bytes)
+{
+    uintptr_t x = (uintptr_t)a;
+    uintptr_t y = (uintptr_t)b;
+    if (a_bytes == 0 || b_bytes == 0) {
+        return false;
+    }
+    return x <= y ? y - x < a_bytes : x - y < b_bytes;
+}
+
+/*
+ * The table describes the pool, and every byte heap_create writes (*heap
+ * and the entries) lies outside the pool and apart from the rest: a caller
+ * who overruns an allocation must not reach the metadata, and clearing the
+ * table must not clear the heap or its own descriptor.
+ */
+static int heap_validate_table(const struct heap* heap, const void* ptr, const void* end,
+                               const struct heap_table* table)
 {
     if (table->entries == NULL || (uintptr_t)end <= (uintptr_t)ptr) {
         return -EINVARG;
     }
-    size_t total_blocks = ((uintptr_t)end - (uintptr_t)ptr) / PEACHOS_HEAP_BLOCK_SIZE;
-    if (table->total != total_blocks) {
+    size_t pool_bytes = (size_t)((uintptr_t)end - (uintptr_t)ptr);
+    if (table->total != pool_bytes / PEACHOS_HEAP_BLOCK_SIZE) {
+        return -EINVARG;
+    }
+    const void* entries = table->entries;
+    size_t entries_bytes = table->total * sizeof(HEAP_BLOCK_TABLE_ENTRY);
+    if (heap_ranges_overlap(entries, entries_bytes, ptr, pool_bytes) ||
+        heap_ranges_overlap(heap, sizeof(*heap), ptr, pool_bytes) ||
+        heap_ranges_overlap(table, sizeof(*table), ptr, pool_bytes) ||
+        heap_ranges_overlap(heap, sizeof(*heap), entries, entries_bytes) ||
+        heap_ranges_overlap(table, sizeof(*table), entries, entries_bytes)) {
         return -EINVARG;
     }
     return PEACHOS_ALL_OK;
@@ -36,7 +62,7 @@ int heap_create(struct heap* heap, void* ptr, void* end, struct heap_table* tabl
     if (!heap_validate_alignment(ptr) || !heap_validate_alignment(end)) {
         return -EINVARG;
     }
-    int res = heap_validate_table(ptr, end, table);
+    int res = heap_validate_table(heap, ptr, end, table);
     if (res < 0) {
         return res;
     }

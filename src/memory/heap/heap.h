@@ -125,7 +125,9 @@ struct heap_stats
 /*
  * Create a heap over [ptr, end) with `table` describing it.
  * Checks: no NULL pointer (heap, ptr, end, table, table->entries), ptr and
- * end block-aligned, end > ptr, table->total == (end - ptr) / block size.
+ * end block-aligned, end > ptr, table->total == (end - ptr) / block size,
+ * and the metadata apart: the entries, *heap and *table outside the pool,
+ * the entries overlapping neither *heap nor *table.
  * Returns 0 with every entry FREE, or -EINVARG having written nothing at all.
  * Cost: O(table->total) (one memset of the table). No placement index: use
  * heap_create_indexed() (heap_index.h) for O(log n) placement.
@@ -167,6 +169,14 @@ size_t heap_allocation_start(const struct heap* heap, const void* ptr);
 
 /* Number of blocks of the allocation starting at block `first` (0 if none). */
 size_t heap_allocation_blocks(const struct heap* heap, size_t first);
+
+/*
+ * Do [a, a + a_bytes) and [b, b + b_bytes) share a byte? (False if either is
+ * empty.) No end address is computed, so a range that ends at the top of
+ * the address space is handled too. heap_create and heap_create_indexed
+ * use it to refuse metadata that overlaps the pool or other metadata.
+ */
+bool heap_ranges_overlap(const void* a, size_t a_bytes, const void* b, size_t b_bytes);
 
 /* Address of block b / block of an address inside the pool (no checks). */
 void* heap_block_to_address(const struct heap* heap, size_t block);

@@ -365,6 +365,16 @@ int heap_create_indexed(struct heap* heap, void* ptr, void* end, struct heap_tab
     if (need == 0 || index_bytes < need) {
         return -EINVARG;
     }
+    /* The index is metadata too: apart from the pool, the table and the
+     * heap (heap_create checks those among themselves). A bad pool range
+     * counts as empty here; heap_create refuses it. */
+    size_t pool_bytes = (uintptr_t)end > (uintptr_t)ptr ? (size_t)((uintptr_t)end - (uintptr_t)ptr) : 0;
+    if (heap_ranges_overlap(index_mem, need, ptr, pool_bytes) ||
+        heap_ranges_overlap(index_mem, need, table->entries, table->total) ||
+        heap_ranges_overlap(index_mem, need, table, sizeof(*table)) ||
+        heap_ranges_overlap(index_mem, need, heap, sizeof(*heap))) {
+        return -EINVARG;
+    }
     int res = heap_create(heap, ptr, end, table);
     if (res < 0) {
         return res;

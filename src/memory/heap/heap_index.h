@@ -47,9 +47,10 @@ size_t heap_index_bytes(size_t total_blocks);
 
 /*
  * heap_create plus an index in [index_mem, index_mem + index_bytes), which
- * must be 8-byte aligned, at least heap_index_bytes(table->total) long and
- * not overlap the pool or the table. Returns 0 or -EINVARG, in which case
- * nothing at all was written. Cost: O(table->total).
+ * must be 8-byte aligned and at least heap_index_bytes(table->total) long.
+ * Its first heap_index_bytes(table->total) bytes must not overlap the pool,
+ * the table entries, *table or *heap (checked). Returns 0 or -EINVARG, in
+ * which case nothing at all was written. Cost: O(table->total).
  */
 int heap_create_indexed(struct heap* heap, void* ptr, void* end, struct heap_table* table, void* index_mem,
                         size_t index_bytes);
