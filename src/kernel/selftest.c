@@ -249,6 +249,19 @@ static void case_small_create(bool indexed, const char* variant)
     for (size_t i = 0; i < SMALL_BLOCKS; i++) {
         EXPECT(small_entries[i] == 0xAA);
     }
+    /* Metadata in the pool (the caller's memory) is refused: a table, an index. */
+    small_table.total = SMALL_BLOCKS;
+    memset(small_pool, 0xAA, 2 * BS);
+    small_table.entries = small_pool + BS;
+    EXPECT(heap_create(&small_heap, small_pool, small_pool + sizeof(small_pool), &small_table) == -EINVARG);
+    small_table.entries = small_entries;
+    EXPECT(heap_create_indexed(&small_heap, small_pool, small_pool + sizeof(small_pool), &small_table, small_pool,
+                               sizeof(small_index)) == -EINVARG);
+    bool pool_untouched = true;
+    for (size_t i = 0; i < 2 * BS; i++) {
+        pool_untouched = pool_untouched && small_pool[i] == 0xAA;
+    }
+    EXPECT(pool_untouched);
     EXPECT(small_create(indexed) == 0);
     EXPECT(st_all_zero(small_entries, sizeof(small_entries)));
     struct heap_stats stats;
@@ -256,7 +269,7 @@ static void case_small_create(bool indexed, const char* variant)
     EXPECT(stats.total_blocks == SMALL_BLOCKS && stats.free_blocks == SMALL_BLOCKS && stats.used_blocks == 0);
     EXPECT(stats.largest_free_run == SMALL_BLOCKS && stats.live_allocations == 0);
     EXPECT(small_check());
-    st_result("table: heap_create refuses bad arguments untouched, clears the table", variant, ok);
+    st_result("table: heap_create refuses bad arguments and metadata in the pool untouched, clears the table", variant, ok);
 }
 
 static void case_small_encoding(bool indexed, const char* variant)
