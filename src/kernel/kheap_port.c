@@ -91,16 +91,20 @@ static const char* kheap_report_name(enum heap_report_kind kind)
         return "small object written after free";
     case HEAP_REPORT_CACHE_QUARANTINE:
         return "slab header corrupt, slab quarantined";
+    case HEAP_REPORT_INDEX_MISMATCH:
+        return "index and table disagree, index dropped (linear scan from now on)";
     }
     return "unknown";
 }
 
-/* Every report is a refused free except two that kmalloc makes: a write after
- * free (the poison check, when the object is handed out again) and a slab
- * whose corrupt header it met (quarantined). */
+/* Every report is a refused free except three that kmalloc makes: a write
+ * after free (the poison check, when the object is handed out again), a
+ * slab whose corrupt header it met (quarantined), and an index that named a
+ * run the table says is taken (dropped). */
 static bool kheap_report_is_free(enum heap_report_kind kind)
 {
-    return kind != HEAP_REPORT_CACHE_USE_AFTER_FREE && kind != HEAP_REPORT_CACHE_QUARANTINE;
+    return kind != HEAP_REPORT_CACHE_USE_AFTER_FREE && kind != HEAP_REPORT_CACHE_QUARANTINE &&
+           kind != HEAP_REPORT_INDEX_MISMATCH;
 }
 
 static const char* kheap_report_verb(enum heap_report_kind kind)
@@ -108,7 +112,10 @@ static const char* kheap_report_verb(enum heap_report_kind kind)
     if (kheap_report_is_free(kind)) {
         return "refused free of";
     }
-    return kind == HEAP_REPORT_CACHE_USE_AFTER_FREE ? "write after free of" : "corrupt slab at";
+    if (kind == HEAP_REPORT_CACHE_USE_AFTER_FREE) {
+        return "write after free of";
+    }
+    return kind == HEAP_REPORT_CACHE_QUARANTINE ? "corrupt slab at" : "index named";
 }
 
 void kheap_port_report(const struct heap_report* report)

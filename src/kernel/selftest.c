@@ -432,6 +432,34 @@ static void small_suite(bool indexed)
     case_small_bad_frees(indexed, variant);
 }
 
+/*
+ * An index overwritten behind the heap's back (here: rebuilt as the fresh,
+ * all-free index of another heap that shares its memory) names a taken
+ * run; heap_malloc sees that in the table, reports it once, drops the index
+ * and places with the scan.
+ */
+static void case_small_index_mismatch(void)
+{
+    bool ok = true;
+    static HEAP_BLOCK_TABLE_ENTRY other_entries[SMALL_BLOCKS] = { 0 }; /* heap_create_indexed clears it */
+    static struct heap_table other_table = { other_entries, SMALL_BLOCKS };
+    static struct heap other;
+    EXPECT(small_create(true) == 0);
+    void* a = heap_malloc(&small_heap, 2 * BS);
+    EXPECT(a == small_block(0));
+    unsigned char* other_pool = (unsigned char*)0x00200000; /* never touched */
+    EXPECT(heap_create_indexed(&other, other_pool, other_pool + SMALL_BLOCKS * BS, &other_table, small_index,
+                               sizeof(small_index)) == 0);
+    void* b = heap_malloc(&small_heap, BS);
+    EXPECT(b == small_block(2)); /* not block 0, which is taken */
+    EXPECT(small_reports == 1 && small_last.kind == HEAP_REPORT_INDEX_MISMATCH && small_last.block == 0);
+    EXPECT(small_heap.index == NULL && small_heap.rejected_frees == 0);
+    heap_free(&small_heap, a);
+    EXPECT(heap_malloc(&small_heap, 2 * BS) == small_block(0) && small_check());
+    st_result("index: an overwritten index is caught by the next malloc, reported, dropped; the scan goes on", "",
+              ok);
+}
+
 /* ---- the debug configuration: poison, on a private heap ---- */
 
 /* Caches with KCACHE_FLAG_POISON over the small heap: the kernel heap's
@@ -1238,6 +1266,7 @@ int selftest_run(void)
     print("selftest: table contract on a 16-block heap\n");
     small_suite(false);
     small_suite(true);
+    case_small_index_mismatch();
     print("selftest: small-object caches with poison on the 16-block heap\n");
     case_kcache_poison();
     print("selftest: the kernel heap\n");

@@ -556,6 +556,131 @@ static void test_index_default_size(void** state)
     unit_heap_destroy(&u);
 }
 
+/* ------------------------------------------- an index that lies */
+
+/*
+ * Rebuild u's index memory as the fresh index of another heap `other` of
+ * `blocks` blocks (all free) that shares it: from then on u's index and
+ * table disagree, as after a stray write into the index.
+ */
+static void overwrite_index(struct unit_heap* u, struct heap* other, struct heap_table* other_table, size_t blocks)
+{
+    other_table->entries = unit_xmalloc(blocks);
+    other_table->total = blocks;
+    assert_true(heap_index_bytes(blocks) <= u->index_bytes);
+    uintptr_t pool = UNIT_POOL + 0x1000000; /* apart from u's pool */
+    void* end = (void*)(pool + blocks * UNIT_BS);
+    assert_int_equal(heap_create_indexed(other, (void*)pool, end, other_table, u->index_mem, u->index_bytes), 0);
+}
+
+/* The index names taken blocks: reported once, dropped, the scan places. */
+static void test_index_mismatch_taken_run(void** state)
+{
+    (void)state;
+    struct unit_heap u;
+    unit_heap_make(&u, 16, true);
+    assert_ptr_equal(heap_malloc(&u.heap, 2 * UNIT_BS), unit_ptr(&u, 0));
+    struct heap other;
+    struct heap_table other_table;
+    overwrite_index(&u, &other, &other_table, 16); /* says: all free */
+    void* p = heap_malloc(&u.heap, UNIT_BS);
+    assert_ptr_equal(p, unit_ptr(&u, 2)); /* not block 0, which is taken */
+    assert_int_equal(u.reports.count, 1);
+    assert_int_equal(u.reports.last.kind, HEAP_REPORT_INDEX_MISMATCH);
+    assert_int_equal(u.reports.last.block, 0);
+    assert_ptr_equal(u.reports.last.ptr, unit_ptr(&u, 0));
+    assert_null(u.heap.index);
+    assert_null(u.heap.index_ops);
+    assert_int_equal(u.heap.rejected_frees, 0); /* not a refused free */
+    unit_assert_table(&u.heap, "C1 01 41 00 00 00 00 00 00 00 00 00 00 00 00 00");
+    assert_int_equal(heap_check(&u.heap, NULL), 0);
+    /* From now on the scan: first fit, frees, stats, all still right. */
+    heap_free(&u.heap, unit_ptr(&u, 0));
+    assert_ptr_equal(heap_malloc(&u.heap, 2 * UNIT_BS), unit_ptr(&u, 0));
+    struct heap_stats st;
+    heap_get_stats(&u.heap, &st);
+    assert_int_equal(st.used_blocks, 3);
+    assert_int_equal(st.largest_free_run, 13);
+    assert_int_equal(u.reports.count, 1);
+    assert_int_equal(heap_check(&u.heap, NULL), 0);
+    free(other_table.entries);
+    unit_heap_destroy(&u);
+}
+
+/* The index names a run past the table's end: nothing written there, and
+ * the scan says there is no room (every block is taken). No report hook:
+ * the heap still drops the index. */
+static void test_index_mismatch_past_the_end(void** state)
+{
+    (void)state;
+    struct unit_heap u;
+    unit_heap_make(&u, 4, true);
+    for (size_t b = 0; b < 4; b++) {
+        assert_ptr_equal(heap_malloc(&u.heap, 1), unit_ptr(&u, b));
+    }
+    struct heap other;
+    struct heap_table other_table;
+    overwrite_index(&u, &other, &other_table, 8); /* same index size, twice the blocks */
+    for (size_t b = 0; b < 4; b++) {
+        assert_non_null(heap_malloc(&other, 1)); /* other's first 4 taken: its first fit is block 4 */
+    }
+    assert_ptr_equal(heap_malloc(&u.heap, 2 * UNIT_BS), NULL);
+    assert_int_equal(u.reports.count, 1);
+    assert_int_equal(u.reports.last.kind, HEAP_REPORT_INDEX_MISMATCH);
+    assert_int_equal(u.reports.last.block, SIZE_MAX); /* block 4 of a 4-block heap */
+    assert_null(u.reports.last.ptr);
+    assert_null(u.heap.index);
+    assert_int_equal(u.heap.failed_allocs, 1);
+    unit_assert_table(&u.heap, "41 41 41 41");
+    assert_int_equal(heap_check(&u.heap, NULL), 0);
+    /* Without a hook: dropped all the same. */
+    struct unit_heap v;
+    unit_heap_make(&v, 4, true);
+    heap_set_report(&v.heap, NULL, NULL);
+    assert_ptr_equal(heap_malloc(&v.heap, 1), unit_ptr(&v, 0));
+    struct heap third;
+    struct heap_table third_table;
+    overwrite_index(&v, &third, &third_table, 4);
+    assert_ptr_equal(heap_malloc(&v.heap, 1), unit_ptr(&v, 1));
+    assert_null(v.heap.index);
+    free(third_table.entries);
+    free(other_table.entries);
+    unit_heap_destroy(&v);
+    unit_heap_destroy(&u);
+}
+
+/* Runs of every length 1..20 at every offset: a free run is accepted, one
+ * taken byte anywhere in it is caught (the word-at-a-time check reads
+ * exactly the run). */
+static void test_index_mismatch_every_length(void** state)
+{
+    (void)state;
+    enum { N = 40 };
+    for (size_t n = 1; n <= 20; n++) {
+        for (size_t taken = 0; taken < n; taken++) {
+            struct unit_heap u;
+            unit_heap_make(&u, N, true);
+            /* take block `taken` of the first run, by hand, in table and index both:
+             * allocate [0, taken] then free [0, taken) */
+            void* head = taken > 0 ? heap_malloc(&u.heap, taken * UNIT_BS) : NULL;
+            assert_ptr_equal(heap_malloc(&u.heap, 1), unit_ptr(&u, taken));
+            if (head != NULL) {
+                heap_free(&u.heap, head);
+            }
+            struct heap other;
+            struct heap_table other_table;
+            overwrite_index(&u, &other, &other_table, N); /* says: all free */
+            void* p = heap_malloc(&u.heap, n * UNIT_BS);
+            assert_ptr_equal(p, unit_ptr(&u, taken + 1)); /* first fit past the taken block */
+            assert_int_equal(u.reports.count, 1);
+            assert_int_equal(u.reports.last.block, 0);
+            assert_int_equal(heap_check(&u.heap, NULL), 0);
+            free(other_table.entries);
+            unit_heap_destroy(&u);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -572,6 +697,9 @@ int main(void)
         cmocka_unit_test(test_index_word_patterns),
         cmocka_unit_test(test_index_matches_scan_random),
         cmocka_unit_test(test_index_default_size),
+        cmocka_unit_test(test_index_mismatch_taken_run),
+        cmocka_unit_test(test_index_mismatch_past_the_end),
+        cmocka_unit_test(test_index_mismatch_every_length),
     };
     return cmocka_run_group_tests_name("heap_index", tests, NULL, NULL);
 }

@@ -108,17 +108,6 @@ size_t heap_scan_first_fit(const struct heap_table* table, size_t n)
     return SIZE_MAX; /* the seed returned a run cut short by the end here */
 }
 
-static size_t heap_get_start_block(const struct heap* heap, size_t total_blocks)
-{
-    if (total_blocks > heap->table->total) {
-        return SIZE_MAX;
-    }
-    if (heap->index != NULL) {
-        return heap->index_ops->find(heap->index, total_blocks);
-    }
-    return heap_scan_first_fit(heap->table, total_blocks);
-}
-
 /*
  * Table bytes a word at a time: an allocation is 1..16 blocks on a typical
  * workload, and a byte loop costs one store and a compare per block plus a
@@ -156,6 +145,64 @@ static void heap_table_fill(HEAP_BLOCK_TABLE_ENTRY* p, size_t n, HEAP_BLOCK_TABL
         p[n / 2] = value; /* n = 2 or 3 */
         p[n - 1] = value;
     }
+}
+
+/* Are bytes [p, p + n) all zero (free)? n >= 1; the same loads as
+ * heap_table_fill's stores, so nothing outside the range is read. */
+static bool heap_table_all_free(const HEAP_BLOCK_TABLE_ENTRY* p, size_t n)
+{
+    uint64_t any;
+    if (n >= 8) {
+        any = *(const heap_table_u64*)(p + n - 8);
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            any |= *(const heap_table_u64*)(p + i);
+        }
+    } else if (n >= 4) {
+        any = *(const heap_table_u32*)p | *(const heap_table_u32*)(p + n - 4);
+    } else {
+        any = (uint64_t)(p[0] | p[n / 2] | p[n - 1]);
+    }
+    return any == 0;
+}
+
+/*
+ * The index is trusted for speed, not blindly: the run it names must lie
+ * inside the table and be free there. If it is not, the index or the table
+ * was overwritten (both live outside the pool, where nothing else should
+ * write), and writing the chain there could hand out taken blocks, or write
+ * past the table. So the heap reports it once (HEAP_REPORT_INDEX_MISMATCH),
+ * drops the index and goes on with the linear scan of the table, which
+ * never takes a nonzero entry: the same placement as long as the table is
+ * sound, at O(N). The check costs n table bytes per allocation, read a
+ * word at a time.
+ */
+static void heap_index_distrusted(struct heap* heap, size_t start)
+{
+    size_t total = heap->table->total;
+    heap->index = NULL;
+    heap->index_ops = NULL;
+    if (heap->report != NULL) {
+        const void* named = start < total ? heap_block_to_address(heap, start) : NULL;
+        struct heap_report report = { HEAP_REPORT_INDEX_MISMATCH, named, start < total ? start : SIZE_MAX };
+        heap->report(heap->report_ctx, &report);
+    }
+}
+
+static size_t heap_get_start_block(struct heap* heap, size_t total_blocks)
+{
+    const struct heap_table* table = heap->table;
+    if (total_blocks > table->total) {
+        return SIZE_MAX;
+    }
+    if (heap->index != NULL) {
+        size_t start = heap->index_ops->find(heap->index, total_blocks);
+        if (start == SIZE_MAX ||
+            (start <= table->total - total_blocks && heap_table_all_free(&table->entries[start], total_blocks))) {
+            return start;
+        }
+        heap_index_distrusted(heap, start);
+    }
+    return heap_scan_first_fit(table, total_blocks);
 }
 
 /* Write the encoding of an n-block allocation at `start` (see heap.h). */

@@ -67,12 +67,13 @@ enum heap_report_kind
     HEAP_REPORT_CACHE_BAD_FREE,    /* kfree of a pointer that is no live small object */
     HEAP_REPORT_CACHE_USE_AFTER_FREE, /* poison of a freed small object was overwritten */
     HEAP_REPORT_CACHE_QUARANTINE,  /* a slab kmalloc needed failed its header check: abandoned */
+    HEAP_REPORT_INDEX_MISMATCH,    /* the index named a run the table says is not free: index dropped */
 };
 
 struct heap_report
 {
     enum heap_report_kind kind;
-    const void* ptr; /* the pointer that was passed */
+    const void* ptr; /* the pointer that was passed (INDEX_MISMATCH: the block the index named) */
     size_t block;    /* its block number, or SIZE_MAX if outside the pool */
 };
 
