@@ -388,13 +388,9 @@ size_t heap_allocation_start(const struct heap* heap, const void* ptr)
 bool heap_grow_in_place(struct heap* heap, size_t first, size_t have, size_t want)
 {
     HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
-    if (want <= have || want > heap->table->total - first) {
+    if (want <= have || want > heap->table->total - first ||
+        !heap_table_all_free(&entries[first + have], want - have)) {
         return false;
-    }
-    for (size_t i = first + have; i < first + want; i++) {
-        if (entries[i] != HEAP_BLOCK_TABLE_ENTRY_FREE) {
-            return false;
-        }
     }
     heap_write_chain(entries, first, want, entries[first] & HEAP_BLOCK_TYPE_MASK);
     heap_note_taken(heap, first + have, want - have);
