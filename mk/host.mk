@@ -6,7 +6,7 @@ TEST_STEPS += test-freestanding
 
 # Every library file with gcc and clang, for i686 and x86_64, at -O0/-O2/-O3.
 # Then: memory.o must need no symbol at all (so memset cannot have become a
-# call to itself), heap.o only memset, and memory.o + heap.o must link into a
+# call to itself), heap.o only memset and memcpy, and memory.o + heap.o must link into a
 # -nostdlib program.
 .PHONY: test-freestanding
 # gcc-deps: gcc, nm (binutils); clang-deps: clang, ld.lld (-fuse-ld=lld).

@@ -4,6 +4,11 @@
 #   make test-unit            plain build (-O2), run every binary
 #   make test-unit-asan       the same tests under ASan + UBSan, -fno-sanitize-recover=all
 #   make test-unit-valgrind   the plain binaries under valgrind --leak-check=full
+#   make test-unit-configs    the kheap configurations besides the default
+#                             (src/memory/heap/heap_config.h): every test with
+#                             small objects behind kmalloc; and the lean build
+#                             (no caches, no index) of the tests that need
+#                             neither, linked without kcache.c and heap_index.c
 #
 # New tests/unit/test_*.c files are picked up automatically. Shared helpers
 # live in tests/unit/*.h. Each step fails if any binary fails.
@@ -18,9 +23,16 @@ UNIT_CFLAGS := $(HOST_CFLAGS) -Itests/unit
 UNIT_LIBS := -lcmocka -lpthread
 UNIT_DEPS := $(UNIT_HDR) $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR)
 
-TEST_STEPS += test-unit test-unit-asan test-unit-valgrind
+TEST_STEPS += test-unit test-unit-asan test-unit-valgrind test-unit-configs
 
-.PHONY: test-unit test-unit-asan test-unit-valgrind unit-deps unit-valgrind-deps
+.PHONY: test-unit test-unit-asan test-unit-valgrind test-unit-configs unit-deps unit-valgrind-deps
+
+UNIT_SMALL_FLAGS := -DPEACHOS_KMALLOC_SMALL_OBJECTS=1
+UNIT_SMALL_BIN := $(addprefix $(UNIT_DIR)/small/,$(UNIT_NAMES))
+UNIT_LEAN_FLAGS := -DPEACHOS_KHEAP_CACHES=0 -DPEACHOS_KHEAP_INDEX=0
+UNIT_LEAN_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/kheap.c src/memory/heap/kheap_check.c
+UNIT_LEAN_NAMES := test_memory test_heap_create test_kheap test_kmalloc_contract
+UNIT_LEAN_BIN := $(addprefix $(UNIT_DIR)/lean/,$(UNIT_LEAN_NAMES))
 
 UNIT_PACKAGES := libcmocka-dev
 UNIT_VALGRIND_PACKAGES := valgrind
@@ -41,6 +53,14 @@ $(UNIT_DIR)/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 $(UNIT_DIR)/asan/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(UNIT_CFLAGS) $(SAN_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
+$(UNIT_DIR)/small/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_SMALL_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
+$(UNIT_DIR)/lean/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_LEAN_FLAGS) -o $@ $< $(UNIT_LEAN_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
 
 # $(call unit_run,<binaries>,<command prefix>,<step name>): run each binary,
 # keep going after a failure, fail at the end if any failed.
@@ -63,3 +83,6 @@ UNIT_VALGRIND_CMD := UNIT_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check
 
 test-unit-valgrind: $(UNIT_BIN) | unit-valgrind-deps
 	$(call unit_run,$(UNIT_BIN),$(UNIT_VALGRIND_CMD),test-unit-valgrind)
+
+test-unit-configs: $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN)
+	$(call unit_run,$(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN),,test-unit-configs)

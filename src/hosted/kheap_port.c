@@ -79,7 +79,11 @@ int kheap_port_region(struct kheap_region* region)
     size_t blocks = pool / PEACHOS_HEAP_BLOCK_SIZE;
     size_t guard = kheap_hosted_round_up(pool, page); /* offset of the guard page */
     size_t table = kheap_hosted_round_up(blocks, PEACHOS_HEAP_BLOCK_SIZE);
+#if PEACHOS_KHEAP_INDEX
     size_t index = kheap_hosted_config.indexed ? heap_index_bytes(blocks) : 0;
+#else
+    size_t index = 0; /* kheap built without the index: heap_index.c is not linked */
+#endif
     size_t bytes = guard + page + table + index + PEACHOS_HEAP_BLOCK_SIZE;
     void* map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (map == MAP_FAILED) {
@@ -163,9 +167,11 @@ uintptr_t kheap_port_secret(void)
 }
 
 /*
- * Fault injection (issue 6): a countdown over the library's internal
- * allocations (kcache_fault_site) of the sites in a mask.
+ * Fault injection: a countdown over the library's internal allocations
+ * (kcache_fault_site) of the sites in a mask. Without the caches there is
+ * no such site, and these do nothing.
  */
+#if PEACHOS_KHEAP_CACHES
 static size_t kheap_hosted_fail_countdown;
 static unsigned kheap_hosted_fail_mask;
 static size_t kheap_hosted_failed;
@@ -202,3 +208,19 @@ size_t kheap_hosted_failures(void)
 {
     return kheap_hosted_failed;
 }
+#else
+void kheap_hosted_fail_after(size_t successes, unsigned site_mask)
+{
+    (void)successes;
+    (void)site_mask;
+}
+
+void kheap_hosted_fail_reset(void)
+{
+}
+
+size_t kheap_hosted_failures(void)
+{
+    return 0;
+}
+#endif

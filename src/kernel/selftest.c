@@ -1283,6 +1283,7 @@ int selftest_run(void)
         case_kcache_corrupt_header();
         case_kheap_blocks();
         case_leave_live_allocations();
+        selftest_paging(&st_passed, &st_failed);
     }
     printk("selftest: %d passed, %d failed\n", st_passed, st_failed);
     return st_failed;

@@ -12,6 +12,11 @@
  * the map is worth looking at. Returns the number of failed cases. */
 int selftest_run(void);
 
+/* The paging consumer (selftest_paging.c): kmalloc-family buffers mapped
+ * into a user page directory the way PeachOS maps them. Prints its cases
+ * and adds them to *passed / *failed. */
+void selftest_paging(int* passed, int* failed);
+
 /* Print the kernel heap's statistics, the cache statistics and the heap map
  * (a detailed map of the first blocks and a compressed map of the whole heap). */
 void selftest_print_state(void);

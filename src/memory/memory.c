@@ -1,5 +1,5 @@
 /*
- * memory.c - memset and memcpy for a freestanding kernel.
+ * memory.c - memset, memcpy and memcmp for a freestanding kernel.
  *
  * Compilers recognise "store c into every byte" loops and replace them with a
  * call to memset - which, here, would be a call to this very function and
@@ -54,4 +54,18 @@ void* memcpy(void* dst, const void* src, size_t size)
         MEMORY_OPAQUE(d);
     }
     return dst;
+}
+
+int memcmp(const void* a, const void* b, size_t size)
+{
+    const unsigned char* x = (const unsigned char*)a;
+    const unsigned char* y = (const unsigned char*)b;
+
+    for (size_t i = 0; i < size; i++) {
+        MEMORY_OPAQUE(x);
+        if (x[i] != y[i]) {
+            return x[i] < y[i] ? -1 : 1;
+        }
+    }
+    return 0;
 }

@@ -2,9 +2,10 @@
 # tests/boot/test-boot.sh KERNEL_ELF PANIC_ELF - boot the kernel under QEMU
 # (TCG) and check what it prints on serial (make test-boot):
 #
-#   1. -m 128M: exit status 33 (self-test passed), "selftest: N passed, 0 failed",
-#      no FAIL line, the statistics line, both heap maps with their end lines,
-#      and the boot checks' lines.
+#   1. -m 128M: exit status 33 (self-test passed), "selftest: N passed, 0 failed"
+#      (N >= 30), no FAIL line, the paging cases (selftest_paging.c), the
+#      statistics line, both heap maps with their end lines, and the boot
+#      checks' lines.
 #   2. -m 64M: the kernel refuses cleanly: its message and exit status 37.
 #   3. The panic build (PEACHOS_HEAP_PANIC_ON_BAD_FREE=1, SELFTEST_PANIC_PROBE):
 #      right after kheap_init it frees a block twice; the second free must
@@ -63,7 +64,7 @@ if grep -q '^FAIL' "$log"; then
     grep -A0 -B3 '^FAIL' "$log" | sed 's/^/    /'
 fi
 passed=$(sed -nE 's/^selftest: ([0-9]+) passed, 0 failed$/\1/p' "$log")
-[ -n "$passed" ] && [ "$passed" -ge 24 ] || fail "expected at least 24 passed cases, got '${passed}'"
+[ -n "$passed" ] && [ "$passed" -ge 30 ] || fail "expected at least 30 passed cases, got '${passed}'"
 [ "$(grep -c '^PASS' "$log")" = "${passed:-x}" ] || fail "PASS lines ($(grep -c '^PASS' "$log")) != summary (${passed})"
 need_line "$log" 'exactly 25600 blocks' "exhaustion case"
 # The kmalloc family's edges (issue 5) ran and passed.
@@ -73,6 +74,14 @@ need_line "$log" '^PASS kmalloc family: krealloc shrinks in place' "krealloc res
 need_line "$log" '^PASS kmalloc family: ksize is 0 for NULL, interior, freed and outside' "ksize case"
 need_line "$log" '^PASS kcache: a corrupt slab header is refused' "corrupt slab header case"
 need_line "$log" '^PASS kcache poison: a write after free is reported' "poison case"
+# The paging consumer (selftest_paging.c): kmalloc-family memory mapped into a
+# user page directory page by page, the way PeachOS maps it.
+need_line "$log" '^PASS paging: kernel directory identity-maps 4 GiB' "paging on"
+need_line "$log" '^PASS paging: paging_map_to refuses an unaligned virt, phys or phys_end' "paging alignment rule"
+need_line "$log" '^PASS paging: kzalloc/kmalloc/kcalloc buffers at every class boundary and past a block: 4096-aligned' "paging: whole-page buffers"
+need_line "$log" '^PASS paging: every buffer mapped page by page into a user directory' "paging: user mappings"
+need_line "$log" '^PASS paging: a pattern per buffer written through the user directory' "paging: writes through the user directory"
+need_line "$log" '^PASS paging: everything freed, paging off' "paging: teardown"
 need_line "$log" '^kheap stats: total=25600 used=[0-9]+ free=[0-9]+ largest_free=[0-9]+ allocations=[0-9]+' "statistics"
 need_line "$log" '^kcache stats: slabs=[0-9]+' "cache statistics"
 need_line "$log" '^HEAPMAP v1 blocks=256 per_char=1 width=64$' "detailed map header"

@@ -143,7 +143,7 @@ static void test_lookup_slab_tail(void** state)
         if (tail >= (size_t)g->blocks * UNIT_BS) {
             continue; /* no tail in this class's slab */
         }
-        unsigned char* obj = kmalloc(c->size);
+        unsigned char* obj = kmalloc_small(c->size);
         assert_non_null(obj);
         unsigned char* slab = pool() + block_of(obj) * UNIT_BS;
         size_t rejected = kheap_get()->rejected_frees;
@@ -224,7 +224,7 @@ static void test_check_list_pointers(void** state)
     expect_kheap_check(0, 0);
 
     /* The spare also on the partial list: listed slabs are never empty. */
-    void* a = kmalloc(16);
+    void* a = kmalloc_small(16);
     kfree(a);
     struct kcache_slab* spare = kc->classes[0].spare;
     assert_non_null(spare);
@@ -245,7 +245,7 @@ static void test_check_list_pointers(void** state)
     void* objs[64];
     assert_true(capacity <= 64);
     for (size_t i = 0; i < capacity; i++) {
-        objs[i] = kmalloc(kc->classes[ci].size);
+        objs[i] = kmalloc_small(kc->classes[ci].size);
         assert_non_null(objs[i]);
     }
     assert_null(kc->classes[ci].partial); /* full: on no list */
@@ -268,13 +268,13 @@ static struct kcache_stats cache_stats(void)
     return st;
 }
 
-/* kmalloc(size) meets the corrupt slab s: one report naming it, one more
+/* kmalloc_small(size) meets the corrupt slab s: one report naming it, one more
  * corruption and quarantined slab; the object is elsewhere. */
 static void* kmalloc_past_corrupt(size_t size, const struct unit_slab_mirror* s)
 {
     struct kcache_stats before = cache_stats();
     size_t reports = kheap_hosted_report_count();
-    unsigned char* p = kmalloc(size);
+    unsigned char* p = kmalloc_small(size);
     struct kcache_stats after = cache_stats();
     assert_non_null(p);
     assert_int_equal(kheap_hosted_report_count(), reports + 1);
@@ -296,8 +296,8 @@ static void test_bad_shape_every_path(void** state)
     init_heap(64);
 
     /* A partial slab of the 32-byte class. */
-    unsigned char* a = kmalloc(32);
-    unsigned char* b = kmalloc(32);
+    unsigned char* a = kmalloc_small(32);
+    unsigned char* b = kmalloc_small(32);
     assert_non_null(a);
     assert_non_null(b);
     struct unit_slab_mirror* s = (struct unit_slab_mirror*)(void*)(pool() + block_of(a) * UNIT_BS);
@@ -361,7 +361,7 @@ static void test_forged_headers(void** state)
     struct kcache_stats st;
 
     /* A partial slab whose inuse claims it is full: kmalloc refuses it. */
-    unsigned char* a = kmalloc(32);
+    unsigned char* a = kmalloc_small(32);
     assert_non_null(a);
     struct unit_slab_mirror* s = (struct unit_slab_mirror*)(void*)(pool() + block_of(a) * UNIT_BS);
     const struct kcache_geometry* g = &kheap_cache()->classes[1].geometry[s->shape & 1];
@@ -388,7 +388,7 @@ static void test_forged_headers(void** state)
     void* objs[64];
     assert_true(capacity <= 64);
     for (size_t i = 0; i < capacity; i++) {
-        objs[i] = kmalloc(kheap_cache()->classes[ci].size);
+        objs[i] = kmalloc_small(kheap_cache()->classes[ci].size);
         assert_non_null(objs[i]);
     }
     struct unit_slab_mirror* full = (struct unit_slab_mirror*)(void*)(pool() + block_of(objs[0]) * UNIT_BS);

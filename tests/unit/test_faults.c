@@ -130,13 +130,13 @@ static void test_bad_region_refused(void** state)
                                                           KHEAP_HOSTED_REGION_END_BEFORE_START };
     for (size_t k = 0; k < 2; k++) {
         init_heap(8, k == 0);
-        void* old = kmalloc(100);
+        void* old = kmalloc_small(100);
         assert_non_null(old);
         kheap_hosted_bad_region(kinds[k]);
         kheap_init(); /* prints "kheap: failed to create heap" */
         assert_false(kheap_ready());
         assert_null(kheap_get());
-        assert_null(kmalloc(16));
+        assert_null(kmalloc_small(16));
         assert_null(kpalloc(1));
         assert_null(krealloc(NULL, 16));
         kfree(old); /* ignored: no heap */
@@ -156,7 +156,7 @@ static void test_exhausted_heap(void** state)
     for (int indexed = 0; indexed < 2; indexed++) {
         init_heap(8, indexed);
         /* One slab with room (a 16-byte object), the rest whole blocks. */
-        unsigned char* small = kmalloc(16);
+        unsigned char* small = kmalloc_small(16);
         assert_non_null(small);
         fill(small, 16, 1);
         unsigned char* blocks[8];
@@ -168,11 +168,11 @@ static void test_exhausted_heap(void** state)
         assert_int_equal(kheap_get()->used_blocks, 8);
         assert_kheap_clean();
 
-        assert_null_unchanged(kmalloc(48));   /* another class: needs a slab */
-        assert_null_unchanged(kmalloc(2048)); /* largest class */
-        assert_null_unchanged(kmalloc(2049)); /* smallest block allocation */
-        assert_null_unchanged(kmalloc(5000));
-        assert_null_unchanged(kzalloc(100));
+        assert_null_unchanged(kmalloc_small(48));   /* another class: needs a slab */
+        assert_null_unchanged(kmalloc_small(2048)); /* largest class */
+        assert_null_unchanged(kmalloc_small(2049)); /* smallest block allocation */
+        assert_null_unchanged(kmalloc_small(5000));
+        assert_null_unchanged(kzalloc_small(100));
         assert_null_unchanged(kcalloc(3, 100));
         assert_null_unchanged(kpalloc(1));
         assert_null_unchanged(krealloc(NULL, 64));
@@ -186,7 +186,7 @@ static void test_exhausted_heap(void** state)
         assert_null_unchanged(krealloc(small, 3000));
         assert_true(filled(small, 16, 1));
         /* What needs no new memory still works. */
-        unsigned char* same = kmalloc(16);
+        unsigned char* same = kmalloc_small(16);
         assert_non_null(same);
         kfree(same);
         assert_ptr_equal(krealloc(small, 10), small);
@@ -242,7 +242,7 @@ static void test_one_block_free(void** state)
 
             /* Two blocks never fit. */
             assert_null_unchanged(kpalloc(UNIT_BS + 1));
-            assert_null_unchanged(kmalloc(2 * UNIT_BS));
+            assert_null_unchanged(kmalloc_small(2 * UNIT_BS));
             if (pos + 1 < N) { /* b[pos + 1] cannot grow: the block after it is taken or past the end */
                 assert_null_unchanged(krealloc(b[pos + 1], 2 * UNIT_BS));
             }
@@ -258,18 +258,18 @@ static void test_one_block_free(void** state)
                 assert_ptr_equal(krealloc(b[pos - 1], 2 * UNIT_BS), b[pos - 1]);
                 assert_int_equal(ksize(b[pos - 1]), 2 * UNIT_BS);
                 assert_true(filled(b[pos - 1], UNIT_BS, (unsigned)(pos - 1)));
-                assert_null_unchanged(kmalloc(1));
+                assert_null_unchanged(kmalloc_small(1));
                 assert_ptr_equal(krealloc(b[pos - 1], UNIT_BS), b[pos - 1]);
                 assert_int_equal(kheap_get()->used_blocks, N - 1);
             }
 
             /* A class that prefers longer slabs falls back to one block. */
-            unsigned char* obj = kmalloc(csize);
+            unsigned char* obj = kmalloc_small(csize);
             assert_ptr_equal(obj, pool() + pos * UNIT_BS + kheap_cache()->classes[ci].geometry[KCACHE_SINGLE].offset);
             assert_int_equal(kheap_get()->table->entries[pos],
                              HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_CACHE);
             fill(obj, csize, 99);
-            assert_null_unchanged(kmalloc(ci == 0 ? 32 : 16)); /* another class: no room */
+            assert_null_unchanged(kmalloc_small(ci == 0 ? 32 : 16)); /* another class: no room */
             assert_null_unchanged(krealloc(obj, csize + 1));
             assert_true(filled(obj, csize, 99));
             kfree(obj); /* the slab is kept as the spare */
@@ -369,10 +369,10 @@ static struct sweep_result sweep_run(void)
             case 1:
             case 2:
             case 3:
-                p = kmalloc(size);
+                p = kmalloc_small(size);
                 break;
             case 4:
-                p = kzalloc(size);
+                p = kzalloc_small(size);
                 break;
             case 5:
                 size = (size + 2) / 3 * 3;
@@ -490,7 +490,7 @@ static void corrupt_setup(void** keep, size_t nkeep)
     void* tmp[64];
     size_t nt = 0;
     for (size_t i = 0; i < nkeep; i++) {
-        keep[i] = kmalloc(sizes[i % 8]);
+        keep[i] = kmalloc_small(sizes[i % 8]);
         assert_non_null(keep[i]);
         tmp[nt++] = kpalloc(1 + i % 3); /* freed below: holes */
         assert_non_null(tmp[nt - 1]);
@@ -631,7 +631,7 @@ static void test_quarantine_every_slab(void** state)
         size_t reports = kheap_hosted_report_count();
         void* got[3];
         for (size_t j = 0; j < 3; j++) {
-            got[j] = kmalloc(size);
+            got[j] = kmalloc_small(size);
             assert_non_null(got[j]);
             size_t b = heap_address_to_block(kheap_get(), got[j]);
             assert_true(b < first || b >= first + n);

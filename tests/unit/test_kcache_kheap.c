@@ -40,9 +40,9 @@ static void test_not_ready(void** state)
     kheap_init();
     assert_false(kheap_ready());
     assert_null(kheap_cache());
-    assert_null(kmalloc(16));
-    assert_null(kmalloc(5000));
-    assert_null(kzalloc(16));
+    assert_null(kmalloc_small(16));
+    assert_null(kmalloc_small(5000));
+    assert_null(kzalloc_small(16));
     assert_null(kcalloc(2, 8));
     assert_null(kpalloc(1));
     assert_null(krealloc(NULL, 16));
@@ -55,7 +55,7 @@ static void test_not_ready(void** state)
     size_t calls = 0;
     kheap_set_fault(fail_everything, &calls);
     init_heap(4);
-    assert_null(kmalloc(16));
+    assert_null(kmalloc_small(16));
     assert_int_equal(calls, 1);
     kheap_set_fault(NULL, NULL);
 }
@@ -67,16 +67,16 @@ static void test_kmalloc_small_and_large(void** state)
     struct kcache* kc = kheap_cache();
     assert_non_null(kc);
     assert_ptr_equal(kc->heap, kheap_get());
-    unsigned char* s = kmalloc(24);
+    unsigned char* s = kmalloc_small(24);
     assert_ptr_equal(s, pool() + kc->classes[1].geometry[0].offset);
     assert_int_equal((uintptr_t)s % 16, 0);
     assert_int_equal(ksize(s), 32);
-    unsigned char* l = kmalloc(KCACHE_MAX_SIZE + 1);
+    unsigned char* l = kmalloc_small(KCACHE_MAX_SIZE + 1);
     assert_ptr_equal(l, pool() + UNIT_BS);
     assert_int_equal(ksize(l), UNIT_BS);
     unsigned char* p = kpalloc(10);
     assert_ptr_equal(p, pool() + 2 * UNIT_BS);
-    unsigned char* q = kmalloc(2 * UNIT_BS);
+    unsigned char* q = kmalloc_small(2 * UNIT_BS);
     unit_assert_table(kheap_get(), "43 41 41 C1 01 00 00 00");
     assert_kheap_clean();
     kfree(s);
@@ -97,17 +97,17 @@ static void test_kzalloc(void** state)
     init_heap(8);
     static const size_t sizes[] = { 1, 16, 100, 2048, 2049, UNIT_BS + 5 };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        unsigned char* p = kmalloc(sizes[i]);
+        unsigned char* p = kmalloc_small(sizes[i]);
         memset(p, 0xFF, sizes[i]);
         kfree(p);
-        unsigned char* z = kzalloc(sizes[i]);
+        unsigned char* z = kzalloc_small(sizes[i]);
         assert_ptr_equal(z, p); /* the same memory, now zeroed */
         for (size_t j = 0; j < sizes[i]; j++) {
             assert_int_equal(z[j], 0);
         }
         kfree(z);
     }
-    assert_null(kzalloc(0));
+    assert_null(kzalloc_small(0));
     assert_kheap_clean();
 }
 
@@ -115,11 +115,16 @@ static void test_kcalloc(void** state)
 {
     (void)state;
     init_heap(8);
-    unsigned char* p = kmalloc(200);
+    unsigned char* p = kmalloc_small(200);
     memset(p, 0xEE, 200);
     kfree(p);
     unsigned char* z = kcalloc(10, 20);
-    assert_ptr_equal(z, p);
+#if PEACHOS_KMALLOC_SMALL_OBJECTS
+    assert_ptr_equal(z, p); /* kcalloc is small-object too: the freed object, zeroed */
+#else
+    assert_int_equal(ksize(z), UNIT_BS); /* the seed's contract: a whole block */
+    assert_int_equal((uintptr_t)(z - pool()) % UNIT_BS, 0);
+#endif
     for (size_t i = 0; i < 200; i++) {
         assert_int_equal(z[i], 0);
     }
@@ -153,7 +158,10 @@ static void test_krealloc(void** state)
 {
     (void)state;
     init_heap(8);
-    unsigned char* p = krealloc(NULL, 10);
+    unsigned char* n = krealloc(NULL, 10); /* kmalloc(10), whatever it gives */
+    assert_int_equal(ksize(n), PEACHOS_KMALLOC_SMALL_OBJECTS ? 16 : UNIT_BS);
+    kfree(n);
+    unsigned char* p = krealloc(kmalloc_small(10), 10);
     assert_int_equal(ksize(p), 16);
     memcpy(p, "0123456789abcdef", 16);
     assert_ptr_equal(krealloc(p, 16), p);
@@ -167,7 +175,7 @@ static void test_krealloc(void** state)
     assert_null(krealloc(b, 0));
     assert_int_equal(ksize(b), 0);
     size_t reports = kheap_hosted_report_count();
-    unsigned char* s = kmalloc(64);
+    unsigned char* s = kmalloc_small(64);
     assert_null(krealloc(s + 8, 100)); /* refused, reported through the port */
     assert_int_equal(kheap_hosted_report_count(), reports + 1);
     assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_CACHE_BAD_FREE);
@@ -182,7 +190,7 @@ static void test_bad_frees_reported(void** state)
 {
     (void)state;
     init_heap(4);
-    unsigned char* a = kmalloc(100);
+    unsigned char* a = kmalloc_small(100);
     size_t reports = kheap_hosted_report_count();
     size_t rejected = kheap_get()->rejected_frees;
     kfree(a + 4);
@@ -205,7 +213,7 @@ static void test_corruption(void** state)
     (void)state;
     init_heap(4);
     kpalloc(1);
-    unsigned char* a = kmalloc(16);
+    unsigned char* a = kmalloc_small(16);
     assert_ptr_equal(a - (a - pool()) % UNIT_BS, pool() + UNIT_BS);
     uintptr_t* header = (uintptr_t*)(void*)(pool() + UNIT_BS);
     header[0] ^= 1;
@@ -215,7 +223,7 @@ static void test_corruption(void** state)
     kfree(a);
     assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
     size_t reports = kheap_hosted_report_count();
-    unsigned char* b = kmalloc(16);
+    unsigned char* b = kmalloc_small(16);
     assert_ptr_equal(b - (b - pool()) % UNIT_BS, pool() + 2 * UNIT_BS);
     assert_int_equal(kheap_hosted_report_count(), reports + 1);
     assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_CACHE_QUARANTINE);
@@ -262,17 +270,17 @@ static void test_fault_hook(void** state)
     size_t calls = 0;
     init_heap(4);
     kheap_set_fault(fail_everything, &calls);
-    assert_null(kmalloc(16));
-    assert_null(kmalloc(5000));
+    assert_null(kmalloc_small(16));
+    assert_null(kmalloc_small(5000));
     assert_null(kpalloc(1));
     assert_int_equal(calls, 3);
     init_heap(4);
-    assert_null(kmalloc(16));
+    assert_null(kmalloc_small(16));
     assert_int_equal(calls, 4);
     assert_int_equal(kheap_get()->used_blocks, 0);
     assert_int_equal(kheap_get()->failed_allocs, 0); /* the heap was never asked */
     kheap_set_fault(NULL, NULL);
-    void* p = kmalloc(16);
+    void* p = kmalloc_small(16);
     assert_non_null(p);
     kfree(p);
     assert_kheap_clean();
@@ -285,13 +293,13 @@ static void test_hosted_countdown(void** state)
     (void)state;
     init_heap(16);
     kheap_hosted_fail_after(2, KHEAP_HOSTED_FAIL_ALL);
-    unsigned char* a = kmalloc(16);   /* slab: 1st */
-    unsigned char* b = kmalloc(5000); /* blocks: 2nd */
+    unsigned char* a = kmalloc_small(16);   /* slab: 1st */
+    unsigned char* b = kmalloc_small(5000); /* blocks: 2nd */
     assert_non_null(a);
     assert_non_null(b);
-    unsigned char* c = kmalloc(16); /* no growth needed: not counted */
+    unsigned char* c = kmalloc_small(16); /* no growth needed: not counted */
     assert_non_null(c);
-    assert_null(kmalloc(100)); /* growth: fails */
+    assert_null(kmalloc_small(100)); /* growth: fails */
     assert_null(kpalloc(1));
     memset(b, 0x77, 2 * UNIT_BS);
     assert_null(krealloc(b, 6 * UNIT_BS)); /* GROW fails, MOVE fails */
@@ -303,16 +311,16 @@ static void test_hosted_countdown(void** state)
     assert_int_equal(st.forced_failures, 4);
     /* Only one site: the slab site. */
     kheap_hosted_fail_after(0, 1u << KCACHE_FAULT_SLAB);
-    assert_null(kmalloc(300));
-    unsigned char* d = kmalloc(3000);
+    assert_null(kmalloc_small(300));
+    unsigned char* d = kmalloc_small(3000);
     assert_non_null(d);
     kfree(d);
     kheap_hosted_fail_after(0, 1u << KCACHE_FAULT_SLAB);
     init_heap(4); /* survives kheap_init */
-    assert_null(kmalloc(16));
+    assert_null(kmalloc_small(16));
     assert_int_equal(kheap_get()->used_blocks, 0);
     kheap_hosted_fail_reset();
-    a = kmalloc(16);
+    a = kmalloc_small(16);
     assert_non_null(a);
     kfree(a);
     assert_int_equal(kheap_trim(), 1);
@@ -351,7 +359,7 @@ static void* worker_main(void* arg)
             kfree(p);
         }
         size_t n = 1 + unit_rand(&rng) % 255;
-        p = kmalloc(n);
+        p = kmalloc_small(n);
         if (p != NULL) {
             p[0] = (unsigned char)n;
             for (size_t j = 1; j < n; j++) {

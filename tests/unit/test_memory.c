@@ -1,5 +1,5 @@
 /*
- * test_memory.c - memset and memcpy of src/memory/memory.c.
+ * test_memory.c - memset, memcpy and memcmp of src/memory/memory.c.
  *
  * The tests call the library's functions through volatile function pointers,
  * so the compiler cannot replace the calls with its builtins: what runs is
@@ -14,6 +14,7 @@
 
 static void* (*volatile memset_fn)(void*, int, size_t) = memset;
 static void* (*volatile memcpy_fn)(void*, const void*, size_t) = memcpy;
+static int (*volatile memcmp_fn)(const void*, const void*, size_t) = memcmp;
 
 #define GUARD 0x5C
 
@@ -262,6 +263,46 @@ static void test_memcpy_large_buffer(void** state)
     free(dst);
 }
 
+static int sign(int v)
+{
+    return (v > 0) - (v < 0);
+}
+
+static void test_memcmp_equal_and_size_zero(void** state)
+{
+    (void)state;
+    unsigned char a[16] = {1, 2, 3};
+    unsigned char b[16] = {9, 9, 9};
+    assert_int_equal(memcmp_fn(a, b, 0), 0);
+    assert_int_equal(memcmp_fn(a, a, sizeof(a)), 0);
+    memcpy_fn(b, a, sizeof(a));
+    assert_int_equal(memcmp_fn(a, b, sizeof(a)), 0);
+}
+
+/* The first differing byte decides, compared as unsigned char (0x80 > 0x7F),
+ * at every position, whatever follows it; bytes past `size` are not read. */
+static void test_memcmp_first_difference_decides(void** state)
+{
+    (void)state;
+    unsigned char a[64];
+    unsigned char b[64];
+    for (size_t at = 0; at < sizeof(a); at++) {
+        for (size_t i = 0; i < sizeof(a); i++) {
+            a[i] = b[i] = (unsigned char)(i * 7 + 1);
+        }
+        a[at] = 0x80;
+        b[at] = 0x7F;
+        if (at + 1 < sizeof(a)) {
+            a[at + 1] = 0x00; /* a later byte that says the opposite */
+            b[at + 1] = 0xFF;
+        }
+        assert_int_equal(sign(memcmp_fn(a, b, sizeof(a))), 1);
+        assert_int_equal(sign(memcmp_fn(b, a, sizeof(a))), -1);
+        assert_int_equal(memcmp_fn(a, b, at), 0);
+        assert_int_equal(sign(memcmp_fn(a, b, at + 1)), 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +316,8 @@ int main(void)
         cmocka_unit_test(test_memcpy_returns_dst_and_size_zero),
         cmocka_unit_test(test_memcpy_all_offsets_and_sizes),
         cmocka_unit_test(test_memcpy_large_buffer),
+        cmocka_unit_test(test_memcmp_equal_and_size_zero),
+        cmocka_unit_test(test_memcmp_first_difference_decides),
     };
     return cmocka_run_group_tests_name("memory", tests, NULL, NULL);
 }

@@ -7,7 +7,6 @@
  */
 #include "heap.h"
 
-#include "../../status.h"
 #include "../memory.h"
 
 static bool heap_validate_alignment(const void* ptr)
@@ -326,37 +325,53 @@ static void heap_reject(struct heap* heap, enum heap_report_kind kind, const voi
     }
 }
 
+/*
+ * Would heap_free_typed(heap, ptr, type) free something? 0 if ptr is the
+ * start of a live allocation of `type` with a sound chain (its first block
+ * in *block, its length in *n); otherwise the report kind the refusal gets,
+ * *block set to ptr's block (SIZE_MAX outside the pool). ptr is not NULL.
+ */
+static int heap_classify(const struct heap* heap, const void* ptr, HEAP_BLOCK_TABLE_ENTRY type, size_t* block,
+                         size_t* n)
+{
+    uintptr_t start = (uintptr_t)heap->saddr;
+    uintptr_t address = (uintptr_t)ptr;
+    *block = SIZE_MAX;
+    if (address < start || (address - start) / PEACHOS_HEAP_BLOCK_SIZE >= heap->table->total) {
+        return HEAP_REPORT_FREE_OUTSIDE;
+    }
+    *block = heap_address_to_block(heap, ptr);
+    HEAP_BLOCK_TABLE_ENTRY entry = heap->table->entries[*block];
+    if (!heap_validate_alignment((const void*)(address - start))) {
+        return HEAP_REPORT_FREE_UNALIGNED;
+    }
+    if (!(entry & HEAP_BLOCK_TABLE_ENTRY_TAKEN)) {
+        return HEAP_REPORT_FREE_NOT_ALLOCATED;
+    }
+    if (!(entry & HEAP_BLOCK_IS_FIRST)) {
+        return HEAP_REPORT_FREE_INTERIOR;
+    }
+    if ((entry & HEAP_BLOCK_TYPE_MASK) != type) {
+        return HEAP_REPORT_FREE_WRONG_OWNER;
+    }
+    *n = heap_sound_chain_length(heap, *block, type);
+    return *n == 0 ? HEAP_REPORT_FREE_CORRUPT : 0;
+}
+
 void heap_free_typed(struct heap* heap, void* ptr, HEAP_BLOCK_TABLE_ENTRY type)
 {
     if (heap == NULL || ptr == NULL) {
         return;
     }
-    uintptr_t start = (uintptr_t)heap->saddr;
-    uintptr_t address = (uintptr_t)ptr;
-    size_t total = heap->table->total;
-    if (address < start || (address - start) / PEACHOS_HEAP_BLOCK_SIZE >= total) {
-        heap_reject(heap, HEAP_REPORT_FREE_OUTSIDE, ptr, SIZE_MAX);
+    size_t block;
+    size_t n = 0;
+    int refused = heap_classify(heap, ptr, type, &block, &n);
+    if (refused != 0) {
+        heap_reject(heap, (enum heap_report_kind)refused, ptr, block);
         return;
     }
-    size_t block = heap_address_to_block(heap, ptr);
-    HEAP_BLOCK_TABLE_ENTRY entry = heap->table->entries[block];
-    if (!heap_validate_alignment((const void*)(address - start))) {
-        heap_reject(heap, HEAP_REPORT_FREE_UNALIGNED, ptr, block);
-    } else if (!(entry & HEAP_BLOCK_TABLE_ENTRY_TAKEN)) {
-        heap_reject(heap, HEAP_REPORT_FREE_NOT_ALLOCATED, ptr, block);
-    } else if (!(entry & HEAP_BLOCK_IS_FIRST)) {
-        heap_reject(heap, HEAP_REPORT_FREE_INTERIOR, ptr, block);
-    } else if ((entry & HEAP_BLOCK_TYPE_MASK) != type) {
-        heap_reject(heap, HEAP_REPORT_FREE_WRONG_OWNER, ptr, block);
-    } else {
-        size_t n = heap_sound_chain_length(heap, block, type);
-        if (n == 0) {
-            heap_reject(heap, HEAP_REPORT_FREE_CORRUPT, ptr, block);
-            return;
-        }
-        heap_mark_range_free(heap, block, n);
-        heap->live_allocations--;
-    }
+    heap_mark_range_free(heap, block, n);
+    heap->live_allocations--;
 }
 
 void heap_free(struct heap* heap, void* ptr)
@@ -404,4 +419,61 @@ void heap_shrink_in_place(struct heap* heap, size_t first, size_t have, size_t w
     }
     heap_mark_range_free(heap, first + want, have - want);
     heap->table->entries[first + want - 1] &= (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT;
+}
+
+/* ------------------------------------------ the rest of the block-level API */
+
+size_t heap_allocation_size(const struct heap* heap, const void* ptr)
+{
+    size_t block;
+    size_t n = 0;
+    if (heap == NULL || ptr == NULL || heap_classify(heap, ptr, HEAP_BLOCK_TYPE_PLAIN, &block, &n) != 0) {
+        return 0;
+    }
+    return n * PEACHOS_HEAP_BLOCK_SIZE;
+}
+
+void* heap_zalloc(struct heap* heap, size_t size)
+{
+    void* ptr = heap_malloc(heap, size);
+    if (ptr != NULL) {
+        memset(ptr, 0x00, size);
+    }
+    return ptr;
+}
+
+/* Resize to `want` blocks (>= 1) in place, or move: copy, then free. */
+static void* heap_resize(struct heap* heap, void* ptr, size_t first, size_t have, size_t want)
+{
+    if (want <= have) {
+        heap_shrink_in_place(heap, first, have, want);
+        return ptr;
+    }
+    if (heap_grow_in_place(heap, first, have, want)) {
+        return ptr;
+    }
+    void* moved = heap_malloc_blocks_typed(heap, want, HEAP_BLOCK_TYPE_PLAIN);
+    if (moved != NULL) {
+        memcpy(moved, ptr, have * PEACHOS_HEAP_BLOCK_SIZE);
+        heap_free(heap, ptr);
+    }
+    return moved;
+}
+
+void* heap_realloc(struct heap* heap, void* ptr, size_t size)
+{
+    if (heap == NULL) {
+        return NULL;
+    }
+    if (ptr == NULL) {
+        return heap_malloc(heap, size);
+    }
+    size_t block;
+    size_t have = 0;
+    if (size == 0 || heap_classify(heap, ptr, HEAP_BLOCK_TYPE_PLAIN, &block, &have) != 0) {
+        heap_free(heap, ptr); /* frees it, or refuses it with heap_free's report */
+        return NULL;
+    }
+    size_t want = size / PEACHOS_HEAP_BLOCK_SIZE + (size % PEACHOS_HEAP_BLOCK_SIZE != 0);
+    return heap_resize(heap, ptr, block, have, want);
 }

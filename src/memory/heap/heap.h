@@ -32,7 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../config.h"
+#include "heap_config.h"
+#include "heap_status.h"
 
 #define HEAP_BLOCK_TABLE_ENTRY_TAKEN 0x01
 #define HEAP_BLOCK_TABLE_ENTRY_FREE 0x00
@@ -154,6 +155,28 @@ void* heap_malloc_blocks_typed(struct heap* heap, size_t total_blocks, HEAP_BLOC
  * unchanged, increments rejected_frees and is passed to heap->report.
  */
 void heap_free(struct heap* heap, void* ptr);
+
+/*
+ * Usable size of the live allocation that starts at `ptr`: its blocks times
+ * the block size. 0 for NULL and for any pointer heap_free would refuse
+ * (nothing is reported). O(length of the allocation).
+ */
+size_t heap_allocation_size(const struct heap* heap, const void* ptr);
+
+/* heap_malloc, then zero the `size` requested bytes (the 64-bit course's name). */
+void* heap_zalloc(struct heap* heap, size_t size);
+
+/*
+ * Resize a heap_malloc allocation, keeping it whole blocks:
+ *   ptr NULL  -> heap_malloc(size);
+ *   size 0    -> heap_free(ptr), returns NULL;
+ *   bad ptr   -> refused and reported exactly as heap_free refuses it, NULL;
+ *   otherwise -> shrunk in place, grown in place when the next blocks are
+ *                free, else moved to the first fit (the old blocks copied,
+ *                then freed).
+ * If it cannot grow, returns NULL and ptr is untouched.
+ */
+void* heap_realloc(struct heap* heap, void* ptr, size_t size);
 
 /* heap_free for allocations of the given type (used by the cache layer). */
 void heap_free_typed(struct heap* heap, void* ptr, HEAP_BLOCK_TABLE_ENTRY type);

@@ -3,7 +3,6 @@
  */
 #include "heap.h"
 
-#include "../../status.h"
 
 static bool heap_type_is_known(HEAP_BLOCK_TABLE_ENTRY type)
 {

@@ -11,7 +11,6 @@
  */
 #include "heap_index.h"
 
-#include "../../status.h"
 #include "../memory.h"
 
 #define HEAP_INDEX_WORD_BITS 64u

@@ -21,7 +21,6 @@
  */
 #include "kcache.h"
 
-#include "../../status.h"
 #include "../memory.h"
 
 #define KCACHE_BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)

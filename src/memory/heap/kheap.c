@@ -1,29 +1,27 @@
 /*
  * kheap.c - the kernel heap on top of heap.c, as the seed describes it,
- * plus a lock hook and a clear failure mode, with the small-object caches
- * of kcache.c behind kmalloc.
+ * plus a lock hook and a clear failure mode. Its parts are chosen in
+ * heap_config.h: the placement index (PEACHOS_KHEAP_INDEX) and the
+ * small-object caches of kcache.c (PEACHOS_KHEAP_CACHES), which kmalloc
+ * uses only when PEACHOS_KMALLOC_SMALL_OBJECTS asks for it.
  */
 #include "kheap.h"
 
-#include "../../config.h"
-#include "../../status.h"
 #include "../memory.h"
-#include "heap_index.h"
-#include "kcache.h"
 #include "kheap_port.h"
-
-/* Debug configuration: poison freed small objects (see kheap.h). */
-#ifndef PEACHOS_KCACHE_POISON
-#define PEACHOS_KCACHE_POISON 0
+#if PEACHOS_KHEAP_INDEX
+#include "heap_index.h"
 #endif
 
 struct heap kernel_heap;
 struct heap_table kernel_heap_table;
-static struct kcache kernel_cache;
 static bool kernel_heap_ready;
+#if PEACHOS_KHEAP_CACHES
+static struct kcache kernel_cache;
 /* Kept here so that the hook survives kheap_init (which resets the caches). */
 static kcache_fault_fn kernel_fault;
 static void* kernel_fault_ctx;
+#endif
 
 /*
  * A secret for ports without a better one: the cycle counter where there is
@@ -32,7 +30,7 @@ static void* kernel_fault_ctx;
  */
 uintptr_t kheap_default_secret(void)
 {
-    uintptr_t secret = (uintptr_t)&kernel_cache;
+    uintptr_t secret = (uintptr_t)&kernel_heap;
     volatile uintptr_t stack_slot = 0;
     secret ^= (uintptr_t)&stack_slot << 7;
 #if defined(__i386__) || defined(__x86_64__)
@@ -64,11 +62,28 @@ static int kheap_create(void)
     }
     kernel_heap_table.entries = region.table;
     kernel_heap_table.total = ((uintptr_t)region.end - (uintptr_t)region.start) / PEACHOS_HEAP_BLOCK_SIZE;
-    if (region.index == NULL) {
-        return heap_create(&kernel_heap, region.start, region.end, &kernel_heap_table);
+#if PEACHOS_KHEAP_INDEX
+    if (region.index != NULL) {
+        return heap_create_indexed(&kernel_heap, region.start, region.end, &kernel_heap_table, region.index,
+                                   region.index_bytes);
     }
-    return heap_create_indexed(&kernel_heap, region.start, region.end, &kernel_heap_table, region.index,
-                               region.index_bytes);
+#endif
+    return heap_create(&kernel_heap, region.start, region.end, &kernel_heap_table);
+}
+
+/* Set up the caches over the new heap (nothing to do without them). */
+static int kheap_create_caches(void)
+{
+#if PEACHOS_KHEAP_CACHES
+    unsigned flags = PEACHOS_KCACHE_POISON ? KCACHE_FLAG_POISON : 0u;
+    int res = kcache_init(&kernel_cache, &kernel_heap, kheap_port_secret(), flags);
+    if (res == PEACHOS_ALL_OK) {
+        kcache_set_fault(&kernel_cache, kernel_fault, kernel_fault_ctx);
+    }
+    return res;
+#else
+    return PEACHOS_ALL_OK;
+#endif
 }
 
 void kheap_init(void)
@@ -77,14 +92,12 @@ void kheap_init(void)
     kernel_heap_ready = false;
     int res = kheap_create();
     if (res == PEACHOS_ALL_OK) {
-        unsigned flags = PEACHOS_KCACHE_POISON ? KCACHE_FLAG_POISON : 0u;
-        res = kcache_init(&kernel_cache, &kernel_heap, kheap_port_secret(), flags);
+        res = kheap_create_caches();
     }
     if (res < 0) {
         kheap_port_print("kheap: failed to create heap: kmalloc will return NULL\n");
     } else {
         heap_set_report(&kernel_heap, kheap_report, NULL);
-        kcache_set_fault(&kernel_cache, kernel_fault, kernel_fault_ctx);
         kernel_heap_ready = true;
     }
     kheap_port_unlock(state);
@@ -100,6 +113,7 @@ struct heap* kheap_get(void)
     return kernel_heap_ready ? &kernel_heap : NULL;
 }
 
+#if PEACHOS_KHEAP_CACHES
 struct kcache* kheap_cache(void)
 {
     return kernel_heap_ready ? &kernel_cache : NULL;
@@ -115,6 +129,7 @@ void kheap_set_fault(kcache_fault_fn fn, void* ctx)
     }
     kheap_port_unlock(state);
 }
+#endif
 
 uintptr_t kheap_lock(void)
 {
@@ -126,7 +141,48 @@ void kheap_unlock(uintptr_t state)
     kheap_port_unlock(state);
 }
 
-void* kmalloc(size_t size)
+/*
+ * The allocator behind the kmalloc family. Without the caches, the block
+ * heap itself (heap.c's whole-block functions). With them, kcache.c, which
+ * serves block allocations with the same encoding (and gives spare slabs
+ * back when the heap is full), and small objects to those who ask.
+ */
+#if PEACHOS_KHEAP_CACHES
+#define KHEAP_BLOCKS(size) kcache_palloc(&kernel_cache, (size))
+#define KHEAP_FREE(ptr) kcache_free(&kernel_cache, (ptr))
+#define KHEAP_REALLOC(ptr, size) kcache_realloc(&kernel_cache, (ptr), (size))
+#define KHEAP_SIZE(ptr) kcache_size(&kernel_cache, (ptr))
+#else
+#define KHEAP_BLOCKS(size) heap_malloc(&kernel_heap, (size))
+#define KHEAP_FREE(ptr) heap_free(&kernel_heap, (ptr))
+#define KHEAP_REALLOC(ptr, size) heap_realloc(&kernel_heap, (ptr), (size))
+#define KHEAP_SIZE(ptr) heap_allocation_size(&kernel_heap, (ptr))
+#endif
+
+void* kpalloc(size_t size)
+{
+    uintptr_t state = kheap_port_lock();
+    void* ptr = kernel_heap_ready ? KHEAP_BLOCKS(size) : NULL;
+    kheap_port_unlock(state);
+    return ptr;
+}
+
+/* Zero the `size` requested bytes of fresh memory (ours: no lock needed). */
+static void* kheap_zeroed(void* ptr, size_t size)
+{
+    if (ptr != NULL) {
+        memset(ptr, 0x00, size);
+    }
+    return ptr;
+}
+
+void* kpzalloc(size_t size)
+{
+    return kheap_zeroed(kpalloc(size), size);
+}
+
+#if PEACHOS_KHEAP_CACHES
+void* kmalloc_small(size_t size)
 {
     uintptr_t state = kheap_port_lock();
     void* ptr = kernel_heap_ready ? kcache_alloc(&kernel_cache, size) : NULL;
@@ -134,21 +190,24 @@ void* kmalloc(size_t size)
     return ptr;
 }
 
-void* kpalloc(size_t size)
+void* kzalloc_small(size_t size)
 {
-    uintptr_t state = kheap_port_lock();
-    void* ptr = kernel_heap_ready ? kcache_palloc(&kernel_cache, size) : NULL;
-    kheap_port_unlock(state);
-    return ptr;
+    return kheap_zeroed(kmalloc_small(size), size);
+}
+#endif
+
+void* kmalloc(size_t size)
+{
+#if PEACHOS_KMALLOC_SMALL_OBJECTS
+    return kmalloc_small(size);
+#else
+    return kpalloc(size);
+#endif
 }
 
 void* kzalloc(size_t size)
 {
-    void* ptr = kmalloc(size);
-    if (ptr != NULL) {
-        memset(ptr, 0x00, size); /* the memory is ours: no lock needed */
-    }
-    return ptr;
+    return kheap_zeroed(kmalloc(size), size);
 }
 
 void* kcalloc(size_t n, size_t size)
@@ -161,8 +220,11 @@ void* kcalloc(size_t n, size_t size)
 
 void* krealloc(void* ptr, size_t size)
 {
+    if (ptr == NULL) {
+        return kmalloc(size); /* whatever kmalloc hands out in this configuration */
+    }
     uintptr_t state = kheap_port_lock();
-    void* moved = kernel_heap_ready ? kcache_realloc(&kernel_cache, ptr, size) : NULL;
+    void* moved = kernel_heap_ready ? KHEAP_REALLOC(ptr, size) : NULL;
     kheap_port_unlock(state);
     return moved;
 }
@@ -170,7 +232,7 @@ void* krealloc(void* ptr, size_t size)
 size_t ksize(const void* ptr)
 {
     uintptr_t state = kheap_port_lock();
-    size_t size = kernel_heap_ready ? kcache_size(&kernel_cache, ptr) : 0;
+    size_t size = kernel_heap_ready ? KHEAP_SIZE(ptr) : 0;
     kheap_port_unlock(state);
     return size;
 }
@@ -179,23 +241,19 @@ void kfree(void* ptr)
 {
     uintptr_t state = kheap_port_lock();
     if (kernel_heap_ready) {
-        kcache_free(&kernel_cache, ptr);
+        KHEAP_FREE(ptr);
     }
     kheap_port_unlock(state);
 }
 
-int kheap_check(size_t* bad)
-{
-    uintptr_t state = kheap_port_lock();
-    int res = kernel_heap_ready ? kcache_check(&kernel_cache, bad) : -EINVARG;
-    kheap_port_unlock(state);
-    return res;
-}
-
 size_t kheap_trim(void)
 {
+#if PEACHOS_KHEAP_CACHES
     uintptr_t state = kheap_port_lock();
     size_t freed = kernel_heap_ready ? kcache_trim(&kernel_cache) : 0;
     kheap_port_unlock(state);
     return freed;
+#else
+    return 0; /* no caches, no spare slabs */
+#endif
 }

@@ -3,14 +3,22 @@
  * wherever the platform's kheap_port puts it), safe to call from any
  * context the port's lock hook protects against.
  *
- * Small requests (1..KCACHE_MAX_SIZE = 2048 bytes) are served by the
- * small-object caches (kcache.h): 16-byte aligned objects packed into
- * CACHE-typed slabs. Larger requests get whole blocks, block-aligned, with
- * the seed's table encoding. kpalloc gives block-aligned whole blocks for
- * any size. docs/kcache.md describes the layout and the guarantees.
+ * The seed's contract: kmalloc, kzalloc, kcalloc, kpalloc and kpzalloc
+ * return whole blocks, PEACHOS_HEAP_BLOCK_SIZE-aligned, sharing no block
+ * with any other allocation (table bytes 41, C1 01, C1 81 01, ...). Such
+ * memory may be mapped page by page into page tables or user space.
  *
- * Debug configuration: build with -DPEACHOS_KCACHE_POISON=1 to poison freed
- * small objects and report writes after free (HEAP_REPORT_CACHE_USE_AFTER_FREE).
+ * Small objects are opt-in. With the caches compiled in
+ * (PEACHOS_KHEAP_CACHES, heap_config.h), kmalloc_small and kzalloc_small
+ * hand out 16-byte aligned objects of 1..KCACHE_MAX_SIZE (2048) bytes
+ * packed into shared slabs (kcache.h, docs/kcache.md); with
+ * PEACHOS_KMALLOC_SMALL_OBJECTS=1, kmalloc, kzalloc and kcalloc do too.
+ * WARNING: a small object shares its page with other kernel objects. Never
+ * map one into user space or hand it to paging code: the page would expose
+ * (or let a process overwrite) every object beside it.
+ *
+ * Debug configuration: PEACHOS_KCACHE_POISON=1 poisons freed small objects
+ * and reports writes after free (HEAP_REPORT_CACHE_USE_AFTER_FREE).
  */
 #ifndef PEACHOS_KHEAP_H
 #define PEACHOS_KHEAP_H
@@ -18,20 +26,22 @@
 #include <stddef.h>
 
 #include "heap.h"
+#if PEACHOS_KHEAP_CACHES
 #include "kcache.h"
+#endif
 
 /* Create the kernel heap. On failure it prints "kheap: failed to create heap"
  * through the port, and every later kmalloc returns NULL. Calling it again
- * re-creates the heap, forgetting every allocation. The caches' checksum
- * secret comes from kheap_port_secret(). */
+ * re-creates the heap, forgetting every allocation. With the caches, their
+ * checksum secret comes from kheap_port_secret(). */
 void kheap_init(void);
 
 /* True once kheap_init has succeeded. */
 bool kheap_ready(void);
 
-/* Allocate `size` bytes; NULL if size is 0, the heap is not ready or out of
- * memory. 1..KCACHE_MAX_SIZE bytes: a small object, 16-byte aligned;
- * larger: whole blocks, block-aligned. */
+/* Allocate `size` bytes as whole blocks, block-aligned (the seed's
+ * heap_malloc); NULL if size is 0, the heap is not ready or out of memory.
+ * With PEACHOS_KMALLOC_SMALL_OBJECTS=1: kmalloc_small. */
 void* kmalloc(size_t size);
 
 /* kmalloc, then zero the `size` requested bytes. */
@@ -41,8 +51,22 @@ void* kzalloc(size_t size);
 void* kcalloc(size_t n, size_t size);
 
 /* Whole blocks for any size >= 1, always PEACHOS_HEAP_BLOCK_SIZE-aligned
- * (page tables, DMA buffers). Freed with kfree. NULL for 0. */
+ * (page tables, DMA buffers), whatever the configuration. Freed with kfree.
+ * NULL for 0. */
 void* kpalloc(size_t size);
+
+/* kpalloc, then zero the `size` requested bytes. */
+void* kpzalloc(size_t size);
+
+#if PEACHOS_KHEAP_CACHES
+/* A small object for 1..KCACHE_MAX_SIZE bytes (16-byte aligned, in a slab
+ * shared with other objects: see the warning above), whole blocks for
+ * larger sizes; NULL for 0 or when out of memory. Freed with kfree. */
+void* kmalloc_small(size_t size);
+
+/* kmalloc_small, then zero the `size` requested bytes. */
+void* kzalloc_small(size_t size);
+#endif
 
 /*
  * Resize: krealloc(NULL, n) = kmalloc(n); krealloc(p, 0) frees p and returns
@@ -63,11 +87,14 @@ size_t ksize(const void* ptr);
  * the port and changes nothing. */
 void kfree(void* ptr);
 
-/* heap_check + kcache_check under the lock: 0, -ECORRUPT (first bad block
- * in *bad, SIZE_MAX if not tied to a block) or -EINVARG if not ready. */
+/* heap_check (+ kcache_check with the caches) under the lock: 0, -ECORRUPT
+ * (first bad block in *bad, SIZE_MAX if not tied to a block) or -EINVARG
+ * if not ready. In kheap_check.c, with heap_check.c (and kcache_check):
+ * a kernel that never calls it need not link them. */
 int kheap_check(size_t* bad);
 
-/* Give every spare (empty) slab back to the heap; returns blocks freed. */
+/* Give every spare (empty) slab back to the heap; returns blocks freed
+ * (always 0 without the caches). */
 size_t kheap_trim(void);
 
 /* The kernel heap, for heap_get_stats, heap_check and heap_dump_map (read
@@ -75,12 +102,14 @@ size_t kheap_trim(void);
  * NULL before a successful kheap_init. */
 struct heap* kheap_get(void);
 
+#if PEACHOS_KHEAP_CACHES
 /* The kernel heap's caches (kcache_get_stats, ...); NULL before kheap_init. */
 struct kcache* kheap_cache(void);
 
-/* Fault injection for tests (issue 6): install a kcache fault hook on the
- * kernel heap's caches, now and after every later kheap_init. NULL removes it. */
+/* Fault injection for tests: install a kcache fault hook on the kernel
+ * heap's caches, now and after every later kheap_init. NULL removes it. */
 void kheap_set_fault(kcache_fault_fn fn, void* ctx);
+#endif
 
 /* Take / release the kernel heap's lock (the port's hook). */
 uintptr_t kheap_lock(void);

@@ -1,0 +1,20 @@
+/*
+ * kheap_check.c - kheap_check: the checker over the kernel heap, in a file
+ * of its own so that a kernel that never calls it can leave it, and
+ * heap_check.c (and kcache_check), out of its image.
+ */
+#include "kheap.h"
+
+#if PEACHOS_KHEAP_CACHES
+#define KHEAP_CHECK(bad) (kheap_cache() != NULL ? kcache_check(kheap_cache(), (bad)) : -EINVARG)
+#else
+#define KHEAP_CHECK(bad) (kheap_get() != NULL ? heap_check(kheap_get(), (bad)) : -EINVARG)
+#endif
+
+int kheap_check(size_t* bad)
+{
+    uintptr_t state = kheap_lock();
+    int res = KHEAP_CHECK(bad);
+    kheap_unlock(state);
+    return res;
+}
