@@ -8,7 +8,9 @@
 # A crash leaves its input in build/fuzz/artifacts/; replay it with
 #   build/fuzz/<target> build/fuzz/artifacts/<file>
 
-FUZZ_TARGETS := fuzz_heap_ops fuzz_table_check
+# fuzz_heap_ops_small: fuzz_heap_ops built with small objects behind kmalloc
+# (PEACHOS_KMALLOC_SMALL_OBJECTS=1); it shares fuzz_heap_ops's corpus.
+FUZZ_TARGETS := fuzz_heap_ops fuzz_heap_ops_small fuzz_table_check
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 25
 FUZZ_CC ?= clang
@@ -22,6 +24,10 @@ TEST_STEPS += test-fuzz
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS) | clang-deps
 	@mkdir -p $(@D) $(BUILD)/fuzz/artifacts
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -lpthread
+
+$(BUILD)/fuzz/fuzz_heap_ops_small: tests/fuzz/fuzz_heap_ops.c $(FUZZ_DEPS) | clang-deps
+	@mkdir -p $(@D) $(BUILD)/fuzz/artifacts
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -DPEACHOS_KMALLOC_SMALL_OBJECTS=1 -o $@ $< $(FUZZ_SRC) -lpthread
 
 .PHONY: fuzz fuzz-merge test-fuzz fuzz-build
 fuzz-build: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))

@@ -1,7 +1,8 @@
 # mk/kcache.mk - small-object caches (issue 5): model test and W2 benchmark.
 #
 #   make test-kmalloc-model        seeded random model test of kmalloc & co.
-#                                  (>= 1,000,000 operations, small and large sizes)
+#                                  (>= 1,000,000 operations, small and large sizes),
+#                                  then again with PEACHOS_KMALLOC_SMALL_OBJECTS=1
 #   make test-kmalloc-model-asan   the same under ASan + UBSan
 #   make test-kmalloc-model-poison the same with -DPEACHOS_KCACHE_POISON=1
 #                                  (plus a deliberate write after free that must be reported)
@@ -23,6 +24,10 @@ $(KCACHE_DIR)/kmalloc_model: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-d
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
 
+$(KCACHE_DIR)/kmalloc_model-small: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -DPEACHOS_KMALLOC_SMALL_OBJECTS=1 -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
+
 $(KCACHE_DIR)/kmalloc_model-asan: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) $(SAN_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
@@ -31,8 +36,9 @@ $(KCACHE_DIR)/kmalloc_model-poison: tests/model/kmalloc_model.c $(KCACHE_DEPS) |
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) -DPEACHOS_KCACHE_POISON=1 -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
 
-test-kmalloc-model: $(KCACHE_DIR)/kmalloc_model
-	$<
+test-kmalloc-model: $(KCACHE_DIR)/kmalloc_model $(KCACHE_DIR)/kmalloc_model-small
+	$(KCACHE_DIR)/kmalloc_model
+	$(KCACHE_DIR)/kmalloc_model-small
 
 # Sanitizers are slower: the same operations, checked a little less often.
 test-kmalloc-model-asan: $(KCACHE_DIR)/kmalloc_model-asan

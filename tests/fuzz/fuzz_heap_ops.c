@@ -636,7 +636,11 @@ static void fuzz_op(struct fuzz_input* in)
  * size, usable size, kind (small object or whole blocks) and the seed of the
  * byte pattern that fills its requested bytes. What is asserted is the
  * contract of kheap.h / docs/api.md / docs/kcache.md:
- *   - kmalloc(n): NULL for 0 (nothing changed); 1..2048 a 16-byte aligned
+ *   - kmalloc(n), kzalloc, kcalloc: ceil(n/4096) plain whole blocks,
+ *     block-aligned (the seed's contract); built with
+ *     PEACHOS_KMALLOC_SMALL_OBJECTS=1 (target fuzz_heap_ops_small), as
+ *     kmalloc_small;
+ *   - kmalloc_small(n): NULL for 0 (nothing changed); 1..2048 a 16-byte aligned
  *     object of the smallest class (16..512 step 16, then 640, 768, 896,
  *     1024, 1280, 1536, 1792, 2048) in a CACHE slab; larger ceil(n/4096)
  *     plain whole blocks, block-aligned. NULL only when out of memory: then
@@ -752,11 +756,23 @@ static size_t kblocks_for(size_t n)
     return n / FUZZ_BS + (n % FUZZ_BS != 0);
 }
 
-/* What kmalloc(n) must return, for n >= 1: kind and usable size. */
-static struct kobj kexpect_kmalloc(size_t n)
+/* What kmalloc_small(n) must return, for n >= 1: kind and usable size. */
+static struct kobj kexpect_small(size_t n)
 {
     struct kobj e = { NULL, n, 0, n > KCACHE_MAX_SIZE, 0 };
     e.usable = e.blocks ? kblocks_for(n) * FUZZ_BS : kclass_size(n);
+    return e;
+}
+
+/* What kmalloc(n) must return: whole blocks (the seed's contract), unless
+ * built with PEACHOS_KMALLOC_SMALL_OBJECTS=1 (fuzz_heap_ops_small). */
+static struct kobj kexpect_kmalloc(size_t n)
+{
+    struct kobj e = kexpect_small(n);
+    if (!PEACHOS_KMALLOC_SMALL_OBJECTS) {
+        e.blocks = true;
+        e.usable = kblocks_for(n) * FUZZ_BS;
+    }
     return e;
 }
 
@@ -950,7 +966,8 @@ static size_t ksize_arg(struct fuzz_input* in)
     }
 }
 
-/* kmalloc (how 0), kzalloc (1), kpalloc (2) or krealloc(NULL, n) (3). */
+/* kmalloc (how 0), kzalloc (1), kpalloc (2), krealloc(NULL, n) (3),
+ * kmalloc_small (4) or kzalloc_small (5). */
 static void kop_alloc(int how, size_t n, uint8_t seed)
 {
     if (nklive == K_MAX_LIVE) {
@@ -958,18 +975,23 @@ static void kop_alloc(int how, size_t n, uint8_t seed)
     }
     static struct ksnap before;
     ksnap_take(&before);
-    void* p = how == 0 ? kmalloc(n) : how == 1 ? kzalloc(n) : how == 2 ? kpalloc(n) : krealloc(NULL, n);
+    void* p = how == 0   ? kmalloc(n)
+              : how == 1 ? kzalloc(n)
+              : how == 2 ? kpalloc(n)
+              : how == 3 ? krealloc(NULL, n)
+              : how == 4 ? kmalloc_small(n)
+                         : kzalloc_small(n);
     if (n == 0) {
         FUZZ_CHECK(p == NULL);
         ksnap_same(&before, 0);
         return;
     }
-    struct kobj e = kexpect_kmalloc(n);
+    struct kobj e = how >= 4 ? kexpect_small(n) : kexpect_kmalloc(n);
     if (how == 2) { /* kpalloc: whole blocks whatever the size */
         e.blocks = true;
         e.usable = kblocks_for(n) * FUZZ_BS;
     }
-    kaccept(p, e, seed, how == 1, &before);
+    kaccept(p, e, seed, how == 1 || how == 5, &before);
 }
 
 /* kcalloc(n, size): the product, if it does not overflow, like kzalloc. */
@@ -1067,7 +1089,7 @@ static void kop_realloc(size_t i, size_t n)
         FUZZ_CHECK(r == o.p); /* shrunk in place, still whole blocks */
         e.usable = want * FUZZ_BS;
     } else {
-        e = o.blocks ? o : kexpect_kmalloc(n); /* block memory stays blocks */
+        e = o.blocks ? o : kexpect_small(n); /* block memory stays blocks; a small object moves as kmalloc_small */
         if (o.blocks) {
             e.usable = want * FUZZ_BS;
         }
@@ -1186,10 +1208,14 @@ static void kop(struct fuzz_input* in)
 {
     uint8_t op = fuzz_u8(in);
     switch (op % 16) {
-    case 0:
-    case 11: { /* kmalloc */
+    case 0: { /* kmalloc */
         size_t n = ksize_arg(in);
         kop_alloc(0, n, fuzz_u8(in));
+        break;
+    }
+    case 11: { /* kmalloc_small, or kzalloc_small for an odd size byte */
+        size_t n = ksize_arg(in);
+        kop_alloc(n % 2 ? 5 : 4, n, fuzz_u8(in));
         break;
     }
     case 1: { /* kzalloc */

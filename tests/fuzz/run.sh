@@ -11,6 +11,7 @@ build=${BUILD:-build}
 bin=$build/fuzz/$target corpus=tests/fuzz/corpus/$target
 case $target in
     fuzz_heap_ops) max_len=4096 ;;      # about 4 KiB of operations
+    fuzz_heap_ops_small) max_len=4096; corpus=tests/fuzz/corpus/fuzz_heap_ops ;;
     fuzz_table_check) max_len=16384 ;;  # tables of up to 16 Ki blocks
     *) echo "run.sh: unknown target $target" >&2; exit 2 ;;
 esac

@@ -18,9 +18,13 @@
  *   - kheap_check (heap_check + kcache_check) every --check-every operations
  *     and at the end of each run; the cache's object count equals the
  *     model's; after freeing everything and kheap_trim, no block is used.
- * Operations: kmalloc (small, medium, large), kpalloc, kzalloc, kcalloc
+ * Operations: kmalloc (small, medium, large), kpalloc, kzalloc, kcalloc,
+ * kmalloc_small, kzalloc_small
  * (also overflowing), krealloc (grow, shrink, to and from blocks, NULL, 0),
  * kfree, bad frees, kheap_trim; phases that fill the heap and drain it.
+ * kmalloc, kzalloc, kcalloc and krealloc(NULL, n) must give whole blocks
+ * (the seed's contract), or small objects in a build with
+ * -DPEACHOS_KMALLOC_SMALL_OBJECTS=1 (mk/kcache.mk runs both).
  * Built with -DPEACHOS_KCACHE_POISON=1 it also proves that a write after
  * free is reported.
  *
@@ -68,7 +72,7 @@ struct model
     size_t check_every;
     size_t reports;
     size_t rejected;
-    size_t stats[8]; /* operations done, by kind, for the summary */
+    size_t stats[10]; /* operations done, by kind, for the summary */
     size_t nulls;    /* allocations refused for lack of room (each checked) */
 };
 
@@ -127,9 +131,17 @@ static void check_all(void)
 
 /* --------------------------------------------------------------- checks */
 
-static enum kind kind_of(size_t size)
+/* What kmalloc_small (and a small object's move) gives for `size`. */
+static enum kind small_kind_of(size_t size)
 {
     return size <= KCACHE_MAX_SIZE ? KIND_SMALL : KIND_BLOCKS;
+}
+
+/* What kmalloc, kzalloc, kcalloc and krealloc(NULL, n) give: whole blocks
+ * (the seed's contract), unless built with PEACHOS_KMALLOC_SMALL_OBJECTS=1. */
+static enum kind kind_of(size_t size)
+{
+    return PEACHOS_KMALLOC_SMALL_OBJECTS ? small_kind_of(size) : KIND_BLOCKS;
 }
 
 static size_t blocks_for(size_t size)
@@ -233,7 +245,7 @@ static size_t pick_size(void)
     return 1 + rnd_below(32 * BS);
 }
 
-/* how: 0 kmalloc, 1 kzalloc, 2 kcalloc, 3 kpalloc */
+/* how: 0 kmalloc, 1 kzalloc, 2 kcalloc, 3 kpalloc, 8 kmalloc_small, 9 kzalloc_small */
 static void op_alloc(int how)
 {
     if (m.nlive == MAX_LIVE) {
@@ -251,9 +263,12 @@ static void op_alloc(int how)
         size = (size + n - 1) / n * n;
         kind = kind_of(size);
         p = kcalloc(n, size / n);
-    } else {
+    } else if (how == 3) {
         p = kpalloc(size);
         kind = KIND_BLOCKS;
+    } else {
+        p = how == 8 ? kmalloc_small(size) : kzalloc_small(size);
+        kind = small_kind_of(size);
     }
     m.stats[how]++;
     if (p == NULL) {
@@ -261,7 +276,7 @@ static void op_alloc(int how)
         return;
     }
     check_new(p, size, kind);
-    if (how == 1 || how == 2) {
+    if (how == 1 || how == 2 || how == 9) {
         for (size_t i = 0; i < size; i++) {
             if (p[i] != 0) {
                 FAIL("kzalloc/kcalloc(%zu): byte %zu is %02X", size, i, p[i]);
@@ -369,7 +384,7 @@ static void op_realloc(void)
         FAIL("krealloc(%p, %zu) moved though it fitted (%zu usable)", (void*)l.p, size, old_usable);
     }
     /* Block memory stays blocks; a small object that moves goes where kmalloc puts it. */
-    enum kind kind = l.kind == KIND_BLOCKS ? KIND_BLOCKS : p == l.p ? KIND_SMALL : kind_of(size);
+    enum kind kind = l.kind == KIND_BLOCKS ? KIND_BLOCKS : p == l.p ? KIND_SMALL : small_kind_of(size);
     if (kind == KIND_SMALL && p == l.p) {
         if (ksize(p) != old_usable) {
             FAIL("krealloc in place changed ksize");
@@ -398,8 +413,8 @@ static void step(bool filling)
     uint32_t r = rnd() % 1000;
     uint32_t alloc_share = filling ? 560 : 300;
     if (r < alloc_share) {
-        uint32_t how = rnd() % 20;
-        op_alloc(how < 14 ? 0 : how < 16 ? 1 : how < 18 ? 2 : 3);
+        uint32_t how = rnd() % 30;
+        op_alloc(how < 10 ? 0 : how < 12 ? 1 : how < 14 ? 2 : how < 16 ? 3 : how < 26 ? 8 : 9);
     } else if (r < 900) {
         op_free();
     } else if (r < 980) {
@@ -465,7 +480,7 @@ static void poison_demo(void)
     if (!(kheap_cache()->flags & KCACHE_FLAG_POISON)) {
         FAIL("built with PEACHOS_KCACHE_POISON=1 but the caches do not poison");
     }
-    unsigned char* p = kmalloc(64);
+    unsigned char* p = kmalloc_small(64);
     kfree(p);
     p[3] = 0;
     size_t bad = 0;
@@ -473,7 +488,7 @@ static void poison_demo(void)
         FAIL("kheap_check missed a write after free");
     }
     size_t reports = kheap_hosted_report_count();
-    if (kmalloc(64) != p || kheap_hosted_report_count() != reports + 1 ||
+    if (kmalloc_small(64) != p || kheap_hosted_report_count() != reports + 1 ||
         kheap_hosted_last_report().kind != HEAP_REPORT_CACHE_USE_AFTER_FREE || kheap_hosted_last_report().ptr != p) {
         FAIL("a write after free was not reported on allocation");
     }
@@ -515,9 +530,10 @@ int main(int argc, char** argv)
     poison_demo();
 #endif
     printf("kmalloc_model: seed %" PRIu64 ": %zu operations over heaps of 64, 512 and 2048 blocks: "
-           "%zu kmalloc, %zu kzalloc, %zu kcalloc, %zu kpalloc, %zu kfree, %zu bad frees, %zu krealloc, "
-           "%zu trims, %zu NULLs for lack of room; every check passed\n",
-           m.seed, m.op, m.stats[0], m.stats[1], m.stats[2], m.stats[3], m.stats[4], m.stats[5], m.stats[6],
-           m.stats[7], m.nulls);
+           "%zu kmalloc, %zu kzalloc, %zu kcalloc, %zu kpalloc, %zu kmalloc_small, %zu kzalloc_small, "
+           "%zu kfree, %zu bad frees, %zu krealloc, %zu trims, %zu NULLs for lack of room (kmalloc: %s); "
+           "every check passed\n",
+           m.seed, m.op, m.stats[0], m.stats[1], m.stats[2], m.stats[3], m.stats[8], m.stats[9], m.stats[4],
+           m.stats[5], m.stats[6], m.stats[7], m.nulls, PEACHOS_KMALLOC_SMALL_OBJECTS ? "small objects" : "whole blocks");
     return 0;
 }

@@ -167,18 +167,27 @@ void* kpalloc(size_t size)
     return ptr;
 }
 
-/* Zero the `size` requested bytes of fresh memory (ours: no lock needed). */
-static void* kheap_zeroed(void* ptr, size_t size)
+/* Zero the first `bytes` bytes of fresh memory (ours: no lock needed). */
+static void* kheap_zeroed(void* ptr, size_t bytes)
 {
     if (ptr != NULL) {
-        memset(ptr, 0x00, size);
+        memset(ptr, 0x00, bytes);
     }
     return ptr;
 }
 
+/* The bytes of the whole blocks that hold `size` bytes. Zeroing all of them,
+ * not only the `size` asked for, matters when the last block is mapped into
+ * user space: its tail must not show what the kernel kept there before. */
+static size_t kheap_block_bytes(size_t size)
+{
+    size_t tail = size % PEACHOS_HEAP_BLOCK_SIZE;
+    return tail == 0 || size > SIZE_MAX - PEACHOS_HEAP_BLOCK_SIZE ? size : size - tail + PEACHOS_HEAP_BLOCK_SIZE;
+}
+
 void* kpzalloc(size_t size)
 {
-    return kheap_zeroed(kpalloc(size), size);
+    return kheap_zeroed(kpalloc(size), kheap_block_bytes(size));
 }
 
 #if PEACHOS_KHEAP_CACHES
@@ -207,7 +216,11 @@ void* kmalloc(size_t size)
 
 void* kzalloc(size_t size)
 {
+#if PEACHOS_KMALLOC_SMALL_OBJECTS
     return kheap_zeroed(kmalloc(size), size);
+#else
+    return kpzalloc(size);
+#endif
 }
 
 void* kcalloc(size_t n, size_t size)

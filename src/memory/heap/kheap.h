@@ -44,7 +44,9 @@ bool kheap_ready(void);
  * With PEACHOS_KMALLOC_SMALL_OBJECTS=1: kmalloc_small. */
 void* kmalloc(size_t size);
 
-/* kmalloc, then zero the `size` requested bytes. */
+/* kmalloc, zeroed: every byte of its whole blocks (so the tail of the last
+ * block shows nothing of the kernel's, should it be mapped into user
+ * space); a small object (PEACHOS_KMALLOC_SMALL_OBJECTS=1): its `size` bytes. */
 void* kzalloc(size_t size);
 
 /* kzalloc(n * size); NULL if the product overflows or is 0. */
@@ -55,7 +57,7 @@ void* kcalloc(size_t n, size_t size);
  * NULL for 0. */
 void* kpalloc(size_t size);
 
-/* kpalloc, then zero the `size` requested bytes. */
+/* kpalloc, then zero every byte of its whole blocks. */
 void* kpzalloc(size_t size);
 
 #if PEACHOS_KHEAP_CACHES
