@@ -787,7 +787,7 @@ static void case_kcache_small(void)
     kheap_stats_now(&before);
     void* objs[100];
     for (size_t i = 0; i < 100; i++) {
-        objs[i] = kmalloc(32);
+        objs[i] = kmalloc_small(32);
         EXPECT(objs[i] != NULL && ((uintptr_t)objs[i] & (KCACHE_ALIGN - 1)) == 0);
         if (objs[i] != NULL) {
             st_fill(objs[i], 32, (uint32_t)i);
@@ -811,8 +811,8 @@ static void case_kcache_small(void)
 static void case_kcache_bad_frees(void)
 {
     bool ok = true;
-    unsigned char* a = k_filled(kmalloc(32));
-    unsigned char* b = k_filled(kmalloc(32));
+    unsigned char* a = k_filled(kmalloc_small(32));
+    unsigned char* b = k_filled(kmalloc_small(32));
     EXPECT(a != NULL && b != NULL);
     if (a == NULL || b == NULL) {
         st_result("kcache: bad and double frees of small objects are reported and change nothing", "", false);
@@ -926,18 +926,19 @@ static void case_kcalloc(void)
     }
     EXPECT(kheap_state_same(&before, 0, 0, 0));
 
-    /* Dirty memory first: the lowest free slot and first fit put kcalloc's
-     * memory exactly there, so the zeroing is really seen. */
-    void* dirty_small = k_filled(kmalloc(300));
+    /* Dirty memory first: first fit puts kcalloc's blocks exactly there (the
+     * one block, then the three after it), so the zeroing is really seen.
+     * kcalloc gives whole blocks, zeroed to their last byte. */
+    void* dirty_block = k_filled(kmalloc(BS));
     void* dirty_blocks = k_filled(kmalloc(9000));
-    EXPECT(dirty_small != NULL && dirty_blocks != NULL);
-    EXPECT(k_free(dirty_small) && k_free(dirty_blocks));
+    EXPECT(dirty_block != NULL && dirty_blocks != NULL);
+    EXPECT(k_free(dirty_block) && k_free(dirty_blocks));
     unsigned char* small = kcalloc(10, 30);
     unsigned char* blocks = kcalloc(3, 3000);
-    EXPECT(small == dirty_small && k_aligned(small, KCACHE_ALIGN) && ksize(small) == 304);
+    EXPECT(small == dirty_block && k_aligned(small, BS) && ksize(small) == BS && kheap_entry(small) == 0x41);
     EXPECT(blocks == dirty_blocks && k_aligned(blocks, BS) && ksize(blocks) == 3 * BS);
-    EXPECT(small != NULL && st_all_zero(small, 300));
-    EXPECT(blocks != NULL && st_all_zero(blocks, 9000));
+    EXPECT(small != NULL && st_all_zero(small, BS));
+    EXPECT(blocks != NULL && st_all_zero(blocks, 3 * BS));
     EXPECT(k_free(k_filled(small)) && k_free(k_filled(blocks)));
     EXPECT(kheap_clean());
     st_result("kmalloc family: kcalloc zeroes; n * size overflow returns NULL and changes nothing", "", ok);
@@ -950,13 +951,13 @@ static void case_krealloc_null_zero(void)
     struct kheap_state before;
     kheap_state_take(&before);
 
-    unsigned char* p = k_filled(krealloc(NULL, 100)); /* = kmalloc(100) */
-    EXPECT(k_aligned(p, KCACHE_ALIGN) && ksize(p) == 112);
+    unsigned char* p = k_filled(krealloc(NULL, 100)); /* = kmalloc(100): a whole block */
+    EXPECT(k_aligned(p, BS) && ksize(p) == BS && kheap_entry(p) == 0x41);
     unsigned char* q = k_filled(krealloc(NULL, 2 * BS + 1));
     EXPECT(k_aligned(q, BS) && ksize(q) == 3 * BS && kheap_entry(q) == 0xC1);
     struct kcache_stats cache;
     kcache_get_stats(kheap_cache(), &cache);
-    EXPECT(cache.objects == before.cache.objects + 1);
+    EXPECT(cache.objects == before.cache.objects); /* no small object */
 
     /* krealloc(p, 0) frees p and returns NULL; p is gone for ksize. */
     EXPECT(k_intact(p) && krealloc(p, 0) == NULL);
@@ -996,16 +997,16 @@ static void case_krealloc_resize(void)
     bool ok = true;
     size_t reports = kernel_heap_reports();
     /* Within a small class: 100 bytes live in the 112 class, and stay. */
-    unsigned char* a = k_filled(kmalloc(100));
+    unsigned char* a = k_filled(kmalloc_small(100));
     EXPECT(a != NULL && k_resize(&a, 97, true, 97) && ksize(a) == 112);
     EXPECT(a != NULL && k_resize(&a, 112, true, 97) && ksize(a) == 112);
     /* Shrinking across classes never moves a small object: 1000 -> 20 stays
      * in the 1024 class; growing past its class moves it (1536 class). */
-    unsigned char* b = k_filled(kmalloc(1000));
+    unsigned char* b = k_filled(kmalloc_small(1000));
     EXPECT(b != NULL && k_resize(&b, 20, true, 20) && ksize(b) == 1024);
     EXPECT(b != NULL && k_resize(&b, 1500, false, 20) && ksize(b) == 1536);
     /* A larger small class, then whole blocks. */
-    unsigned char* c = k_filled(kmalloc(48));
+    unsigned char* c = k_filled(kmalloc_small(48));
     EXPECT(c != NULL && k_resize(&c, 200, false, 48) && ksize(c) == 208);
     c = k_filled(c);
     EXPECT(c != NULL && k_resize(&c, 5000, false, 208) && k_aligned(c, BS) && ksize(c) == 2 * BS);
@@ -1031,7 +1032,7 @@ static void case_ksize_bad(void)
 {
     bool ok = true;
     struct heap* heap = kheap_get();
-    unsigned char* p = k_filled(kmalloc(64));
+    unsigned char* p = k_filled(kmalloc_small(64));
     unsigned char* q = k_filled(kmalloc(3 * BS));
     EXPECT(p != NULL && q != NULL && ksize(p) == 64 && ksize(q) == 3 * BS);
     if (p == NULL || q == NULL) {
@@ -1079,8 +1080,8 @@ static void case_kcache_corrupt_header(void)
 {
     bool ok = true;
     struct heap* heap = kheap_get();
-    unsigned char* a = k_filled(kmalloc(80)); /* a class no other case uses: a new slab */
-    unsigned char* b = k_filled(kmalloc(80));
+    unsigned char* a = k_filled(kmalloc_small(80)); /* a class no other case uses: a new slab */
+    unsigned char* b = k_filled(kmalloc_small(80));
     size_t slab = a != NULL ? heap_allocation_start(heap, a) : SIZE_MAX;
     EXPECT(slab != SIZE_MAX && b != NULL && heap_allocation_start(heap, b) == slab);
     if (slab == SIZE_MAX || b == NULL) {
@@ -1101,9 +1102,9 @@ static void case_kcache_corrupt_header(void)
     EXPECT(ksize(a) == 0 && ksize(b) == 0); /* no size from an untrusted header, no report */
     EXPECT(kheap_state_same(&before, 2, 2, 2));
     /* kmalloc reports it once, quarantines the slab and goes on elsewhere. */
-    unsigned char* c = k_filled(kmalloc(80));
+    unsigned char* c = k_filled(kmalloc_small(80));
     EXPECT(c != NULL && heap_allocation_start(heap, c) != slab);
-    void* d = k_filled(kmalloc(80)); /* no further report */
+    void* d = k_filled(kmalloc_small(80)); /* no further report */
     EXPECT(d != NULL && heap_allocation_start(heap, d) != slab);
     kernel_heap_expect_reports(0);
     struct kcache_stats cache;
@@ -1115,7 +1116,7 @@ static void case_kcache_corrupt_header(void)
     printk("  slab at block %zu, bitmap byte flipped: kfree, krealloc refused, kmalloc quarantined it and went on, "
            "kheap_check names block %zu\n",
            slab, bad);
-    void* other = k_filled(kmalloc(200)); /* other classes go on working */
+    void* other = k_filled(kmalloc_small(200)); /* other classes go on working */
     EXPECT(other != NULL && k_free(other));
 
     /* Put the byte back: sound again (on no list), a and b are as written;
@@ -1210,11 +1211,11 @@ static void case_leave_live_allocations(void)
     st_rng_state = 0x1234567u;
     /* Small objects of a few classes: slabs ('C', 'c' in the map). */
     for (size_t i = 0; i < 60; i++) {
-        live_small[i] = k_filled(kmalloc(24 + (i % 3) * 200));
+        live_small[i] = k_filled(kmalloc_small(24 + (i % 3) * 200));
         EXPECT(live_small[i] != NULL);
     }
     for (size_t i = 60; i < LIVE_SMALL; i++) {
-        live_small[i] = kzalloc(1500);
+        live_small[i] = kzalloc_small(1500);
         EXPECT(live_small[i] != NULL && st_all_zero(live_small[i], 1500));
         k_filled(live_small[i]);
     }
