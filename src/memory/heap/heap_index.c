@@ -13,6 +13,31 @@
 
 #include "../memory.h"
 
+/*
+ * Trailing / leading zeros of a nonzero 64-bit word. On a 32-bit target
+ * __builtin_ctzll can become a call to libgcc's __ctzdi2 (gcc at -O0), and
+ * kernels such as PeachOS link without libgcc: two 32-bit halves instead.
+ */
+static inline unsigned heap_index_ctz64(uint64_t x)
+{
+#if UINTPTR_MAX > 0xFFFFFFFFu
+    return (unsigned)__builtin_ctzll(x);
+#else
+    uint32_t low = (uint32_t)x;
+    return low != 0 ? (unsigned)__builtin_ctz(low) : 32u + (unsigned)__builtin_ctz((uint32_t)(x >> 32));
+#endif
+}
+
+static inline unsigned heap_index_clz64(uint64_t x)
+{
+#if UINTPTR_MAX > 0xFFFFFFFFu
+    return (unsigned)__builtin_clzll(x);
+#else
+    uint32_t high = (uint32_t)(x >> 32);
+    return high != 0 ? (unsigned)__builtin_clz(high) : 32u + (unsigned)__builtin_clz((uint32_t)x);
+#endif
+}
+
 #define HEAP_INDEX_WORD_BITS 64u
 
 struct heap_index_node
@@ -104,8 +129,8 @@ static struct heap_index_node heap_index_leaf(uint64_t x)
     uint32_t full = taken == 0;
     uint64_t stop_high = taken | ((uint64_t)full << 63); /* != 0: ctz finds 63 when full, + 1 */
     uint64_t stop_low = taken + full;                    /* != 0: clz finds 63 when full, + 1 */
-    node.prefix = (uint32_t)__builtin_ctzll(stop_high) + full;
-    node.suffix = (uint32_t)__builtin_clzll(stop_low) + full;
+    node.prefix = (uint32_t)heap_index_ctz64(stop_high) + full;
+    node.suffix = (uint32_t)heap_index_clz64(stop_low) + full;
     node.best = heap_index_word_best(x) + full;
     return node;
 }
@@ -243,7 +268,7 @@ static size_t heap_index_word_find(uint64_t x, size_t n)
         x &= x >> step;
         have += step;
     }
-    return (size_t)__builtin_ctzll(x);
+    return (size_t)heap_index_ctz64(x);
 }
 
 static size_t heap_index_find(const struct heap_index* index, size_t n)
@@ -305,7 +330,7 @@ static size_t heap_index_verify(const struct heap_index* index, const struct hea
         uint64_t word = heap_index_word(index, w);
         uint64_t diff = word ^ heap_index_expected_word(table, w);
         if (diff != 0) {
-            return heap_index_table_block(w * HEAP_INDEX_WORD_BITS + (size_t)__builtin_ctzll(diff), table);
+            return heap_index_table_block(w * HEAP_INDEX_WORD_BITS + (size_t)heap_index_ctz64(diff), table);
         }
         struct heap_index_node leaf = heap_index_leaf(word);
         if (!heap_index_node_equal(&leaf, &index->nodes[index->leaves + w])) {
