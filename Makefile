@@ -20,7 +20,7 @@ HOST_CC ?= gcc
 
 LIB_CORE := src/memory/memory.c src/memory/heap/heap.c
 LIB_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_map.c \
-           src/memory/heap/heap_index.c src/memory/heap/kheap.c src/memory/heap/kheap_check.c \
+           src/memory/heap/heap_index.c src/memory/heap/heap_report.c src/memory/heap/kheap.c src/memory/heap/kheap_check.c \
            src/memory/heap/kcache.c
 LIB_HDR := $(wildcard src/*.h src/memory/*.h src/memory/heap/*.h)
 HOSTED_SRC := src/hosted/kheap_port.c

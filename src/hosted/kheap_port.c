@@ -126,13 +126,8 @@ void kheap_port_report(const struct heap_report* report)
     kheap_hosted_reports++;
     kheap_hosted_last = *report;
     if (!kheap_hosted_config.quiet) {
-        /* Diagnostics: if stderr is gone there is nobody left to tell. Three
-         * kinds come from kmalloc, not from a free (heap.h). */
-        const char* what = report->kind == HEAP_REPORT_CACHE_USE_AFTER_FREE ? "write after free of"
-                           : report->kind == HEAP_REPORT_CACHE_QUARANTINE  ? "corrupt slab quarantined at"
-                           : report->kind == HEAP_REPORT_INDEX_MISMATCH
-                               ? "index dropped: it named a run that is not free at"
-                               : "refused free of";
+        /* Diagnostics: if stderr is gone there is nobody left to tell. */
+        const char* what = heap_report_action(report->kind);
         (void)fprintf(stderr, "kheap: %s %p (block %zu): reason %d\n", what, report->ptr, report->block,
                       (int)report->kind);
     }

@@ -70,54 +70,6 @@ void kheap_port_unlock(uintptr_t state)
     __asm__ volatile("push %0\n\tpopf" : : "r"(state) : "memory", "cc");
 }
 
-static const char* kheap_report_name(enum heap_report_kind kind)
-{
-    switch (kind) {
-    case HEAP_REPORT_FREE_OUTSIDE:
-        return "not in the heap";
-    case HEAP_REPORT_FREE_UNALIGNED:
-        return "not at a block start";
-    case HEAP_REPORT_FREE_NOT_ALLOCATED:
-        return "block is free (double free?)";
-    case HEAP_REPORT_FREE_INTERIOR:
-        return "inside an allocation";
-    case HEAP_REPORT_FREE_WRONG_OWNER:
-        return "wrong owner (cache vs. blocks)";
-    case HEAP_REPORT_FREE_CORRUPT:
-        return "allocation chain or slab header corrupt";
-    case HEAP_REPORT_CACHE_BAD_FREE:
-        return "no live small object there";
-    case HEAP_REPORT_CACHE_USE_AFTER_FREE:
-        return "small object written after free";
-    case HEAP_REPORT_CACHE_QUARANTINE:
-        return "slab header corrupt, slab quarantined";
-    case HEAP_REPORT_INDEX_MISMATCH:
-        return "index and table disagree, index dropped (linear scan from now on)";
-    }
-    return "unknown";
-}
-
-/* Every report is a refused free except three that kmalloc makes: a write
- * after free (the poison check, when the object is handed out again), a
- * slab whose corrupt header it met (quarantined), and an index that named a
- * run the table says is taken (dropped). */
-static bool kheap_report_is_free(enum heap_report_kind kind)
-{
-    return kind != HEAP_REPORT_CACHE_USE_AFTER_FREE && kind != HEAP_REPORT_CACHE_QUARANTINE &&
-           kind != HEAP_REPORT_INDEX_MISMATCH;
-}
-
-static const char* kheap_report_verb(enum heap_report_kind kind)
-{
-    if (kheap_report_is_free(kind)) {
-        return "refused free of";
-    }
-    if (kind == HEAP_REPORT_CACHE_USE_AFTER_FREE) {
-        return "write after free of";
-    }
-    return kind == HEAP_REPORT_CACHE_QUARANTINE ? "corrupt slab at" : "index named";
-}
-
 void kheap_port_report(const struct heap_report* report)
 {
     kernel_report_total++;
@@ -125,8 +77,8 @@ void kheap_port_report(const struct heap_report* report)
     if (expected) {
         kernel_report_expected--;
     }
-    const char* verb = kheap_report_verb(report->kind);
-    const char* why = kheap_report_name(report->kind);
+    const char* verb = heap_report_action(report->kind);
+    const char* why = heap_report_reason(report->kind);
     if (report->block == SIZE_MAX) {
         printk("kheap: %s %p: %s (reason %d)%s\n", verb, report->ptr, why, (int)report->kind,
                expected ? " [expected by the self-test]" : "");
@@ -138,7 +90,7 @@ void kheap_port_report(const struct heap_report* report)
     /* The last line on the console names what killed the kernel. */
     if (!expected) {
         panic("%s %p: %s (reason %d, PEACHOS_HEAP_PANIC_ON_BAD_FREE=1)",
-              kheap_report_is_free(report->kind) ? "bad free of" : verb, report->ptr, why,
+              heap_report_is_free(report->kind) ? "bad free of" : verb, report->ptr, why,
               (int)report->kind);
     }
 #endif

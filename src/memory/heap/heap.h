@@ -78,6 +78,13 @@ struct heap_report
     size_t block;    /* its block number, or SIZE_MAX if outside the pool */
 };
 
+/* Words for a report (heap_report.c, optional): is it a refused free (the
+ * three other kinds come from an allocation)? What happened ("refused free
+ * of", "write after free of", "corrupt slab at", "index named") and why. */
+bool heap_report_is_free(enum heap_report_kind kind);
+const char* heap_report_action(enum heap_report_kind kind);
+const char* heap_report_reason(enum heap_report_kind kind);
+
 /* Report hook: called once per refused operation. May print, log or panic. */
 typedef void (*heap_report_fn)(void* ctx, const struct heap_report* report);
 
