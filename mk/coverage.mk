@@ -19,7 +19,7 @@ COV_DIR := $(BUILD)/coverage
 COV_CFLAGS := -std=c11 -O0 -g $(WARN) -Isrc --coverage -fprofile-update=atomic
 COV_LIB_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj/%.o,$(LIB_SRC) $(HOSTED_SRC))
 COV_MODEL_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj/%.o,\
-                 $(filter-out src/memory/heap/kheap.c src/memory/heap/kheap_check.c src/memory/heap/kcache.c,$(LIB_SRC)))
+                 $(LIB_BLOCK_SRC))
 # (mk/unit.mk is included after this file: its variables are not set yet.)
 COV_UNIT_BIN := $(patsubst tests/unit/%.c,$(COV_DIR)/unit/%,$(sort $(wildcard tests/unit/test_*.c)))
 COV_BIN := $(COV_UNIT_BIN) $(COV_DIR)/model/heap_model $(COV_DIR)/model/kmalloc_model

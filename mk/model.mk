@@ -4,7 +4,7 @@
 #   make test-long         >= 10,000,000 ops, heaps up to 262,144 blocks (1 GiB), plain build
 
 MODEL_DEPS := tests/model/heap_model.c $(LIB_SRC) $(LIB_HDR)
-MODEL_SRC := tests/model/heap_model.c $(filter-out src/memory/heap/kheap.c src/memory/heap/kcache.c,$(LIB_SRC))
+MODEL_SRC := tests/model/heap_model.c $(LIB_BLOCK_SRC)
 
 TEST_STEPS += test-model test-model-asan
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../status.h"
+#include "../memory/heap/heap_status.h"
 
 static pthread_mutex_t kheap_hosted_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct kheap_hosted_config kheap_hosted_config = { PEACHOS_HEAP_SIZE_BYTES, true, false, false };

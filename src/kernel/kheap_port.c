@@ -14,6 +14,7 @@
 #include "../memory/heap/heap_index.h"
 #include "../memory/heap/kheap_port.h"
 #include "../status.h"
+#include "../memory/heap/heap_status.h"
 #include "io.h"
 #include "kernel.h"
 #include "print.h"

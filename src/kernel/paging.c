@@ -7,6 +7,7 @@
 
 #include "../memory/heap/kheap.h"
 #include "../status.h"
+#include "../memory/heap/heap_status.h"
 
 #define PAGING_TABLE_SPAN (PAGING_ENTRIES * PAGING_PAGE_SIZE) /* 4 MiB per table */
 #define CR0_PG 0x80000000u

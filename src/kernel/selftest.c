@@ -33,6 +33,7 @@
 #include "../memory/heap/kheap.h"
 #include "../memory/memory.h"
 #include "../status.h"
+#include "../memory/heap/heap_status.h"
 #include "kernel.h"
 #include "print.h"
 

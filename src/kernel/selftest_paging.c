@@ -28,6 +28,7 @@
 #include "../memory/heap/kcache.h"
 #include "../memory/heap/kheap.h"
 #include "../status.h"
+#include "../memory/heap/heap_status.h"
 #include "paging.h"
 #include "print.h"
 #include "selftest.h"

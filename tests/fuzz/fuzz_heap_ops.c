@@ -36,6 +36,7 @@
 #include "hosted/kheap_hosted.h"
 #include "memory/heap/heap_index.h"
 #include "status.h"
+#include "memory/heap/heap_status.h"
 
 #define OPS_MAX_BLOCKS 4096u
 #define OPS_MAX_STEPS 3000

@@ -31,6 +31,7 @@
 #include "fuzz_common.h"
 #include "memory/heap/heap_index.h"
 #include "status.h"
+#include "memory/heap/heap_status.h"
 
 #define TC_MAX_BLOCKS (1u << 16)
 

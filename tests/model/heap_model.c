@@ -34,6 +34,7 @@
 #include "memory/heap/heap.h"
 #include "memory/heap/heap_index.h"
 #include "status.h"
+#include "memory/heap/heap_status.h"
 
 #define BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)
 /* heap_check runs after every operation, except in --long runs on heaps

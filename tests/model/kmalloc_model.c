@@ -41,6 +41,7 @@
 #include "hosted/kheap_hosted.h"
 #include "memory/heap/kcache.h"
 #include "status.h"
+#include "memory/heap/heap_status.h"
 
 #define BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)
 #define MAX_LIVE 6000

@@ -39,6 +39,7 @@
 #include "memory/heap/kcache.h"
 #include "memory/heap/kheap.h"
 #include "status.h"
+#include "memory/heap/heap_status.h"
 
 #define MAX_THREADS 64
 #define SLOTS 256          /* live objects a thread keeps */

@@ -33,6 +33,7 @@
 #include "memory/heap/heap_index.h"
 #include "memory/memory.h"
 #include "status.h"
+#include "memory/heap/heap_status.h"
 
 #define UNIT_BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)
 

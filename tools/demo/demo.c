@@ -7,6 +7,7 @@
 
 #include "hosted/kheap_hosted.h"
 #include "status.h"
+#include "memory/heap/heap_status.h"
 
 static void demo_write(void* ctx, const char* text, size_t len)
 {

@@ -6,6 +6,7 @@
  * links without heap_index.c.
  */
 #include "heap.h"
+#include "heap_status.h"
 
 #include "../memory.h"
 

@@ -33,7 +33,6 @@
 #include <stdint.h>
 
 #include "heap_config.h"
-#include "heap_status.h"
 
 #define HEAP_BLOCK_TABLE_ENTRY_TAKEN 0x01
 #define HEAP_BLOCK_TABLE_ENTRY_FREE 0x00

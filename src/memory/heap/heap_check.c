@@ -2,6 +2,7 @@
  * heap_check.c - read-only inspection: invariant checker and statistics.
  */
 #include "heap.h"
+#include "heap_status.h"
 
 
 static bool heap_type_is_known(HEAP_BLOCK_TABLE_ENTRY type)

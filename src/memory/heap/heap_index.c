@@ -10,6 +10,7 @@
  *     children (leaves: from their bitmap word).
  */
 #include "heap_index.h"
+#include "heap_status.h"
 
 #include "../memory.h"
 

@@ -6,6 +6,7 @@
  * uses only when PEACHOS_KMALLOC_SMALL_OBJECTS asks for it.
  */
 #include "kheap.h"
+#include "heap_status.h"
 
 #include "../memory.h"
 #include "kheap_port.h"

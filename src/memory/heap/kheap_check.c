@@ -4,6 +4,7 @@
  * heap_check.c (and kcache_check), out of its image.
  */
 #include "kheap.h"
+#include "heap_status.h"
 
 #if PEACHOS_KHEAP_CACHES
 #define KHEAP_CHECK(bad) (kheap_cache() != NULL ? kcache_check(kheap_cache(), (bad)) : -EINVARG)
