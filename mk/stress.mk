@@ -26,12 +26,20 @@ $(STRESS_DIR)/stress: $(STRESS_DEPS) | host-deps
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $(STRESS_SRC) -lpthread
 
 # clang-deps: clang and its TSan runtime (libclang-rt-14-dev).
+# The same with small objects behind kmalloc (PEACHOS_KMALLOC_SMALL_OBJECTS=1),
+# so the caches meet threads too; test-stress runs both, half the time each.
+$(STRESS_DIR)/stress-small: $(STRESS_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -DPEACHOS_KMALLOC_SMALL_OBJECTS=1 -o $@ $(STRESS_SRC) -lpthread
+
 $(STRESS_DIR)/stress-tsan: $(STRESS_DEPS) | clang-deps
 	@mkdir -p $(@D)
-	clang -std=c11 -O1 -g $(WARN) -Isrc -fsanitize=thread -fno-omit-frame-pointer -o $@ $(STRESS_SRC) -lpthread
+	clang -std=c11 -O1 -g $(WARN) -Isrc -DPEACHOS_KMALLOC_SMALL_OBJECTS=1 -fsanitize=thread -fno-omit-frame-pointer \
+	  -o $@ $(STRESS_SRC) -lpthread
 
-test-stress stress: $(STRESS_DIR)/stress
-	$< --seconds $(STRESS_SECONDS) --threads $(STRESS_THREADS)
+test-stress stress: $(STRESS_DIR)/stress $(STRESS_DIR)/stress-small
+	$(STRESS_DIR)/stress --seconds $$(( ($(STRESS_SECONDS) + 1) / 2 )) --threads $(STRESS_THREADS)
+	$(STRESS_DIR)/stress-small --seconds $$(( ($(STRESS_SECONDS) + 1) / 2 )) --threads $(STRESS_THREADS)
 
 test-stress-tsan: $(STRESS_DIR)/stress-tsan
 	TSAN_OPTIONS="halt_on_error=1 abort_on_error=1 exitcode=66" $< --seconds $(STRESS_TSAN_SECONDS) --threads $(STRESS_THREADS)
