@@ -46,6 +46,7 @@ static void test_not_ready(void** state)
     assert_null(kcalloc(2, 8));
     assert_null(kpalloc(1));
     assert_null(krealloc(NULL, 16));
+    assert_null(krealloc((void*)0x1000, 16)); /* nothing to resize before the heap exists */
     assert_int_equal(ksize((void*)0x1000), 0);
     assert_int_equal(kheap_check(NULL), -EINVARG);
     assert_int_equal(kheap_trim(), 0);
