@@ -18,7 +18,7 @@ SHELL := /bin/bash
 BUILD := build
 HOST_CC ?= gcc
 
-LIB_CORE := src/memory/memory.c src/memory/heap/heap.c
+LIB_CORE := src/memory/memory.c src/memory/heap/heap.c src/memory/heap/heap_table.c
 LIB_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_map.c \
            src/memory/heap/heap_index.c src/memory/heap/heap_report.c src/memory/heap/kheap.c src/memory/heap/kheap_check.c \
            src/memory/heap/kcache.c

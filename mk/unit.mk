@@ -8,7 +8,9 @@
 #                             (src/memory/heap/heap_config.h): every test with
 #                             small objects behind kmalloc; and the lean build
 #                             (no caches, no index) of the tests that need
-#                             neither, linked without kcache.c and heap_index.c
+#                             neither, linked without kcache.c and heap_index.c;
+#                             and the plain build (every speed trick's plain
+#                             twin) of the heap tests
 #
 # New tests/unit/test_*.c files are picked up automatically. Shared helpers
 # live in tests/unit/*.h. Each step fails if any binary fails.
@@ -33,6 +35,10 @@ UNIT_LEAN_FLAGS := -DPEACHOS_KHEAP_CACHES=0 -DPEACHOS_KHEAP_INDEX=0
 UNIT_LEAN_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_report.c src/memory/heap/kheap.c src/memory/heap/kheap_check.c
 UNIT_LEAN_NAMES := test_memory test_heap_create test_heap_report test_kheap test_kmalloc_contract
 UNIT_LEAN_BIN := $(addprefix $(UNIT_DIR)/lean/,$(UNIT_LEAN_NAMES))
+# The plain build: every speed trick's plain twin (heap_table.h's byte loops).
+UNIT_PLAIN_FLAGS := -DHEAP_TABLE_WORDS=0
+UNIT_PLAIN_NAMES := test_heap_malloc test_heap_free test_heap_check test_heap_index test_kcache test_kmalloc_contract
+UNIT_PLAIN_BIN := $(addprefix $(UNIT_DIR)/plain/,$(UNIT_PLAIN_NAMES))
 
 UNIT_PACKAGES := libcmocka-dev
 UNIT_VALGRIND_PACKAGES := valgrind
@@ -57,6 +63,10 @@ $(UNIT_DIR)/asan/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 $(UNIT_DIR)/small/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_SMALL_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
+$(UNIT_DIR)/plain/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_PLAIN_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
 
 $(UNIT_DIR)/lean/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 	@mkdir -p $(@D)
@@ -84,5 +94,5 @@ UNIT_VALGRIND_CMD := UNIT_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check
 test-unit-valgrind: $(UNIT_BIN) | unit-valgrind-deps
 	$(call unit_run,$(UNIT_BIN),$(UNIT_VALGRIND_CMD),test-unit-valgrind)
 
-test-unit-configs: $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN)
-	$(call unit_run,$(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN),,test-unit-configs)
+test-unit-configs: $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN)
+	$(call unit_run,$(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN),,test-unit-configs)

@@ -6,6 +6,7 @@
  * links without heap_index.c.
  */
 #include "heap.h"
+#include "heap_table.h"
 #include "heap_status.h"
 
 #include "../memory.h"
@@ -106,63 +107,6 @@ size_t heap_scan_first_fit(const struct heap_table* table, size_t n)
         }
     }
     return SIZE_MAX; /* the seed returned a run cut short by the end here */
-}
-
-/*
- * Table bytes a word at a time: an allocation is 1..16 blocks on a typical
- * workload, and a byte loop costs one store and a compare per block plus a
- * mispredicted exit. Unaligned accesses go through may_alias types (defined
- * for any object, like memory.c's words). x86 only, little-endian: byte k
- * of a loaded word is the byte at address + k.
- */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "heap.c reads table bytes a word at a time, lowest address first: little-endian only"
-#endif
-typedef uint64_t __attribute__((may_alias, aligned(1))) heap_table_u64;
-typedef uint32_t __attribute__((may_alias, aligned(1))) heap_table_u32;
-/* The chain check loads unsigned longs (8 bytes on x86_64, 4 on i686), for
- * __builtin_ctzl: on i686, GCC calls libgcc's __ctzdi2 for ctzll. */
-typedef unsigned long __attribute__((may_alias, aligned(1))) heap_table_word;
-#define HEAP_TABLE_WORD_BYTES sizeof(unsigned long)
-#define HEAP_TABLE_BYTES_ONES (~0ul / 0xFFu) /* 0x01 in every byte */
-
-/* Set bytes [p, p + n) to `value`, n >= 1: 8-byte stores from p, then one
- * ending at p + n (overlapping the last ones) if n >= 8; otherwise two
- * overlapping 4-byte stores, or bytes 0, n / 2 and n - 1 (n <= 3). */
-static void heap_table_fill(HEAP_BLOCK_TABLE_ENTRY* p, size_t n, HEAP_BLOCK_TABLE_ENTRY value)
-{
-    uint64_t word = 0x0101010101010101ull * value;
-    if (n >= 8) {
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            *(heap_table_u64*)(p + i) = word;
-        }
-        *(heap_table_u64*)(p + n - 8) = word;
-    } else if (n >= 4) {
-        *(heap_table_u32*)p = (uint32_t)word;
-        *(heap_table_u32*)(p + n - 4) = (uint32_t)word;
-    } else {
-        p[0] = value;
-        p[n / 2] = value; /* n = 2 or 3 */
-        p[n - 1] = value;
-    }
-}
-
-/* Are bytes [p, p + n) all zero (free)? n >= 1; the same loads as
- * heap_table_fill's stores, so nothing outside the range is read. */
-static bool heap_table_all_free(const HEAP_BLOCK_TABLE_ENTRY* p, size_t n)
-{
-    uint64_t any;
-    if (n >= 8) {
-        any = *(const heap_table_u64*)(p + n - 8);
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            any |= *(const heap_table_u64*)(p + i);
-        }
-    } else if (n >= 4) {
-        any = *(const heap_table_u32*)p | *(const heap_table_u32*)(p + n - 4);
-    } else {
-        any = (uint64_t)(p[0] | p[n / 2] | p[n - 1]);
-    }
-    return any == 0;
 }
 
 /*
@@ -272,49 +216,38 @@ size_t heap_allocation_blocks(const struct heap* heap, size_t first)
 }
 
 /*
- * Length of the allocation whose first block is `first`, walking HAS_NEXT,
- * or 0 if its chain is not well formed: every block TAKEN with the given
- * type and no reserved bit, IS_FIRST on the first block only, and a last
- * block without HAS_NEXT inside the table. A broken chain means the table
- * was overwritten; freeing along it would free someone else's blocks.
- * One pass: this is on every free's path.
+ * The one rule for a well-formed allocation chain, used by heap_free,
+ * heap_check and the caches' lookup: every block TAKEN with the given type
+ * (PLAIN or CACHE) and no reserved bit, IS_FIRST on the first block only,
+ * HAS_NEXT on every block but the last, the last inside the table. Returns
+ * the chain's length, or 0 with *bad the first block that breaks it. A
+ * broken chain means the table was overwritten: freeing along it would free
+ * someone else's blocks. One pass, a word at a time: this is on every free.
  */
-static size_t heap_sound_chain_length(const struct heap* heap, size_t first, HEAP_BLOCK_TABLE_ENTRY type)
+size_t heap_chain_length(const struct heap_table* table, size_t first, HEAP_BLOCK_TABLE_ENTRY type, size_t* bad)
 {
-    const HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
+    const HEAP_BLOCK_TABLE_ENTRY* entries = table->entries;
     const HEAP_BLOCK_TABLE_ENTRY head = (HEAP_BLOCK_TABLE_ENTRY)(HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | type);
     const HEAP_BLOCK_TABLE_ENTRY body = (HEAP_BLOCK_TABLE_ENTRY)(HEAP_BLOCK_TABLE_ENTRY_TAKEN | type);
-    HEAP_BLOCK_TABLE_ENTRY e = entries[first];
-    if ((e & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) != head) {
+    size_t total = table->total;
+    *bad = first;
+    if (first >= total || (type != HEAP_BLOCK_TYPE_PLAIN && type != HEAP_BLOCK_TYPE_CACHE) ||
+        (entries[first] & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) != head) {
         return 0;
     }
-    if (!(e & HEAP_BLOCK_HAS_NEXT)) {
+    if (!(entries[first] & HEAP_BLOCK_HAS_NEXT)) {
         return 1;
     }
-    /* A word at a time while a whole word fits in the table: the first byte
-     * that is not `body | HAS_NEXT` ends the chain if it is `body`, and
-     * breaks it otherwise. */
-    const unsigned long more = HEAP_TABLE_BYTES_ONES * (HEAP_BLOCK_TABLE_ENTRY)(body | HEAP_BLOCK_HAS_NEXT);
-    size_t total = heap->table->total;
-    size_t i = first + 1;
-    for (; i + HEAP_TABLE_WORD_BYTES <= total; i += HEAP_TABLE_WORD_BYTES) {
-        unsigned long diff = *(const heap_table_word*)(entries + i) ^ more;
-        if (diff != 0) {
-            size_t end = i + (size_t)__builtin_ctzl(diff) / 8;
-            return entries[end] == body ? end - first + 1 : 0;
-        }
+    /* The first byte after `first` that is not `body | HAS_NEXT` ends the
+     * chain if it is `body`, and breaks it otherwise. */
+    size_t end = first + 1 + heap_table_span(entries + first + 1, total - first - 1,
+                                             (HEAP_BLOCK_TABLE_ENTRY)(body | HEAP_BLOCK_HAS_NEXT));
+    if (end == total) {
+        *bad = total - 1; /* HAS_NEXT on the table's last block */
+        return 0;
     }
-    /* The last few bytes of the table, one by one. */
-    for (; i < total; i++) {
-        e = entries[i];
-        if ((e & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) != body) {
-            return 0;
-        }
-        if (!(e & HEAP_BLOCK_HAS_NEXT)) {
-            return i - first + 1;
-        }
-    }
-    return 0; /* HAS_NEXT on the table's last block */
+    *bad = end;
+    return entries[end] == body ? end - first + 1 : 0;
 }
 
 static void heap_reject(struct heap* heap, enum heap_report_kind kind, const void* ptr, size_t block)
@@ -355,7 +288,8 @@ static int heap_classify(const struct heap* heap, const void* ptr, HEAP_BLOCK_TA
     if ((entry & HEAP_BLOCK_TYPE_MASK) != type) {
         return HEAP_REPORT_FREE_WRONG_OWNER;
     }
-    *n = heap_sound_chain_length(heap, *block, type);
+    size_t bad;
+    *n = heap_chain_length(heap->table, *block, type, &bad);
     return *n == 0 ? HEAP_REPORT_FREE_CORRUPT : 0;
 }
 

@@ -197,6 +197,11 @@ void heap_set_report(struct heap* heap, heap_report_fn fn, void* ctx);
  */
 size_t heap_allocation_start(const struct heap* heap, const void* ptr);
 
+/* The one rule for a well-formed allocation chain of `type` starting at
+ * `first` (heap.c): its length, or 0 with *bad the first block that breaks
+ * it. heap_free, heap_check and the caches' lookup all use it. */
+size_t heap_chain_length(const struct heap_table* table, size_t first, HEAP_BLOCK_TABLE_ENTRY type, size_t* bad);
+
 /* Number of blocks of the allocation starting at block `first` (0 if none). */
 size_t heap_allocation_blocks(const struct heap* heap, size_t first);
 

@@ -5,40 +5,6 @@
 #include "heap_status.h"
 
 
-static bool heap_type_is_known(HEAP_BLOCK_TABLE_ENTRY type)
-{
-    return type == HEAP_BLOCK_TYPE_PLAIN || type == HEAP_BLOCK_TYPE_CACHE;
-}
-
-/*
- * Check the allocation whose IS_FIRST block is `first`. Returns the number
- * of blocks it spans, or 0 with *bad set to the offending block.
- */
-static size_t heap_check_allocation(const struct heap_table* table, size_t first, size_t* bad)
-{
-    const HEAP_BLOCK_TABLE_ENTRY* entries = table->entries;
-    HEAP_BLOCK_TABLE_ENTRY type = entries[first] & HEAP_BLOCK_TYPE_MASK;
-    if (!heap_type_is_known(type)) {
-        *bad = first;
-        return 0;
-    }
-    size_t i = first;
-    while (entries[i] & HEAP_BLOCK_HAS_NEXT) {
-        i++;
-        if (i == table->total) { /* chain runs off the end of the table */
-            *bad = i - 1;
-            return 0;
-        }
-        HEAP_BLOCK_TABLE_ENTRY e = entries[i];
-        if ((e & ~HEAP_BLOCK_KNOWN_BITS) != 0 || !(e & HEAP_BLOCK_TABLE_ENTRY_TAKEN) ||
-            (e & HEAP_BLOCK_IS_FIRST) || (e & HEAP_BLOCK_TYPE_MASK) != type) {
-            *bad = i;
-            return 0;
-        }
-    }
-    return i - first + 1;
-}
-
 static int heap_check_fail(size_t* bad_block, size_t block)
 {
     if (bad_block != NULL) {
@@ -62,14 +28,11 @@ int heap_check(const struct heap* heap, size_t* bad_block)
             i++;
             continue;
         }
-        /* Not free: must be a well-formed first block. Catches stray flags on
-         * free entries (no TAKEN) and orphan continuation blocks. */
-        if ((e & ~HEAP_BLOCK_KNOWN_BITS) != 0 || !(e & HEAP_BLOCK_TABLE_ENTRY_TAKEN) ||
-            !(e & HEAP_BLOCK_IS_FIRST)) {
-            return heap_check_fail(bad_block, i);
-        }
+        /* Not free: must start a well-formed chain of a known type. Catches
+         * stray flags on free entries (no TAKEN) and orphan continuation
+         * blocks (no IS_FIRST) at i. */
         size_t bad = SIZE_MAX;
-        size_t n = heap_check_allocation(table, i, &bad);
+        size_t n = heap_chain_length(table, i, e & HEAP_BLOCK_TYPE_MASK, &bad);
         if (n == 0) {
             return heap_check_fail(bad_block, bad);
         }

@@ -826,24 +826,6 @@ KCACHE_HOT size_t kcache_cache_start(const struct kcache* kc, const void* ptr)
 
 /* ----------------------------------------------------------------- lookup */
 
-/* Is the table chain at `first` a sound plain allocation (as heap_free
- * requires, so that what we accept heap_free accepts too)? */
-static bool kcache_plain_chain_sound(const struct heap* heap, size_t first, size_t n)
-{
-    const HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
-    for (size_t i = first; i < first + n; i++) {
-        HEAP_BLOCK_TABLE_ENTRY e = entries[i];
-        bool is_first = i == first;
-        bool is_last = i == first + n - 1;
-        if ((e & ~HEAP_BLOCK_KNOWN_BITS) != 0 || !(e & HEAP_BLOCK_TABLE_ENTRY_TAKEN) ||
-            (e & HEAP_BLOCK_TYPE_MASK) != HEAP_BLOCK_TYPE_PLAIN || (bool)(e & HEAP_BLOCK_IS_FIRST) != is_first ||
-            (bool)(e & HEAP_BLOCK_HAS_NEXT) == is_last) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* A pointer kcache_free would accept: a small object or a block allocation. */
 struct kcache_ref
 {
@@ -861,9 +843,8 @@ static bool kcache_lookup(const struct kcache* kc, const void* ptr, struct kcach
     if (first == SIZE_MAX) {
         return false;
     }
-    HEAP_BLOCK_TABLE_ENTRY type = heap->table->entries[first] & HEAP_BLOCK_TYPE_MASK;
     ref->first = first;
-    if (type == HEAP_BLOCK_TYPE_CACHE) {
+    if ((heap->table->entries[first] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE) {
         const struct kcache_slab* s = kcache_slab_at(kc, first);
         const struct kcache_geometry* g = kcache_slab_ok(kc, s);
         if (g == NULL || kcache_slot_of(kc, s, g, ptr) == SIZE_MAX) {
@@ -874,9 +855,9 @@ static bool kcache_lookup(const struct kcache* kc, const void* ptr, struct kcach
         ref->usable = kc->classes[kcache_shape_class(s->shape)].size;
         return true;
     }
-    size_t n = heap_allocation_blocks(heap, first);
-    if (type != HEAP_BLOCK_TYPE_PLAIN || ptr != heap_block_to_address(heap, first) ||
-        !kcache_plain_chain_sound(heap, first, n)) {
+    size_t bad;
+    size_t n = heap_chain_length(heap->table, first, HEAP_BLOCK_TYPE_PLAIN, &bad); /* as heap_free decides */
+    if (n == 0 || ptr != heap_block_to_address(heap, first)) {
         return false;
     }
     ref->small = false;
