@@ -381,6 +381,37 @@ static void test_create_entries_over_heap_or_table(void** state)
     assert_memory_equal(&f.heap, &f.heap_before, sizeof(f.heap));
 }
 
+/* *table overlapping *heap: clearing *heap would change the table's entries
+ * and size under heap_create's feet (it then cleared about `pool` bytes). */
+static void test_create_table_over_heap(void** state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f);
+    unsigned char entries[BLOCKS];
+    union
+    {
+        struct heap heap;
+        struct heap_table table;
+    } both;
+    memset(&both, 0, sizeof(both));
+    both.table.entries = entries;
+    both.table.total = BLOCKS;
+    memset(entries, 0x5A, sizeof(entries));
+    assert_int_equal(heap_create(&both.heap, (void*)POOL, (void*)END, &both.table), -EINVARG);
+    for (size_t i = 0; i < sizeof(entries); i++) {
+        assert_int_equal(entries[i], 0x5A); /* nothing written */
+    }
+    /* Overlapping by one word: *table starts at *heap's last word. */
+    uintptr_t words[(sizeof(struct heap) + sizeof(struct heap_table)) / sizeof(uintptr_t) + 1];
+    struct heap* heap = (struct heap*)(void*)words;
+    struct heap_table* shifted = (struct heap_table*)(void*)((unsigned char*)words + sizeof(struct heap) - sizeof(uintptr_t));
+    shifted->entries = entries;
+    shifted->total = BLOCKS;
+    assert_int_equal(heap_create(heap, (void*)POOL, (void*)END, shifted), -EINVARG);
+    assert_int_equal(entries[0], 0x5A);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_create_entries_in_pool),
         cmocka_unit_test(test_create_heap_or_table_in_pool),
         cmocka_unit_test(test_create_entries_over_heap_or_table),
+        cmocka_unit_test(test_create_table_over_heap),
     };
     return cmocka_run_group_tests_name("heap_create", tests, NULL, NULL);
 }

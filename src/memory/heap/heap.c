@@ -28,7 +28,8 @@ bool heap_ranges_overlap(const void* a, size_t a_bytes, const void* b, size_t b_
 
 /*
  * The table describes the pool, and every byte heap_create writes (*heap
- * and the entries) lies outside the pool and apart from the rest: a caller
+ * and the entries) lies outside the pool and apart from the rest, *table
+ * included (clearing *heap would change the table's size): a caller
  * who overruns an allocation must not reach the metadata, and clearing the
  * table must not clear the heap or its own descriptor.
  */
@@ -48,7 +49,8 @@ static int heap_validate_table(const struct heap* heap, const void* ptr, const v
         heap_ranges_overlap(heap, sizeof(*heap), ptr, pool_bytes) ||
         heap_ranges_overlap(table, sizeof(*table), ptr, pool_bytes) ||
         heap_ranges_overlap(heap, sizeof(*heap), entries, entries_bytes) ||
-        heap_ranges_overlap(table, sizeof(*table), entries, entries_bytes)) {
+        heap_ranges_overlap(table, sizeof(*table), entries, entries_bytes) ||
+        heap_ranges_overlap(heap, sizeof(*heap), table, sizeof(*table))) {
         return -EINVARG;
     }
     return PEACHOS_ALL_OK;
