@@ -21,6 +21,9 @@ struct kheap_hosted_config
 };
 
 /* Applies from the next kheap_init(). */
+/* Set the next kheap_init's region. Also releases the kheap lock if this
+ * thread still holds it: a test that failed while holding it (cmocka jumps
+ * out of the test) must not block the next one. */
 void kheap_hosted_configure(const struct kheap_hosted_config* config);
 
 /* Refused frees reported so far, and the last one. */

@@ -26,8 +26,17 @@ static size_t kheap_hosted_mapping_bytes;
 static size_t kheap_hosted_reports;
 static struct heap_report kheap_hosted_last;
 
+/* Who holds the lock: a test that failed an assertion while holding it
+ * (cmocka jumps out of the test) must not leave the next test blocked. */
+static bool kheap_hosted_locked;
+static pthread_t kheap_hosted_owner;
+
 void kheap_hosted_configure(const struct kheap_hosted_config* config)
 {
+    if (kheap_hosted_locked && pthread_equal(kheap_hosted_owner, pthread_self())) {
+        kheap_hosted_locked = false;
+        pthread_mutex_unlock(&kheap_hosted_mutex);
+    }
     kheap_hosted_config = *config;
 }
 
@@ -113,12 +122,15 @@ int kheap_port_region(struct kheap_region* region)
 uintptr_t kheap_port_lock(void)
 {
     pthread_mutex_lock(&kheap_hosted_mutex);
+    kheap_hosted_owner = pthread_self();
+    kheap_hosted_locked = true;
     return 0;
 }
 
 void kheap_port_unlock(uintptr_t state)
 {
     (void)state;
+    kheap_hosted_locked = false;
     pthread_mutex_unlock(&kheap_hosted_mutex);
 }
 

@@ -538,6 +538,23 @@ static void test_overrun_past_pool_faults(void** state)
     assert_kheap_clean();
 }
 
+/* A test that fails while holding the lock jumps out without unlocking;
+ * the next test's configure + kheap_init must not block for ever. */
+static void test_lock_left_held(void** state)
+{
+    (void)state;
+    configure(8 * UNIT_BS, true, false);
+    kheap_init();
+    (void)kheap_lock(); /* and never kheap_unlock, as a failed assertion would */
+    configure(8 * UNIT_BS, true, false);
+    kheap_init(); /* would block here */
+    assert_true(kheap_ready());
+    void* p = kmalloc(1);
+    assert_non_null(p);
+    kfree(p);
+    unit_assert_clean(kheap_get());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -554,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_init_failure_too_small),
         cmocka_unit_test(test_init_again_forgets),
         cmocka_unit_test(test_lock_unlock),
+        cmocka_unit_test(test_lock_left_held),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_overrun_past_pool_faults),
     };
