@@ -30,6 +30,8 @@ HOSTED_HDR := src/hosted/kheap_hosted.h
 
 WARN := -Wall -Wextra -Werror
 HOST_CFLAGS := -std=c11 -O2 -g $(WARN) -Isrc
+# The library's precondition checks, on in every test build (heap_config.h).
+ASSERT_FLAGS := '-DPEACHOS_HEAP_ASSERT(c)=((c) ? (void)0 : __builtin_trap())'
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 TEST_STEPS :=

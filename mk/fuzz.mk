@@ -14,7 +14,7 @@ FUZZ_TARGETS := fuzz_heap_ops fuzz_heap_ops_small fuzz_table_check
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 25
 FUZZ_CC ?= clang
-FUZZ_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Werror -Isrc -Itests/fuzz \
+FUZZ_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Werror -Isrc -Itests/fuzz $(ASSERT_FLAGS) \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_SRC := $(LIB_SRC) $(HOSTED_SRC)
 FUZZ_DEPS := $(FUZZ_SRC) $(LIB_HDR) $(HOSTED_HDR) tests/fuzz/fuzz_common.h

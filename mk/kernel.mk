@@ -18,7 +18,7 @@ KERNEL_DIR := $(BUILD)/kernel
 KERNEL_ELF := $(KERNEL_DIR)/peachos.elf
 KERNEL_CC ?= clang
 KERNEL_LD ?= ld.lld
-KERNEL_CFLAGS := --target=i686-elf -march=i686 -std=c11 -ffreestanding -fno-pie -fno-pic -nostdlib \
+KERNEL_CFLAGS := --target=i686-elf -march=i686 -std=c11 -ffreestanding -fno-pie -fno-pic -nostdlib $(ASSERT_FLAGS) \
                  -fno-stack-protector -fno-omit-frame-pointer -mno-sse -mno-mmx -O2 -g $(WARN) -Isrc
 KERNEL_ASFLAGS := --target=i686-elf -march=i686 -g -Wall -Werror
 KERNEL_LDFLAGS := -m elf_i386 -nostdlib -static --no-pie --build-id=none -z max-page-size=4096 \

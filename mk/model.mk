@@ -10,12 +10,12 @@ TEST_STEPS += test-model test-model-asan
 
 $(BUILD)/model/heap_model: $(MODEL_DEPS) | host-deps
 	@mkdir -p $(@D)
-	$(HOST_CC) $(HOST_CFLAGS) -o $@ $(MODEL_SRC)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) -o $@ $(MODEL_SRC)
 
 # Built with clang: clang-deps brings its ASan/UBSan runtime (libclang-rt-14-dev).
 $(BUILD)/model/heap_model-asan: $(MODEL_DEPS) | clang-deps
 	@mkdir -p $(@D)
-	clang $(HOST_CFLAGS) -O1 $(SAN_FLAGS) -o $@ $(MODEL_SRC)
+	clang $(HOST_CFLAGS) $(ASSERT_FLAGS) -O1 $(SAN_FLAGS) -o $@ $(MODEL_SRC)
 
 .PHONY: test-model test-model-asan test-long
 test-model: $(BUILD)/model/heap_model

@@ -23,14 +23,14 @@ TEST_STEPS += test-stress test-stress-tsan
 
 $(STRESS_DIR)/stress: $(STRESS_DEPS) | host-deps
 	@mkdir -p $(@D)
-	$(HOST_CC) $(HOST_CFLAGS) -o $@ $(STRESS_SRC) -lpthread
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) -o $@ $(STRESS_SRC) -lpthread
 
 # clang-deps: clang and its TSan runtime (libclang-rt-14-dev).
 # The same with small objects behind kmalloc (PEACHOS_KMALLOC_SMALL_OBJECTS=1),
 # so the caches meet threads too; test-stress runs both, half the time each.
 $(STRESS_DIR)/stress-small: $(STRESS_DEPS) | host-deps
 	@mkdir -p $(@D)
-	$(HOST_CC) $(HOST_CFLAGS) -DPEACHOS_KMALLOC_SMALL_OBJECTS=1 -o $@ $(STRESS_SRC) -lpthread
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) -DPEACHOS_KMALLOC_SMALL_OBJECTS=1 -o $@ $(STRESS_SRC) -lpthread
 
 $(STRESS_DIR)/stress-tsan: $(STRESS_DEPS) | clang-deps
 	@mkdir -p $(@D)

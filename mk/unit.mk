@@ -21,7 +21,7 @@ UNIT_HDR := $(wildcard tests/unit/*.h)
 UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 UNIT_BIN := $(addprefix $(UNIT_DIR)/,$(UNIT_NAMES))
 UNIT_ASAN_BIN := $(addprefix $(UNIT_DIR)/asan/,$(UNIT_NAMES))
-UNIT_CFLAGS := $(HOST_CFLAGS) -Itests/unit
+UNIT_CFLAGS := $(HOST_CFLAGS) $(ASSERT_FLAGS) -Itests/unit
 UNIT_LIBS := -lcmocka -lpthread
 UNIT_DEPS := $(UNIT_HDR) $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR)
 

@@ -154,6 +154,7 @@ static size_t heap_get_start_block(struct heap* heap, size_t total_blocks)
 /* Write the encoding of an n-block allocation at `start` (see heap.h). */
 static void heap_write_chain(HEAP_BLOCK_TABLE_ENTRY* entries, size_t start, size_t n, HEAP_BLOCK_TABLE_ENTRY type)
 {
+    PEACHOS_HEAP_ASSERT(n >= 1);
     heap_table_fill(&entries[start], n, (HEAP_BLOCK_TABLE_ENTRY)(HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_HAS_NEXT | type));
     entries[start] |= HEAP_BLOCK_IS_FIRST;
     entries[start + n - 1] &= (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT;
@@ -170,6 +171,7 @@ static void heap_note_taken(struct heap* heap, size_t start, size_t n)
 
 static void heap_mark_range_free(struct heap* heap, size_t start, size_t n)
 {
+    PEACHOS_HEAP_ASSERT(n >= 1 && start < heap->table->total && n <= heap->table->total - start);
     heap_table_fill(&heap->table->entries[start], n, HEAP_BLOCK_TABLE_ENTRY_FREE);
     if (heap->index != NULL) {
         heap->index_ops->mark(heap->index, start, n, false);
@@ -340,7 +342,9 @@ size_t heap_allocation_start(const struct heap* heap, const void* ptr)
 bool heap_grow_in_place(struct heap* heap, size_t first, size_t have, size_t want)
 {
     HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
-    if (want <= have || want > heap->table->total - first ||
+    size_t total = heap->table->total;
+    PEACHOS_HEAP_ASSERT(first < total && have >= 1 && have <= total - first);
+    if (want <= have || first >= total || want > total - first ||
         !heap_table_all_free(&entries[first + have], want - have)) {
         return false;
     }

@@ -91,6 +91,18 @@
 #define PEACHOS_HEAP_PANIC_ON_BAD_FREE 0
 #endif
 
+/*
+ * Preconditions of the library's internal functions ("n >= 1", "inside the
+ * table") are checked with PEACHOS_HEAP_ASSERT(cond). Off by default (a
+ * release kernel pays nothing); a port may define it, for example to call
+ * its panic. The unit, model, fuzz and stress tests and the demo kernel's
+ * build turn it on (a trap). A failed one is a bug in the library, never a
+ * bad pointer from the caller: those are refused and reported.
+ */
+#ifndef PEACHOS_HEAP_ASSERT
+#define PEACHOS_HEAP_ASSERT(cond) ((void)0)
+#endif
+
 _Static_assert(PEACHOS_HEAP_BLOCK_SIZE >= 64 && (PEACHOS_HEAP_BLOCK_SIZE & (PEACHOS_HEAP_BLOCK_SIZE - 1)) == 0,
                "PEACHOS_HEAP_BLOCK_SIZE must be a power of two of at least 64");
 _Static_assert(PEACHOS_HEAP_ADDRESS % PEACHOS_HEAP_BLOCK_SIZE == 0, "PEACHOS_HEAP_ADDRESS must be block-aligned");

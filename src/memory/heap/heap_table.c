@@ -26,6 +26,7 @@ typedef unsigned long __attribute__((may_alias, aligned(1))) heap_table_word;
  * n - 1 (n <= 3). */
 void heap_table_fill_words(HEAP_BLOCK_TABLE_ENTRY* p, size_t n, HEAP_BLOCK_TABLE_ENTRY value)
 {
+    PEACHOS_HEAP_ASSERT(n >= 1); /* the stores below assume it */
     uint64_t word = 0x0101010101010101ull * value;
     if (n >= 8) {
         for (size_t i = 0; i + 8 < n; i += 8) {
@@ -52,6 +53,7 @@ void heap_table_fill_bytes(HEAP_BLOCK_TABLE_ENTRY* p, size_t n, HEAP_BLOCK_TABLE
 /* The same loads as heap_table_fill_words's stores. */
 bool heap_table_all_free_words(const HEAP_BLOCK_TABLE_ENTRY* p, size_t n)
 {
+    PEACHOS_HEAP_ASSERT(n >= 1);
     uint64_t any;
     if (n >= 8) {
         any = *(const heap_table_u64*)(p + n - 8);
