@@ -68,3 +68,17 @@ test-bench-build: | host-deps python-deps
 	done; \
 	$(MAKE) --no-print-directory $$bins; \
 	python3 bench/run.py --smoke --build $(BENCH_DIR) --out $(BENCH_DIR)/smoke --command "make test-bench-build"
+
+# W2 (small objects, bench/w2.c): `make bench-w2` writes docs/bench/w2.md.
+.PHONY: bench-w2
+$(BENCH_DIR)/w2: bench/w2.c $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
+
+bench-w2: $(BENCH_DIR)/w2
+	@mkdir -p docs/bench
+	$(BENCH_DIR)/w2 > $(BENCH_DIR)/w2.md
+	cp $(BENCH_DIR)/w2.md docs/bench/w2.md
+	@cat docs/bench/w2.md
+
+bench: bench-w2

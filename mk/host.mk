@@ -38,7 +38,3 @@ test-freestanding: $(LIB_SRC) $(LIB_HDR) tests/link/link_min.c | gcc-deps clang-
 	    $$d/link-$$cc-$$m$$o.o $$d/$$cc-$$m$$o-memory.o $$d/$$cc-$$m$$o-heap.o $$d/$$cc-$$m$$o-heap_table.o; \
 	done; done; done; \
 	echo "freestanding: $$n compilations clean (gcc, clang x i686, x86_64 x -O0/-O2/-O3); memory.o+heap.o+heap_table.o link alone"
-
-$(BUILD)/demo: tools/demo/demo.c $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR) | host-deps
-	@mkdir -p $(@D)
-	$(HOST_CC) $(HOST_CFLAGS) -o $@ tools/demo/demo.c $(LIB_SRC) $(HOSTED_SRC) -lpthread

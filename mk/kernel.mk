@@ -6,7 +6,6 @@
 #   make kernel     just build build/kernel/peachos.elf
 #   make debug      boot it with a GDB stub (port GDB_PORT, default 1234) and start gdb with
 #                   tools/gdb/peachheap.py (heap-map, heap-stats, heap-check)
-#   make demo       the hosted demo (build/demo)
 #   make test-boot  boot with 128M (must pass) and with 64M (must refuse cleanly), then
 #                   boot the panic build (build/kernel-panic/: PEACHOS_HEAP_PANIC_ON_BAD_FREE=1
 #                   and SELFTEST_PANIC_PROBE, one bad free right after kheap_init: must panic)
@@ -51,7 +50,7 @@ QEMU_FLAGS := -display none -net none -no-reboot -device isa-debug-exit,iobase=0
 QEMU_MEM ?= 128M
 GDB_PORT ?= 1234
 
-.PHONY: kernel demo test-boot test-gdb
+.PHONY: kernel test-boot test-gdb
 TEST_STEPS += test-boot test-gdb
 
 kernel: $(KERNEL_ELF)
@@ -109,9 +108,6 @@ run: $(KERNEL_ELF)
 	0) echo "run: FAILED: qemu exit 0: triple fault or reset (the kernel never reached isa-debug-exit)";; \
 	*) echo "run: FAILED: unexpected qemu exit status $$rc";; \
 	esac; exit 1
-
-demo: $(BUILD)/demo
-	$(BUILD)/demo
 
 test-boot: $(KERNEL_ELF) $(KERNEL_PANIC_ELF)
 	@tools/need qemu-system-x86

@@ -1,7 +1,15 @@
-# mk/model.mk - seeded random model test and index-vs-scan differential test.
+# mk/model.mk - the model tests: the table model (index-vs-scan
+# differential test) and the kmalloc model.
 #   make test-model        >= 1,000,000 ops, heaps of 1 .. 25,601 blocks (part of make test)
 #   make test-model-asan   the same under ASan + UBSan (another seed) (part of make test)
 #   make test-long         >= 10,000,000 ops, heaps up to 262,144 blocks (1 GiB), plain build
+#   make test-kmalloc-model        seeded random model test of kmalloc & co.
+#                                  (>= 1,000,000 operations, small and large sizes),
+#                                  then again with PEACHOS_KMALLOC_SMALL_OBJECTS=1
+#   make test-kmalloc-model-asan   the same under ASan + UBSan
+#   make test-kmalloc-model-poison the same with -DPEACHOS_KCACHE_POISON=1
+#                                  (plus a deliberate write after free that must be reported)
+# Outputs go to build/model/ and build/kcache/.
 
 MODEL_DEPS := tests/model/heap_model.c $(LIB_SRC) $(LIB_HDR)
 MODEL_SRC := tests/model/heap_model.c $(LIB_BLOCK_SRC)
@@ -26,3 +34,41 @@ test-model-asan: $(BUILD)/model/heap_model-asan
 
 test-long: $(BUILD)/model/heap_model
 	$(BUILD)/model/heap_model --long
+
+# ------------------------------------------------------------ the kmalloc model
+
+KCACHE_DIR := $(BUILD)/kcache
+KCACHE_DEPS := $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR)
+
+TEST_STEPS += test-kmalloc-model test-kmalloc-model-asan test-kmalloc-model-poison
+
+.PHONY: test-kmalloc-model test-kmalloc-model-asan test-kmalloc-model-poison
+
+# HOST_CC (gcc) builds all three; gcc's -fsanitize runtimes (libasan8,
+# libubsan1) come with gcc's own dependencies.
+$(KCACHE_DIR)/kmalloc_model: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
+
+$(KCACHE_DIR)/kmalloc_model-small: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) -DPEACHOS_KMALLOC_SMALL_OBJECTS=1 -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
+
+$(KCACHE_DIR)/kmalloc_model-asan: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) $(SAN_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
+
+$(KCACHE_DIR)/kmalloc_model-poison: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) -DPEACHOS_KCACHE_POISON=1 -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
+
+test-kmalloc-model: $(KCACHE_DIR)/kmalloc_model $(KCACHE_DIR)/kmalloc_model-small
+	$(KCACHE_DIR)/kmalloc_model
+	$(KCACHE_DIR)/kmalloc_model-small
+
+# Sanitizers are slower: the same operations, checked a little less often.
+test-kmalloc-model-asan: $(KCACHE_DIR)/kmalloc_model-asan
+	$< --check-every 20000
+
+test-kmalloc-model-poison: $(KCACHE_DIR)/kmalloc_model-poison
+	$<

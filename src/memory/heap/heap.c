@@ -5,7 +5,7 @@
  * placement index is reached only through heap->index_ops, so this file
  * links without heap_index.c.
  */
-#include "heap.h"
+#include "heap_internal.h"
 #include "heap_table.h"
 #include "heap_status.h"
 
@@ -141,7 +141,7 @@ static size_t heap_get_start_block(struct heap* heap, size_t total_blocks)
         return SIZE_MAX;
     }
     if (heap->index != NULL) {
-        size_t start = heap->index_ops->find(heap->index, total_blocks);
+        size_t start = heap->index_ops->find(heap, total_blocks);
         if (start == SIZE_MAX ||
             (start <= table->total - total_blocks && heap_table_all_free(&table->entries[start], total_blocks))) {
             return start;
@@ -164,7 +164,7 @@ static void heap_write_chain(HEAP_BLOCK_TABLE_ENTRY* entries, size_t start, size
 static void heap_note_taken(struct heap* heap, size_t start, size_t n)
 {
     if (heap->index != NULL) {
-        heap->index_ops->mark(heap->index, start, n, true);
+        heap->index_ops->mark(heap, start, n, true);
     }
     heap->used_blocks += n;
 }
@@ -174,7 +174,7 @@ static void heap_mark_range_free(struct heap* heap, size_t start, size_t n)
     PEACHOS_HEAP_ASSERT(n >= 1 && start < heap->table->total && n <= heap->table->total - start);
     heap_table_fill(&heap->table->entries[start], n, HEAP_BLOCK_TABLE_ENTRY_FREE);
     if (heap->index != NULL) {
-        heap->index_ops->mark(heap->index, start, n, false);
+        heap->index_ops->mark(heap, start, n, false);
     }
     heap->used_blocks -= n;
 }

@@ -24,6 +24,10 @@
  *
  * Threading: heap_* functions do no locking; the caller serialises them
  * (kheap does, through its lock hook).
+ *
+ * This header is the contract a kernel calls. The functions the library's
+ * own layers share (the caches, the index, the checker, tests and tools)
+ * are in heap_internal.h.
  */
 #ifndef PEACHOS_HEAP_H
 #define PEACHOS_HEAP_H
@@ -87,20 +91,8 @@ const char* heap_report_reason(enum heap_report_kind kind);
 /* Report hook: called once per refused operation. May print, log or panic. */
 typedef void (*heap_report_fn)(void* ctx, const struct heap_report* report);
 
-struct heap_index; /* optional placement index, see heap_index.h */
-
-/* What heap.c needs from a placement index; installed by heap_index.c. */
-struct heap_index_ops
-{
-    /* Lowest block starting a run of n free blocks, or SIZE_MAX. */
-    size_t (*find)(const struct heap_index* index, size_t n);
-    /* Blocks [start, start+n) became taken (taken=true) or free. */
-    void (*mark)(struct heap_index* index, size_t start, size_t n, bool taken);
-    /* Index agrees with the table? Returns first disagreeing block or SIZE_MAX. */
-    size_t (*verify)(const struct heap_index* index, const struct heap_table* table);
-    /* Length of the longest free run, in blocks. */
-    size_t (*largest)(const struct heap_index* index);
-};
+struct heap_index;     /* optional placement index, see heap_index.h */
+struct heap_index_ops; /* what heap.c needs from it (heap_internal.h) */
 
 struct heap
 {
@@ -149,11 +141,6 @@ int heap_create(struct heap* heap, void* ptr, void* end, struct heap_table* tabl
  */
 void* heap_malloc(struct heap* heap, size_t size);
 
-/* heap_malloc, counted in blocks; the table's type bits are set to `type`,
- * which must be HEAP_BLOCK_TYPE_PLAIN or HEAP_BLOCK_TYPE_CACHE (any other
- * value returns NULL and is not counted in failed_allocs). */
-void* heap_malloc_blocks_typed(struct heap* heap, size_t total_blocks, HEAP_BLOCK_TABLE_ENTRY type);
-
 /*
  * Free the allocation that starts at `ptr`: from its IS_FIRST block along
  * HAS_NEXT to its last block. NULL (and a NULL heap) does nothing. Any other
@@ -184,53 +171,8 @@ void* heap_zalloc(struct heap* heap, size_t size);
  */
 void* heap_realloc(struct heap* heap, void* ptr, size_t size);
 
-/* heap_free for allocations of the given type (used by the cache layer). */
-void heap_free_typed(struct heap* heap, void* ptr, HEAP_BLOCK_TABLE_ENTRY type);
-
 /* Install the report hook (NULL to only count). */
 void heap_set_report(struct heap* heap, heap_report_fn fn, void* ctx);
-
-/*
- * Block lookup for a pointer anywhere inside the pool: the number of the
- * first block of the allocation containing it, or SIZE_MAX if ptr is outside
- * the pool or in a free block. O(length of that allocation).
- */
-size_t heap_allocation_start(const struct heap* heap, const void* ptr);
-
-/* The one rule for a well-formed allocation chain of `type` starting at
- * `first` (heap.c): its length, or 0 with *bad the first block that breaks
- * it. heap_free, heap_check and the caches' lookup all use it. */
-size_t heap_chain_length(const struct heap_table* table, size_t first, HEAP_BLOCK_TABLE_ENTRY type, size_t* bad);
-
-/* Number of blocks of the allocation starting at block `first` (0 if none). */
-size_t heap_allocation_blocks(const struct heap* heap, size_t first);
-
-/*
- * Do [a, a + a_bytes) and [b, b + b_bytes) share a byte? (False if either is
- * empty.) No end address is computed, so a range that ends at the top of
- * the address space is handled too. heap_create and heap_create_indexed
- * use it to refuse metadata that overlaps the pool or other metadata.
- */
-bool heap_ranges_overlap(const void* a, size_t a_bytes, const void* b, size_t b_bytes);
-
-/* Address of block b / block of an address inside the pool (no checks). */
-void* heap_block_to_address(const struct heap* heap, size_t block);
-size_t heap_address_to_block(const struct heap* heap, const void* address);
-
-/* Try to grow the allocation starting at block `first` from `have` to
- * `want` blocks in place (the blocks after it must be free). Returns true
- * on success, false (nothing changed) otherwise. */
-bool heap_grow_in_place(struct heap* heap, size_t first, size_t have, size_t want);
-
-/* Shrink the allocation starting at `first` from `have` to `want` >= 1 blocks,
- * freeing its tail. */
-void heap_shrink_in_place(struct heap* heap, size_t first, size_t have, size_t want);
-
-/*
- * The reference placement: the seed's linear scan, fixed. Lowest block that
- * starts a run of n free blocks in `table`, or SIZE_MAX. O(total).
- */
-size_t heap_scan_first_fit(const struct heap_table* table, size_t n);
 
 /* Statistics (heap_check.c). O(1) with an index, O(total) without. */
 void heap_get_stats(const struct heap* heap, struct heap_stats* stats);

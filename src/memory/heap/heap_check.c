@@ -1,7 +1,7 @@
 /*
  * heap_check.c - read-only inspection: invariant checker and statistics.
  */
-#include "heap.h"
+#include "heap_internal.h"
 #include "heap_status.h"
 
 
@@ -44,7 +44,7 @@ int heap_check(const struct heap* heap, size_t* bad_block)
         return heap_check_fail(bad_block, SIZE_MAX);
     }
     if (heap->index != NULL) {
-        size_t bad = heap->index_ops->verify(heap->index, table);
+        size_t bad = heap->index_ops->verify(heap);
         if (bad != SIZE_MAX) {
             return heap_check_fail(bad_block, bad);
         }
@@ -74,6 +74,6 @@ void heap_get_stats(const struct heap* heap, struct heap_stats* stats)
     stats->live_allocations = heap->live_allocations;
     stats->rejected_frees = heap->rejected_frees;
     stats->failed_allocs = heap->failed_allocs;
-    stats->largest_free_run = heap->index != NULL ? heap->index_ops->largest(heap->index)
+    stats->largest_free_run = heap->index != NULL ? heap->index_ops->largest(heap)
                                                   : heap_scan_largest_free_run(heap->table);
 }

@@ -31,7 +31,7 @@
 #ifndef PEACHOS_HEAP_INDEX_H
 #define PEACHOS_HEAP_INDEX_H
 
-#include "heap.h"
+#include "heap_internal.h"
 
 /* Heaps of at least this many blocks need at most 1 byte of index per block
  * (tests/unit/test_heap_index.c checks every size up to 2^20 blocks). */

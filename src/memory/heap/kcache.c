@@ -20,6 +20,7 @@
  * Needs memory.c and heap.c / heap_check.c only; no libc.
  */
 #include "kcache.h"
+#include "heap_internal.h"
 #include "heap_status.h"
 
 #include "../memory.h"
