@@ -1,5 +1,5 @@
 /*
- * bench/bench.h - shared helpers of `make bench` (issue 4): allocators,
+ * bench/bench.h - shared helpers of `make bench`: allocators,
  * workloads, seeded traces, timing, statistics and the CSV rows that
  * bench/run.py turns into docs/bench/.
  *

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/run.py - run `make bench` and write docs/bench/ (issue 4).
+"""bench/run.py - run `make bench` and write docs/bench/.
 
     python3 bench/run.py --build build/bench --out docs/bench --command "make bench"
     python3 bench/run.py --smoke ...      tiny op counts (test-bench-build)
@@ -453,7 +453,7 @@ def write_markdown(path, rows, goals, plots, info, allocs, args, problems):
         L.append(f"  - **{a}**: {allocs[a]['describe']}")
     if problems:
         L += ["", "**PROBLEMS found by the cross-checks:**", ""] + [f"- {p}" for p in problems]
-    L += ["", "## Goals (issue 4), computed from this run", "",
+    L += ["", "## Goals, computed from this run", "",
           "| goal | measured | status |", "| --- | --- | --- |"]
     for g in goals:
         L.append(f"| {g['goal']} | {g['measured']} | **{g['status']}** |")

@@ -1,5 +1,5 @@
 /*
- * bench/w2.c - benchmark W2 (issue 5): small requests, 8..512 bytes
+ * bench/w2.c - benchmark W2: small requests, 8..512 bytes
  * uniformly at random, in a 16 MiB kernel heap. Not a test: it measures.
  *
  *   1. Density: allocate the trace until the first failure. Reports the
@@ -259,7 +259,7 @@ int main(int argc, char** argv)
         }
     }
     double share = 100.0 * (double)k_requested / (double)W2_HEAP_BYTES;
-    printf("\n## Goals (issue 5)\n\n");
+    printf("\n## Goals\n\n");
     printf("| goal | result | met |\n|---|---|---|\n");
     printf("| >= 60,000 objects fit | %zu | %s |\n", k_objects, k_objects >= 60000 ? "yes" : "no");
     printf("| >= 80%% of the heap carries requested bytes | %.1f%% | %s |\n", share, share >= 80.0 ? "yes" : "no");

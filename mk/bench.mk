@@ -1,4 +1,4 @@
-# mk/bench.mk - `make bench` (issue 4): the seed's scan, the indexed heap,
+# mk/bench.mk - `make bench`: the seed's scan, the indexed heap,
 # glibc, jemalloc and mimalloc on the same seeded traces; writes
 # docs/bench/results.{md,csv} and the plots. Timings are not tests: `make
 # test` only runs test-bench-build, which compiles every bench binary and

@@ -1,4 +1,4 @@
-# mk/coverage.mk - line and branch coverage of src/memory/ (issue 6).
+# mk/coverage.mk - line and branch coverage of src/memory/.
 #
 #   make coverage       build the host unit tests and short model runs with
 #                       gcc --coverage into build/coverage/, run them, write

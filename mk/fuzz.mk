@@ -1,4 +1,4 @@
-# mk/fuzz.mk - libFuzzer targets (tests/fuzz/), issue 6.
+# mk/fuzz.mk - libFuzzer targets (tests/fuzz/).
 #   make fuzz        each target for FUZZ_SECONDS (default 600) on top of the
 #                    checked-in corpus; new inputs go to build/fuzz/work/<target>
 #   make fuzz-merge  merge build/fuzz/work/<target> into tests/fuzz/corpus/<target>

@@ -1,4 +1,4 @@
-# mk/kernel.mk - the bootable i686 demo kernel (issue 3) and its debugger (issue 7).
+# mk/kernel.mk - the bootable i686 demo kernel and its debugger.
 #
 #   make run        build build/kernel/peachos.elf and boot it under QEMU (TCG):
 #                   self-test, statistics, heap map (coloured on a terminal);

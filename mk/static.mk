@@ -1,4 +1,4 @@
-# mk/static.mk - static analysis of src/ (issue 6): `make test-static`.
+# mk/static.mk - static analysis of src/: `make test-static`.
 #
 #   cppcheck    --enable=warning,style,performance,portability, twice: the
 #               library and the hosted port for the host (64-bit), then the

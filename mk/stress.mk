@@ -1,4 +1,4 @@
-# mk/stress.mk - concurrency stress of the kernel heap (issue 6):
+# mk/stress.mk - concurrency stress of the kernel heap:
 # tests/stress/stress.c, 4 threads on one kheap through the hosted port's
 # lock hook (pthread mutex), mixed sizes, frees of each other's pointers,
 # every byte verified, kheap_check clean at the end.

@@ -31,7 +31,7 @@ size_t kheap_hosted_report_count(void);
 struct heap_report kheap_hosted_last_report(void);
 
 /* Make the next kheap_port_region() hand kheap_init a region it must refuse
- * (issue 6: kheap.c's check of what a port returns). One-shot. */
+ * (kheap.c's check of what a port returns). One-shot. */
 enum kheap_hosted_bad_region
 {
     KHEAP_HOSTED_REGION_OK,
@@ -45,7 +45,7 @@ void kheap_hosted_bad_region(enum kheap_hosted_bad_region how);
 void kheap_hosted_set_secret(bool fixed, uintptr_t secret);
 
 /*
- * Fault injection (issue 6) on the kernel heap's internal allocations:
+ * Fault injection on the kernel heap's internal allocations:
  * let `successes` attempts at the sites in `site_mask` (bit 1 << site, site
  * from enum kcache_fault_site; KHEAP_HOSTED_FAIL_ALL for all) through, then
  * fail every later one until kheap_hosted_fail_reset(). Survives kheap_init.

@@ -856,7 +856,7 @@ static void case_kcache_bad_frees(void)
     st_result("kcache: bad and double frees of small objects are reported and change nothing", "", ok);
 }
 
-/* ---- the kmalloc family's edges (issue 5) ---- */
+/* ---- the kmalloc family's edges ---- */
 
 /* The table and every counter a refused or failed call must leave alone. */
 struct kheap_state

@@ -67,7 +67,7 @@ passed=$(sed -nE 's/^selftest: ([0-9]+) passed, 0 failed$/\1/p' "$log")
 [ -n "$passed" ] && [ "$passed" -ge 30 ] || fail "expected at least 30 passed cases, got '${passed}'"
 [ "$(grep -c '^PASS' "$log")" = "${passed:-x}" ] || fail "PASS lines ($(grep -c '^PASS' "$log")) != summary (${passed})"
 need_line "$log" 'exactly 25600 blocks' "exhaustion case"
-# The kmalloc family's edges (issue 5) ran and passed.
+# The kmalloc family's edges ran and passed.
 need_line "$log" '^PASS kmalloc family: kcalloc zeroes; n \* size overflow returns NULL' "kcalloc case"
 need_line "$log" '^PASS kmalloc family: krealloc\(NULL, n\) allocates, krealloc\(p, 0\) frees' "krealloc NULL/0 case"
 need_line "$log" '^PASS kmalloc family: krealloc shrinks in place' "krealloc resize case"

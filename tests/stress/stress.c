@@ -1,5 +1,5 @@
 /*
- * tests/stress/stress.c - concurrency stress of the kernel heap (issue 6).
+ * tests/stress/stress.c - concurrency stress of the kernel heap.
  *
  * T threads (default 4) hammer one kernel heap through kheap.c and the
  * hosted port's lock hook (a pthread mutex) for a bounded time:

@@ -1,6 +1,6 @@
 /*
- * test_heap_free.c - heap_free / heap_free_typed (exact frees, defects 4 and
- * 5 of issue 2, every report kind), heap_set_report, heap_allocation_start,
+ * test_heap_free.c - heap_free / heap_free_typed (exact frees, the seed's
+ * free(NULL) and bad-free defects, every report kind), heap_set_report, heap_allocation_start,
  * heap_allocation_blocks, heap_grow_in_place, heap_shrink_in_place.
  *
  * Plain and indexed heaps throughout: the index must follow every change.

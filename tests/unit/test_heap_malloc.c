@@ -1,7 +1,8 @@
 /*
  * test_heap_malloc.c - heap_malloc / heap_malloc_blocks_typed: rounding,
- * first fit, alignment, the exact table encoding, defects 1, 2, 3 and 6 of
- * issue 2, heap_scan_first_fit, heap_block_to_address / heap_address_to_block.
+ * first fit, alignment, the exact table encoding, the seed's defects (a run
+ * cut short by the table's end, malloc(0), sizes near SIZE_MAX, 64-bit
+ * sizes), heap_scan_first_fit, heap_block_to_address / heap_address_to_block.
  *
  * Every test runs on a plain heap and on an indexed one (the placement index
  * must give the very same results).

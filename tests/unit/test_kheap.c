@@ -5,7 +5,7 @@
  *
  * Block-level expectations use sizes above 2048 bytes: those are whole
  * blocks with the seed's encoding whether or not small-object caches sit
- * in front of the heap (kcache, issue 5).
+ * in front of the heap (kcache).
  */
 #include "unit.h"
 
