@@ -100,12 +100,12 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         heap.table = &table;
         for (size_t i = 0; i < total; i++) {
             if (tc_table[i] != 0) {
-                heap.index_ops->mark(heap.index, i, 1, true);
+                heap.index_ops->mark(&heap, i, 1, true);
             }
         }
         if (flags & 8) {
             flipped = flip % total;
-            heap.index_ops->mark(heap.index, flipped, 1, tc_table[flipped] == 0);
+            heap.index_ops->mark(&heap, flipped, 1, tc_table[flipped] == 0);
         }
     } else {
         heap.table = &table;

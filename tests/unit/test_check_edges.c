@@ -84,14 +84,14 @@ static void test_index_find_bounds(void** state)
     (void)state;
     struct unit_heap u;
     unit_heap_make(&u, 128, true);
-    assert_int_equal(u.heap.index_ops->find(u.heap.index, 0), SIZE_MAX);
-    assert_int_equal(u.heap.index_ops->find(u.heap.index, 129), SIZE_MAX);
-    assert_int_equal(u.heap.index_ops->find(u.heap.index, 128), 0);
+    assert_int_equal(u.heap.index_ops->find(&u.heap, 0), SIZE_MAX);
+    assert_int_equal(u.heap.index_ops->find(&u.heap, 129), SIZE_MAX);
+    assert_int_equal(u.heap.index_ops->find(&u.heap, 128), 0);
     /* Marking a range of several words with the state it already has (the
      * heap never does): no leaf changes, nothing above is recomputed. */
-    u.heap.index_ops->mark(u.heap.index, 10, 100, false);
+    u.heap.index_ops->mark(&u.heap, 10, 100, false);
     unit_assert_clean(&u.heap);
-    assert_int_equal(u.heap.index_ops->find(u.heap.index, 128), 0);
+    assert_int_equal(u.heap.index_ops->find(&u.heap, 128), 0);
     unit_heap_destroy(&u);
 }
 

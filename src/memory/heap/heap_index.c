@@ -10,6 +10,7 @@
  *     children (leaves: from their bitmap word).
  */
 #include "heap_index.h"
+#include "heap_internal.h"
 #include "heap_status.h"
 
 #include "../memory.h"
@@ -41,13 +42,15 @@ static inline unsigned heap_index_clz64(uint64_t x)
 
 #define HEAP_INDEX_WORD_BITS 64u
 
-struct heap_index_node
-{
-    uint32_t prefix; /* free blocks at the start of the node's range */
-    uint32_t suffix; /* free blocks at its end */
-    uint32_t best;   /* longest free run inside it */
-};
-
+/*
+ * The header at the start of the index memory: a record of the layout,
+ * written by heap_index_build and compared by heap_index_verify (so
+ * heap_check reports a header that a stray write changed), and read by
+ * nothing else. The index memory is the caller's, so anything in it may be
+ * overwritten: every address and bound the index uses comes from
+ * heap_index_layout instead, from the heap's own state (the index's base
+ * address and the table's block count).
+ */
 struct heap_index
 {
     size_t total;                  /* blocks */
@@ -57,18 +60,43 @@ struct heap_index
     struct heap_index_node* nodes; /* [2 * leaves]; node 1 is the root, leaf i is node leaves + i */
 };
 
-static size_t heap_index_round_up(size_t value, size_t align)
-{
-    return (value + align - 1) / align * align;
-}
+#define HEAP_INDEX_HEADER_BYTES ((sizeof(struct heap_index) + 7u) / 8u * 8u)
 
+/* find's answer when the index contradicts itself (a leaf it reached holds
+ * no run of n): past any table, so heap.c drops the index and scans. */
+#define HEAP_INDEX_CONTRADICTED (SIZE_MAX - 1u)
+
+/* Where the bitmap and the nodes are, and how many, computed afresh on each
+ * call from what the caller's memory cannot change. */
+struct heap_index_layout
+{
+    uint64_t* bitmap;
+    struct heap_index_node* nodes;
+    size_t words;
+    size_t leaves;
+};
+
+/* Power of two >= words (words >= 1): the largest power of two <= 2 * words - 1. */
 static size_t heap_index_leaves(size_t words)
 {
-    size_t leaves = 1;
-    while (leaves < words) {
-        leaves *= 2;
-    }
-    return leaves;
+    return (size_t)1 << (63u - heap_index_clz64((uint64_t)(2 * words - 1)));
+}
+
+static size_t heap_index_words(size_t total)
+{
+    return total / HEAP_INDEX_WORD_BITS + (total % HEAP_INDEX_WORD_BITS != 0);
+}
+
+/* The layout of heap->index for heap->table->total blocks, which
+ * heap_create_indexed checked against the index memory's size. */
+static struct heap_index_layout heap_index_layout(const struct heap* heap)
+{
+    struct heap_index_layout at;
+    at.words = heap_index_words(heap->table->total);
+    at.leaves = heap_index_leaves(at.words);
+    at.bitmap = (uint64_t*)((unsigned char*)heap->index + HEAP_INDEX_HEADER_BYTES);
+    at.nodes = (struct heap_index_node*)(at.bitmap + at.words);
+    return at;
 }
 
 size_t heap_index_bytes(size_t total_blocks)
@@ -76,10 +104,9 @@ size_t heap_index_bytes(size_t total_blocks)
     if (total_blocks == 0 || total_blocks > (size_t)UINT32_MAX - HEAP_INDEX_WORD_BITS) {
         return 0;
     }
-    size_t words = total_blocks / HEAP_INDEX_WORD_BITS + (total_blocks % HEAP_INDEX_WORD_BITS != 0);
+    size_t words = heap_index_words(total_blocks);
     size_t leaves = heap_index_leaves(words);
-    return heap_index_round_up(sizeof(struct heap_index), 8) + words * sizeof(uint64_t) +
-           2 * leaves * sizeof(struct heap_index_node);
+    return HEAP_INDEX_HEADER_BYTES + words * sizeof(uint64_t) + 2 * leaves * sizeof(struct heap_index_node);
 }
 
 /* One greedy step: extend the runs at `*at` (of `*len` ones) by 2^j if any
@@ -123,7 +150,7 @@ static uint32_t heap_index_word_best(uint64_t x)
 
 /* The leaf of word x, branch-free for the same reason (x all ones has no
  * 0 bit for ctz/clz to find: `full` supplies one and adds the 64th block). */
-static struct heap_index_node heap_index_leaf(uint64_t x)
+struct heap_index_node heap_index_leaf_branchless(uint64_t x)
 {
     struct heap_index_node node;
     uint64_t taken = ~x; /* 1 = taken; bit 0 is the lowest block */
@@ -134,6 +161,29 @@ static struct heap_index_node heap_index_leaf(uint64_t x)
     node.suffix = (uint32_t)heap_index_clz64(stop_low) + full;
     node.best = heap_index_word_best(x) + full;
     return node;
+}
+
+/* The same, one bit at a time: the obvious version, to compare with. */
+struct heap_index_node heap_index_leaf_loop(uint64_t x)
+{
+    struct heap_index_node node = { 0, 0, 0 };
+    uint32_t run = 0;
+    for (unsigned b = 0; b < HEAP_INDEX_WORD_BITS; b++) {
+        run = (x >> b) & 1u ? run + 1 : 0;
+        node.best = run > node.best ? run : node.best;
+        node.prefix = run == b + 1 ? run : node.prefix; /* still the run that starts at bit 0 */
+    }
+    node.suffix = run;
+    return node;
+}
+
+static struct heap_index_node heap_index_leaf(uint64_t x)
+{
+#if HEAP_INDEX_BRANCHLESS
+    return heap_index_leaf_branchless(x);
+#else
+    return heap_index_leaf_loop(x);
+#endif
 }
 
 static struct heap_index_node heap_index_combine(const struct heap_index_node* l, const struct heap_index_node* r,
@@ -154,9 +204,9 @@ static bool heap_index_node_equal(const struct heap_index_node* a, const struct 
 }
 
 /* Length in blocks of the range covered by each child of node i. */
-static uint32_t heap_index_half(const struct heap_index* index, size_t i)
+static uint32_t heap_index_half(size_t leaves, size_t i)
 {
-    size_t len = index->leaves * HEAP_INDEX_WORD_BITS;
+    size_t len = leaves * HEAP_INDEX_WORD_BITS;
     while (i > 1) {
         i /= 2;
         len /= 2;
@@ -166,28 +216,22 @@ static uint32_t heap_index_half(const struct heap_index* index, size_t i)
 
 /* Bitmap word w of any leaf: the padding leaves past `words` are stored
  * nowhere and read as all taken. (The hot paths only reach leaves < words.) */
-static uint64_t heap_index_word(const struct heap_index* index, size_t w)
+static uint64_t heap_index_word(const struct heap_index_layout* at, size_t w)
 {
-    return w < index->words ? index->bitmap[w] : 0;
+    return w < at->words ? at->bitmap[w] : 0;
 }
 
-/*
- * Refresh leaves [w0, w1] from the bitmap, then their ancestors level by
- * level. A level where no node changed leaves every node above it
- * unchanged too, so the walk stops there: most mallocs and frees change a
- * few nodes, not the whole path to the root.
- */
 /*
  * The path from one leaf up, the common case (a change inside one word):
  * the changed node stays in registers and only its sibling is read at each
  * level, which halves the loads and avoids reading back what was just
  * stored. Stops at the first level that comes out unchanged.
  */
-static void heap_index_refresh_path(struct heap_index* index, size_t w)
+static void heap_index_refresh_path(const struct heap_index_layout* at, size_t w)
 {
-    struct heap_index_node* nodes = index->nodes;
-    size_t i = index->leaves + w;
-    struct heap_index_node node = heap_index_leaf(index->bitmap[w]);
+    struct heap_index_node* nodes = at->nodes;
+    size_t i = at->leaves + w;
+    struct heap_index_node node = heap_index_leaf(at->bitmap[w]);
     uint32_t half = HEAP_INDEX_WORD_BITS;
     while (!heap_index_node_equal(&node, &nodes[i])) {
         nodes[i] = node;
@@ -201,21 +245,27 @@ static void heap_index_refresh_path(struct heap_index* index, size_t w)
     }
 }
 
-static void heap_index_refresh(struct heap_index* index, size_t w0, size_t w1)
+/*
+ * Refresh leaves [w0, w1] from the bitmap, then their ancestors level by
+ * level. A level where no node changed leaves every node above it
+ * unchanged too, so the walk stops there: most mallocs and frees change a
+ * few nodes, not the whole path to the root.
+ */
+static void heap_index_refresh(const struct heap_index_layout* at, size_t w0, size_t w1)
 {
     if (w0 == w1) {
-        heap_index_refresh_path(index, w0);
+        heap_index_refresh_path(at, w0);
         return;
     }
-    struct heap_index_node* nodes = index->nodes;
+    struct heap_index_node* nodes = at->nodes;
     bool changed = false;
     for (size_t w = w0; w <= w1; w++) {
-        struct heap_index_node leaf = heap_index_leaf(heap_index_word(index, w));
-        changed |= !heap_index_node_equal(&leaf, &nodes[index->leaves + w]);
-        nodes[index->leaves + w] = leaf;
+        struct heap_index_node leaf = heap_index_leaf(heap_index_word(at, w));
+        changed |= !heap_index_node_equal(&leaf, &nodes[at->leaves + w]);
+        nodes[at->leaves + w] = leaf;
     }
-    size_t lo = (index->leaves + w0) / 2;
-    size_t hi = (index->leaves + w1) / 2;
+    size_t lo = (at->leaves + w0) / 2;
+    size_t hi = (at->leaves + w1) / 2;
     uint32_t half = HEAP_INDEX_WORD_BITS;
     while (changed && lo >= 1) {
         changed = false;
@@ -246,8 +296,11 @@ static uint64_t heap_index_mask(size_t from, size_t to)
     return high & ~(((uint64_t)1 << from) - 1);
 }
 
-static void heap_index_mark(struct heap_index* index, size_t start, size_t n, bool taken)
+/* Blocks [start, start + n) became taken or free: heap.c passes a range
+ * inside the table, so every word and node written lies in the layout. */
+static void heap_index_mark(struct heap* heap, size_t start, size_t n, bool taken)
 {
+    struct heap_index_layout at = heap_index_layout(heap);
     size_t end = start + n; /* exclusive */
     size_t w0 = start / HEAP_INDEX_WORD_BITS;
     size_t w1 = (end - 1) / HEAP_INDEX_WORD_BITS;
@@ -255,13 +308,13 @@ static void heap_index_mark(struct heap_index* index, size_t start, size_t n, bo
         size_t from = w == w0 ? start % HEAP_INDEX_WORD_BITS : 0;
         size_t to = w == w1 ? end - w1 * HEAP_INDEX_WORD_BITS : HEAP_INDEX_WORD_BITS;
         uint64_t mask = heap_index_mask(from, to);
-        index->bitmap[w] = taken ? (index->bitmap[w] & ~mask) : (index->bitmap[w] | mask);
+        at.bitmap[w] = taken ? (at.bitmap[w] & ~mask) : (at.bitmap[w] | mask);
     }
-    heap_index_refresh(index, w0, w1);
+    heap_index_refresh(&at, w0, w1);
 }
 
-/* First bit p such that bits p..p+n-1 of x are all 1 (caller knows one exists). */
-static size_t heap_index_word_find(uint64_t x, size_t n)
+/* Bit p of the result is set iff bits p..p+n-1 of x are all 1; 1 <= n <= 64. */
+static uint64_t heap_index_word_runs(uint64_t x, size_t n)
 {
     size_t have = 1; /* bit p of x is set iff a run of `have` starts at p */
     while (have < n) {
@@ -269,19 +322,27 @@ static size_t heap_index_word_find(uint64_t x, size_t n)
         x &= x >> step;
         have += step;
     }
-    return (size_t)heap_index_ctz64(x);
+    return x;
 }
 
-static size_t heap_index_find(const struct heap_index* index, size_t n)
+/*
+ * The descent stays inside the layout whatever the nodes say: it stops at
+ * the leaves, and the leaf it reaches must be a stored word holding a run
+ * of n (n <= 64). If not (only a stray write makes it so), the answer is
+ * HEAP_INDEX_CONTRADICTED, which heap.c takes for the mismatch it is. Any
+ * other block a corrupt node leads to is checked against the table there.
+ */
+static size_t heap_index_find(const struct heap* heap, size_t n)
 {
-    const struct heap_index_node* nodes = index->nodes;
+    struct heap_index_layout at = heap_index_layout(heap);
+    const struct heap_index_node* nodes = at.nodes;
     if (n == 0 || n > nodes[1].best) {
         return SIZE_MAX;
     }
     size_t i = 1;
     size_t base = 0;
-    size_t half = index->leaves * HEAP_INDEX_WORD_BITS / 2;
-    while (i < index->leaves) {
+    size_t half = at.leaves * HEAP_INDEX_WORD_BITS / 2;
+    while (i < at.leaves) {
         const struct heap_index_node* l = &nodes[2 * i];
         const struct heap_index_node* r = &nodes[2 * i + 1];
         if (l->best >= n) {
@@ -294,12 +355,17 @@ static size_t heap_index_find(const struct heap_index* index, size_t n)
         }
         half /= 2;
     }
-    return base + heap_index_word_find(index->bitmap[i - index->leaves], n);
+    size_t w = i - at.leaves;
+    uint64_t runs = w < at.words && n <= HEAP_INDEX_WORD_BITS ? heap_index_word_runs(at.bitmap[w], n) : 0;
+    return runs != 0 ? base + (size_t)heap_index_ctz64(runs) : HEAP_INDEX_CONTRADICTED;
 }
 
-static size_t heap_index_largest(const struct heap_index* index)
+/* root.best, at most the table: a corrupt root must not promise more. */
+static size_t heap_index_largest(const struct heap* heap)
 {
-    return index->nodes[1].best;
+    struct heap_index_layout at = heap_index_layout(heap);
+    size_t best = at.nodes[1].best;
+    return best < heap->table->total ? best : heap->table->total;
 }
 
 static uint64_t heap_index_expected_word(const struct heap_table* table, size_t w)
@@ -314,7 +380,6 @@ static uint64_t heap_index_expected_word(const struct heap_table* table, size_t 
     return word;
 }
 
-
 /* A disagreement in the padding past the last block is reported at the last
  * block: heap_check promises a block of the table, which callers may index. */
 static size_t heap_index_table_block(size_t block, const struct heap_table* table)
@@ -322,31 +387,41 @@ static size_t heap_index_table_block(size_t block, const struct heap_table* tabl
     return block < table->total ? block : table->total - 1;
 }
 
-static size_t heap_index_verify(const struct heap_index* index, const struct heap_table* table)
+/* The header heap_index_build wrote, unchanged? (Block 0 if not.) */
+static bool heap_index_header_sound(const struct heap* heap, const struct heap_index_layout* at)
 {
-    if (index->total != table->total) {
+    const struct heap_index* header = heap->index;
+    return header->total == heap->table->total && header->words == at->words && header->leaves == at->leaves &&
+           header->bitmap == at->bitmap && header->nodes == at->nodes;
+}
+
+static size_t heap_index_verify(const struct heap* heap)
+{
+    const struct heap_table* table = heap->table;
+    struct heap_index_layout at = heap_index_layout(heap);
+    if (!heap_index_header_sound(heap, &at)) {
         return 0;
     }
-    for (size_t w = 0; w < index->leaves; w++) {
-        uint64_t word = heap_index_word(index, w);
+    for (size_t w = 0; w < at.leaves; w++) {
+        uint64_t word = heap_index_word(&at, w);
         uint64_t diff = word ^ heap_index_expected_word(table, w);
         if (diff != 0) {
             return heap_index_table_block(w * HEAP_INDEX_WORD_BITS + (size_t)heap_index_ctz64(diff), table);
         }
         struct heap_index_node leaf = heap_index_leaf(word);
-        if (!heap_index_node_equal(&leaf, &index->nodes[index->leaves + w])) {
+        if (!heap_index_node_equal(&leaf, &at.nodes[at.leaves + w])) {
             return heap_index_table_block(w * HEAP_INDEX_WORD_BITS, table);
         }
     }
-    for (size_t i = index->leaves - 1; i >= 1; i--) {
-        uint32_t half = heap_index_half(index, i);
-        struct heap_index_node node = heap_index_combine(&index->nodes[2 * i], &index->nodes[2 * i + 1], half);
-        if (!heap_index_node_equal(&node, &index->nodes[i])) {
+    for (size_t i = at.leaves - 1; i >= 1; i--) {
+        uint32_t half = heap_index_half(at.leaves, i);
+        struct heap_index_node node = heap_index_combine(&at.nodes[2 * i], &at.nodes[2 * i + 1], half);
+        if (!heap_index_node_equal(&node, &at.nodes[i])) {
             size_t first = i; /* leftmost leaf below node i */
-            while (first < index->leaves) {
+            while (first < at.leaves) {
                 first *= 2;
             }
-            size_t block = (first - index->leaves) * HEAP_INDEX_WORD_BITS;
+            size_t block = (first - at.leaves) * HEAP_INDEX_WORD_BITS;
             return heap_index_table_block(block, table);
         }
     }
@@ -360,24 +435,26 @@ static const struct heap_index_ops heap_index_operations = {
     heap_index_largest,
 };
 
-/* Lay the index out in `mem` and mark every block free. O(total). */
-static struct heap_index* heap_index_build(void* mem, size_t total)
+/* Lay the index out at heap->index, write its header and mark every block
+ * free. O(total). */
+static void heap_index_build(const struct heap* heap)
 {
-    struct heap_index* index = (struct heap_index*)mem;
-    index->total = total;
-    index->words = total / HEAP_INDEX_WORD_BITS + (total % HEAP_INDEX_WORD_BITS != 0);
-    index->leaves = heap_index_leaves(index->words);
-    index->bitmap = (uint64_t*)((unsigned char*)mem + heap_index_round_up(sizeof(struct heap_index), 8));
-    index->nodes = (struct heap_index_node*)(index->bitmap + index->words);
-    for (size_t w = 0; w < index->words; w++) {
+    struct heap_index_layout at = heap_index_layout(heap);
+    size_t total = heap->table->total;
+    struct heap_index* header = heap->index;
+    header->total = total;
+    header->words = at.words;
+    header->leaves = at.leaves;
+    header->bitmap = at.bitmap;
+    header->nodes = at.nodes;
+    for (size_t w = 0; w < at.words; w++) {
         size_t blocks = total - w * HEAP_INDEX_WORD_BITS; /* > 0: w < words */
-        index->bitmap[w] = blocks >= HEAP_INDEX_WORD_BITS ? UINT64_MAX : heap_index_mask(0, blocks);
+        at.bitmap[w] = blocks >= HEAP_INDEX_WORD_BITS ? UINT64_MAX : heap_index_mask(0, blocks);
     }
     /* An all-zero tree is consistent with an all-taken bitmap, so the
      * refresh (which stops at unchanged levels) starts from a valid state. */
-    memset(index->nodes, 0, 2 * index->leaves * sizeof(struct heap_index_node));
-    heap_index_refresh(index, 0, index->leaves - 1);
-    return index;
+    memset(at.nodes, 0, 2 * at.leaves * sizeof(struct heap_index_node));
+    heap_index_refresh(&at, 0, at.leaves - 1);
 }
 
 int heap_create_indexed(struct heap* heap, void* ptr, void* end, struct heap_table* table, void* index_mem,
@@ -404,7 +481,8 @@ int heap_create_indexed(struct heap* heap, void* ptr, void* end, struct heap_tab
     if (res < 0) {
         return res;
     }
-    heap->index = heap_index_build(index_mem, table->total);
+    heap->index = (struct heap_index*)index_mem;
+    heap_index_build(heap);
     heap->index_ops = &heap_index_operations;
     return PEACHOS_ALL_OK;
 }
