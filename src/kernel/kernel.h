@@ -35,10 +35,9 @@ void panic(const char* format, ...) __attribute__((noreturn, format(printf, 1, 2
  */
 void kernel_selftest_done(void);
 
-/* Bare-metal port (kheap_port.c): reports seen since boot, and how many of
- * the next reports the self-test causes on purpose (they are printed as
- * expected and never panic). */
-size_t kernel_heap_reports(void);
-void kernel_heap_expect_reports(size_t count);
+struct heap_report;
+/* Bare-metal port (kheap_port.c): print one line for a report, `note`
+ * appended (the self-test marks the reports it causes on purpose). */
+void kernel_heap_print_report(const struct heap_report* report, const char* note);
 
 #endif /* PEACHOS_KERNEL_H */

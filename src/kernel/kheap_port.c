@@ -19,19 +19,6 @@
 #include "kernel.h"
 #include "print.h"
 
-static size_t kernel_report_total;
-static size_t kernel_report_expected;
-
-size_t kernel_heap_reports(void)
-{
-    return kernel_report_total;
-}
-
-void kernel_heap_expect_reports(size_t count)
-{
-    kernel_report_expected = count;
-}
-
 int kheap_port_region(struct kheap_region* region)
 {
     const uintptr_t start = PEACHOS_HEAP_ADDRESS;
@@ -71,29 +58,26 @@ void kheap_port_unlock(uintptr_t state)
     __asm__ volatile("push %0\n\tpopf" : : "r"(state) : "memory", "cc");
 }
 
-void kheap_port_report(const struct heap_report* report)
+void kernel_heap_print_report(const struct heap_report* report, const char* note)
 {
-    kernel_report_total++;
-    bool expected = kernel_report_expected > 0;
-    if (expected) {
-        kernel_report_expected--;
-    }
     const char* verb = heap_report_action(report->kind);
     const char* why = heap_report_reason(report->kind);
     if (report->block == SIZE_MAX) {
-        printk("kheap: %s %p: %s (reason %d)%s\n", verb, report->ptr, why, (int)report->kind,
-               expected ? " [expected by the self-test]" : "");
+        printk("kheap: %s %p: %s (reason %d)%s\n", verb, report->ptr, why, (int)report->kind, note);
     } else {
         printk("kheap: %s %p (block %zu): %s (reason %d)%s\n", verb, report->ptr, report->block, why,
-               (int)report->kind, expected ? " [expected by the self-test]" : "");
+               (int)report->kind, note);
     }
+}
+
+void kheap_port_report(const struct heap_report* report)
+{
+    kernel_heap_print_report(report, "");
 #if PEACHOS_HEAP_PANIC_ON_BAD_FREE
     /* The last line on the console names what killed the kernel. */
-    if (!expected) {
-        panic("%s %p: %s (reason %d, PEACHOS_HEAP_PANIC_ON_BAD_FREE=1)",
-              heap_report_is_free(report->kind) ? "bad free of" : verb, report->ptr, why,
-              (int)report->kind);
-    }
+    panic("%s %p: %s (reason %d, PEACHOS_HEAP_PANIC_ON_BAD_FREE=1)",
+          heap_report_is_free(report->kind) ? "bad free of" : heap_report_action(report->kind), report->ptr,
+          heap_report_reason(report->kind), (int)report->kind);
 #endif
 }
 

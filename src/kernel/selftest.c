@@ -684,7 +684,7 @@ static void case_kheap_workload(void)
     size_t allocs = 0, frees = 0, reallocs = 0, checks = 0;
     size_t max_used = 0;
     st_rng_state = 0x2545F491u;
-    size_t reports = kernel_heap_reports();
+    size_t reports = selftest_reports();
     for (size_t op = 1; op <= WORK_OPS && errors < 8; op++) {
         struct work_object* obj = &work[st_rand() % WORK_SLOTS];
         uint32_t action = st_rand() % 100;
@@ -769,7 +769,7 @@ static void case_kheap_workload(void)
     printk("  %u ops: %zu allocations, %zu reallocs, %zu frees, %zu checks, peak %zu blocks used\n",
            (unsigned)WORK_OPS, allocs, reallocs, frees, checks, max_used);
     EXPECT(errors == 0);
-    EXPECT(kernel_heap_reports() == reports);
+    EXPECT(selftest_reports() == reports);
     EXPECT(kheap_clean());
     size_t trimmed = kheap_trim();
     struct heap_stats stats;
@@ -822,19 +822,19 @@ static void case_kcache_bad_frees(void)
     struct kcache_stats cache_before, cache_after;
     kcache_get_stats(kheap_cache(), &cache_before);
     kheap_take_snapshot();
-    size_t reports = kernel_heap_reports();
+    size_t reports = selftest_reports();
 
-    kernel_heap_expect_reports(1);
+    selftest_expect_reports(1);
     kfree(a + 16); /* interior of a small object (a 16-aligned address inside it) */
     kcache_get_stats(kheap_cache(), &cache_after);
-    EXPECT(kernel_heap_reports() == reports + 1);
+    EXPECT(selftest_reports() == reports + 1);
     EXPECT(kheap_unchanged());
     EXPECT(cache_after.objects == cache_before.objects);
     EXPECT(ksize(a) == 32 && ksize(b) == 32);
 
-    kernel_heap_expect_reports(1);
+    selftest_expect_reports(1);
     kfree(a + 3); /* misaligned */
-    EXPECT(kernel_heap_reports() == reports + 2);
+    EXPECT(selftest_reports() == reports + 2);
     EXPECT(kheap_unchanged() && ksize(a) == 32);
 
     EXPECT(k_intact(a));
@@ -842,17 +842,17 @@ static void case_kcache_bad_frees(void)
     kcache_get_stats(kheap_cache(), &cache_after);
     EXPECT(cache_after.objects == cache_before.objects - 1);
     kheap_take_snapshot();
-    kernel_heap_expect_reports(1);
+    selftest_expect_reports(1);
     kfree(b); /* double free */
     struct kcache_stats cache_again;
     kcache_get_stats(kheap_cache(), &cache_again);
-    EXPECT(kernel_heap_reports() == reports + 3);
+    EXPECT(selftest_reports() == reports + 3);
     EXPECT(kheap_unchanged() && cache_again.objects == cache_after.objects);
     EXPECT(kheap_clean());
     EXPECT(k_free(a));
-    EXPECT(kernel_heap_reports() == reports + 3);
+    EXPECT(selftest_reports() == reports + 3);
     EXPECT(kheap_clean());
-    kernel_heap_expect_reports(0);
+    selftest_expect_reports(0);
     st_result("kcache: bad and double frees of small objects are reported and change nothing", "", ok);
 }
 
@@ -871,7 +871,7 @@ static void kheap_state_take(struct kheap_state* state)
     kheap_take_snapshot();
     kheap_stats_now(&state->heap);
     kcache_get_stats(kheap_cache(), &state->cache);
-    state->reports = kernel_heap_reports();
+    state->reports = selftest_reports();
 }
 
 /* Table, blocks, objects and failures as in `was`; `rejected` more rejected
@@ -881,7 +881,7 @@ static bool kheap_state_same(const struct kheap_state* was, size_t rejected, siz
     struct kheap_state now;
     kheap_stats_now(&now.heap);
     kcache_get_stats(kheap_cache(), &now.cache);
-    now.reports = kernel_heap_reports();
+    now.reports = selftest_reports();
     bool table = kheap_unchanged();
     bool same = table && now.heap.used_blocks == was->heap.used_blocks &&
                 now.heap.live_allocations == was->heap.live_allocations &&
@@ -996,7 +996,7 @@ static bool k_resize(unsigned char** ptr, size_t size, bool same, size_t keep)
 static void case_krealloc_resize(void)
 {
     bool ok = true;
-    size_t reports = kernel_heap_reports();
+    size_t reports = selftest_reports();
     /* Within a small class: 100 bytes live in the 112 class, and stay. */
     unsigned char* a = k_filled(kmalloc_small(100));
     EXPECT(a != NULL && k_resize(&a, 97, true, 97) && ksize(a) == 112);
@@ -1023,7 +1023,7 @@ static void case_krealloc_resize(void)
     for (size_t i = 0; i < 4; i++) {
         EXPECT(k_free(k_filled(all[i])));
     }
-    EXPECT(kernel_heap_reports() == reports);
+    EXPECT(selftest_reports() == reports);
     EXPECT(kheap_clean());
     st_result("kmalloc family: krealloc shrinks in place within and across classes, moves to grow, data kept", "",
               ok);
@@ -1068,7 +1068,7 @@ static void case_ksize_bad(void)
     /* Freed: a small object and a block allocation. */
     EXPECT(k_free(p) && k_free(q));
     EXPECT(ksize(p) == 0 && ksize(q) == 0);
-    EXPECT(kernel_heap_reports() == before.reports && heap->rejected_frees == before.heap.rejected_frees);
+    EXPECT(selftest_reports() == before.reports && heap->rejected_frees == before.heap.rejected_frees);
     EXPECT(kheap_clean());
     st_result("kmalloc family: ksize is 0 for NULL, interior, freed and outside pointers; never reports", "", ok);
 }
@@ -1097,7 +1097,7 @@ static void case_kcache_corrupt_header(void)
     struct kheap_state before;
     kheap_state_take(&before);
     header[SLAB_BITMAP_OFFSET] ^= 0x01;
-    kernel_heap_expect_reports(3);
+    selftest_expect_reports(3);
     kfree(a);                               /* refused: the header's check fails */
     EXPECT(krealloc(a, 100) == NULL);       /* refused as kfree refuses it */
     EXPECT(ksize(a) == 0 && ksize(b) == 0); /* no size from an untrusted header, no report */
@@ -1107,11 +1107,11 @@ static void case_kcache_corrupt_header(void)
     EXPECT(c != NULL && heap_allocation_start(heap, c) != slab);
     void* d = k_filled(kmalloc_small(80)); /* no further report */
     EXPECT(d != NULL && heap_allocation_start(heap, d) != slab);
-    kernel_heap_expect_reports(0);
+    selftest_expect_reports(0);
     struct kcache_stats cache;
     kcache_get_stats(kheap_cache(), &cache);
     EXPECT(cache.quarantined_slabs == before.cache.quarantined_slabs + 1 &&
-           cache.corruptions == before.cache.corruptions + 3 && kernel_heap_reports() == before.reports + 3);
+           cache.corruptions == before.cache.corruptions + 3 && selftest_reports() == before.reports + 3);
     size_t bad = 0;
     EXPECT(kheap_check(&bad) == -ECORRUPT && bad == slab);
     printk("  slab at block %zu, bitmap byte flipped: kfree, krealloc refused, kmalloc quarantined it and went on, "
@@ -1124,7 +1124,7 @@ static void case_kcache_corrupt_header(void)
      * emptied, the slab becomes the spare and the heap is sound. */
     header[SLAB_BITMAP_OFFSET] ^= 0x01;
     EXPECT(ksize(a) == 80 && k_free(a) && k_free(b) && k_free(c) && k_free(d));
-    EXPECT(kernel_heap_reports() == before.reports + 3);
+    EXPECT(selftest_reports() == before.reports + 3);
     EXPECT(kheap_clean());
     st_result("kcache: a corrupt slab header is refused, reported once, quarantined, found by kheap_check, then restored", "", ok);
 }
@@ -1132,7 +1132,7 @@ static void case_kcache_corrupt_header(void)
 static void case_kheap_blocks(void)
 {
     bool ok = true;
-    size_t reports = kernel_heap_reports();
+    size_t reports = selftest_reports();
     unsigned char* p = k_filled(kpalloc(1));
     unsigned char* q = k_filled(kpalloc(BS + 1));
     unsigned char* r = k_filled(kmalloc(3000));
@@ -1151,13 +1151,13 @@ static void case_kheap_blocks(void)
 
     /* Bad frees of block memory, through kfree. */
     kheap_take_snapshot();
-    kernel_heap_expect_reports(3);
+    selftest_expect_reports(3);
     kfree(s + BS);            /* interior block */
     kfree(q + 8);             /* not at a block start */
     kfree((void*)0x00200000); /* not in the heap */
-    EXPECT(kernel_heap_reports() == reports + 3);
+    EXPECT(selftest_reports() == reports + 3);
     EXPECT(kheap_unchanged());
-    kernel_heap_expect_reports(0);
+    selftest_expect_reports(0);
     EXPECT(k_intact(p) && k_intact(q) && k_intact(r) && k_intact(s));
 
     /* krealloc of block memory keeps the data. */
@@ -1265,6 +1265,7 @@ int selftest_run(void)
 {
     st_passed = 0;
     st_failed = 0;
+    selftest_reports_install();
     print("selftest: table contract on a 16-block heap\n");
     small_suite(false);
     small_suite(true);
@@ -1308,7 +1309,7 @@ void selftest_print_state(void)
            stats.total_blocks, stats.used_blocks, stats.free_blocks, stats.largest_free_run, stats.live_allocations,
            stats.rejected_frees, stats.failed_allocs);
     printk("kcache stats: slabs=%zu slab_blocks=%zu objects=%zu object_bytes=%zu reports=%zu\n", cache.slabs,
-           cache.slab_blocks, cache.objects, cache.object_bytes, kernel_heap_reports());
+           cache.slab_blocks, cache.objects, cache.object_bytes, selftest_reports());
 
     /* The first 256 blocks, one character per block: a view of the same
      * table with its own counters (heap_dump_map's end line describes it). */

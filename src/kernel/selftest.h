@@ -6,11 +6,21 @@
 #ifndef PEACHOS_KERNEL_SELFTEST_H
 #define PEACHOS_KERNEL_SELFTEST_H
 
+#include <stddef.h>
+
 /* Run every case, printing "PASS name" / "FAIL name" per case and then
  * "selftest: N passed, N failed". Leaves some live allocations of every
  * kind (small objects, whole blocks, kpalloc) in the kernel heap so that
  * the map is worth looking at. Returns the number of failed cases. */
 int selftest_run(void);
+
+/* The self-test's report hook (selftest_reports.c), installed by
+ * selftest_run around the kernel heap's: reports counted since it was
+ * installed; the next `count` reports are expected (printed as such, not
+ * passed to the port). */
+void selftest_reports_install(void);
+size_t selftest_reports(void);
+void selftest_expect_reports(size_t count);
 
 /* The paging consumer (selftest_paging.c): kmalloc-family buffers mapped
  * into a user page directory the way PeachOS maps them. Prints its cases
