@@ -37,7 +37,7 @@ static void test_index_bytes(void** state)
 }
 
 /*
- * Issue 4's size goal: at most 1 byte of index per block. It holds for every
+ * The size goal: at most 1 byte of index per block. It holds for every
  * heap of HEAP_INDEX_ONE_BYTE_FROM blocks or more (below that the fixed
  * header dominates), and the index never exceeds 7/8 byte per block plus the
  * header: checked for every size up to 2^20 blocks and around every power
@@ -681,6 +681,173 @@ static void test_index_mismatch_every_length(void** state)
     }
 }
 
+/* A bitmap word the descent reaches holds no run of n (zeroed by a stray
+ * write, its leaf left alone): a mismatch, not ctz(0). Reported once, the
+ * index dropped, the scan places. */
+static void test_index_zero_word_is_mismatch(void** state)
+{
+    (void)state;
+    struct unit_heap u;
+    unit_heap_make(&u, 128, true);
+    assert_ptr_equal(heap_malloc(&u.heap, UNIT_BS), unit_ptr(&u, 0));
+    mirror(&u)->bitmap[0] = 0;
+    assert_ptr_equal(heap_malloc(&u.heap, UNIT_BS), unit_ptr(&u, 1));
+    assert_int_equal(u.reports.count, 1);
+    assert_int_equal(u.reports.last.kind, HEAP_REPORT_INDEX_MISMATCH);
+    assert_int_equal(u.reports.last.block, SIZE_MAX);
+    assert_null(u.heap.index);
+    unit_assert_clean(&u.heap);
+    unit_heap_destroy(&u);
+}
+
+/* Nodes that lead the descent to a leaf with a request longer than a word
+ * (which once shifted a word by 64): a mismatch too. */
+static void test_index_leaf_asked_too_much(void** state)
+{
+    (void)state;
+    struct unit_heap u;
+    unit_heap_make(&u, 256, true);
+    struct index_mirror* m = mirror(&u);
+    assert_int_equal(m->leaves, 4);
+    m->nodes[2].best = 200; /* the left half, then its left leaf, claim 200 */
+    m->nodes[4].best = 200;
+    assert_ptr_equal(heap_malloc(&u.heap, 200 * UNIT_BS), unit_ptr(&u, 0));
+    assert_int_equal(u.reports.count, 1);
+    assert_int_equal(u.reports.last.kind, HEAP_REPORT_INDEX_MISMATCH);
+    assert_null(u.heap.index);
+    unit_assert_clean(&u.heap);
+    unit_heap_destroy(&u);
+}
+
+/* Nodes that lead the descent to a padding leaf, which has no stored word
+ * (the bitmap ends before it): a mismatch, nothing read past the bitmap. */
+static void test_index_descent_to_padding_leaf(void** state)
+{
+    (void)state;
+    struct unit_heap u;
+    unit_heap_make(&u, 129, true); /* 3 words, 4 leaves: leaf 3 is padding */
+    assert_ptr_equal(heap_malloc(&u.heap, 128 * UNIT_BS), unit_ptr(&u, 0));
+    struct index_mirror* m = mirror(&u);
+    assert_int_equal(m->leaves, 4);
+    m->nodes[1].best = 5; /* root, right half and the padding leaf claim a run of 5 */
+    m->nodes[3].best = 5;
+    m->nodes[7].best = 5;
+    assert_null(heap_malloc(&u.heap, 2 * UNIT_BS)); /* block 128 is the only free one */
+    assert_int_equal(u.reports.count, 1);
+    assert_int_equal(u.reports.last.kind, HEAP_REPORT_INDEX_MISMATCH);
+    assert_null(u.heap.index);
+    assert_ptr_equal(heap_malloc(&u.heap, UNIT_BS), unit_ptr(&u, 128));
+    unit_assert_clean(&u.heap);
+    unit_heap_destroy(&u);
+}
+
+/* The header is a record: whatever it says, the layout comes from the
+ * table's block count. A leaves count of SIZE_MAX, a bitmap pointer into
+ * another buffer, a words count of 1: placement and frees unchanged, the
+ * other buffer untouched, heap_check reports block 0. */
+static void test_index_header_not_trusted(void** state)
+{
+    (void)state;
+    for (size_t field = 0; field < 5; field++) {
+        struct unit_heap u;
+        unit_heap_make(&u, 300, true);
+        unsigned char elsewhere[64];
+        memset(elsewhere, 0x5C, sizeof(elsewhere));
+        struct index_mirror* m = mirror(&u);
+        switch (field) {
+        case 0: m->total = 1; break;
+        case 1: m->words = 1; break;
+        case 2: m->leaves = SIZE_MAX; break;
+        case 3: m->bitmap = (uint64_t*)(void*)elsewhere; break;
+        default: m->nodes = (struct index_node_mirror*)(void*)elsewhere; break;
+        }
+        void* a = heap_malloc(&u.heap, 70 * UNIT_BS);
+        void* b = heap_malloc(&u.heap, 3 * UNIT_BS);
+        assert_ptr_equal(a, unit_ptr(&u, 0));
+        assert_ptr_equal(b, unit_ptr(&u, 70));
+        heap_free(&u.heap, a);
+        assert_ptr_equal(heap_malloc(&u.heap, 64 * UNIT_BS), unit_ptr(&u, 0));
+        assert_ptr_equal(heap_malloc(&u.heap, 200 * UNIT_BS), unit_ptr(&u, 73));
+        for (size_t i = 0; i < sizeof(elsewhere); i++) {
+            assert_int_equal(elsewhere[i], 0x5C);
+        }
+        assert_int_equal(u.reports.count, 0);
+        assert_non_null(u.heap.index);
+        size_t bad = SIZE_MAX;
+        assert_int_equal(heap_check(&u.heap, &bad), -ECORRUPT);
+        assert_int_equal(bad, 0);
+        struct heap_stats st;
+        heap_get_stats(&u.heap, &st);
+        assert_int_equal(st.largest_free_run, 300 - 273);
+        unit_heap_destroy(&u);
+    }
+}
+
+/* -------------------------------------------- the leaf's two versions */
+
+static void assert_leaf(uint64_t x, uint32_t prefix, uint32_t suffix, uint32_t best)
+{
+    struct heap_index_node fast = heap_index_leaf_branchless(x);
+    struct heap_index_node plain = heap_index_leaf_loop(x);
+    if (fast.prefix != plain.prefix || fast.suffix != plain.suffix || fast.best != plain.best ||
+        (best != UINT32_MAX && (plain.prefix != prefix || plain.suffix != suffix || plain.best != best))) {
+        print_error("word %016llx: branch-free %u %u %u, loop %u %u %u, expected %u %u %u\n", (unsigned long long)x,
+                    fast.prefix, fast.suffix, fast.best, plain.prefix, plain.suffix, plain.best, prefix, suffix, best);
+        fail();
+    }
+}
+
+/* Bits [from, from + len) of a word. */
+static uint64_t run_bits(unsigned from, unsigned len)
+{
+    uint64_t ones = len == 64 ? UINT64_MAX : (((uint64_t)1 << len) - 1);
+    return ones << from;
+}
+
+/* heap_index_leaf_branchless and heap_index_leaf_loop agree (and give the
+ * expected counts where they are easy to say): all free, all taken, every
+ * single free run, every single taken run, every pair of free runs, the
+ * alternating words and random words of every density. */
+static void test_index_leaf_versions_agree(void** state)
+{
+    (void)state;
+    assert_leaf(0, 0, 0, 0);
+    assert_leaf(UINT64_MAX, 64, 64, 64);
+    assert_leaf(0x5555555555555555ull, 1, 0, 1);
+    assert_leaf(0xAAAAAAAAAAAAAAAAull, 0, 1, 1);
+    assert_leaf((uint64_t)1 << 63, 0, 1, 1);
+    assert_leaf(1, 1, 0, 1);
+    for (unsigned from = 0; from < 64; from++) {
+        for (unsigned len = 1; from + len <= 64; len++) {
+            uint64_t x = run_bits(from, len);
+            assert_leaf(x, from == 0 ? len : 0, from + len == 64 ? len : 0, len);
+            uint64_t taken = ~x; /* one taken run: free before and after it */
+            unsigned after = 64 - from - len;
+            assert_leaf(taken, from, after, from > after ? from : after);
+        }
+    }
+    for (unsigned a = 0; a < 64; a++) { /* two free runs, a gap between */
+        for (unsigned alen = 1; a + alen < 64; alen++) {
+            for (unsigned b = a + alen + 1; b < 64; b += 3) {
+                for (unsigned blen = 1; b + blen <= 64; blen += 2) {
+                    uint64_t x = run_bits(a, alen) | run_bits(b, blen);
+                    assert_leaf(x, a == 0 ? alen : 0, b + blen == 64 ? blen : 0, alen > blen ? alen : blen);
+                }
+            }
+        }
+    }
+    uint64_t rng = 99;
+    for (int k = 0; k < 200000; k++) {
+        uint64_t x = (uint64_t)unit_rand(&rng) << 32 | unit_rand(&rng);
+        uint64_t y = (uint64_t)unit_rand(&rng) << 32 | unit_rand(&rng);
+        uint64_t z = (uint64_t)unit_rand(&rng) << 32 | unit_rand(&rng);
+        uint64_t words[] = { x, x & y, x | y, x & y & z, x | y | z };
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+            assert_leaf(words[i], 0, 0, UINT32_MAX);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -700,6 +867,11 @@ int main(void)
         cmocka_unit_test(test_index_mismatch_taken_run),
         cmocka_unit_test(test_index_mismatch_past_the_end),
         cmocka_unit_test(test_index_mismatch_every_length),
+        cmocka_unit_test(test_index_zero_word_is_mismatch),
+        cmocka_unit_test(test_index_leaf_asked_too_much),
+        cmocka_unit_test(test_index_descent_to_padding_leaf),
+        cmocka_unit_test(test_index_header_not_trusted),
+        cmocka_unit_test(test_index_leaf_versions_agree),
     };
     return cmocka_run_group_tests_name("heap_index", tests, NULL, NULL);
 }
