@@ -681,6 +681,15 @@ static void test_index_mismatch_every_length(void** state)
     }
 }
 
+/* The heap reported the mismatch once, dropped the index, and is sound. */
+static void assert_index_dropped(struct unit_heap* u)
+{
+    assert_int_equal(u->reports.count, 1);
+    assert_int_equal(u->reports.last.kind, HEAP_REPORT_INDEX_MISMATCH);
+    assert_null(u->heap.index);
+    unit_assert_clean(&u->heap);
+}
+
 /* A bitmap word the descent reaches holds no run of n (zeroed by a stray
  * write, its leaf left alone): a mismatch, not ctz(0). Reported once, the
  * index dropped, the scan places. */
@@ -692,11 +701,8 @@ static void test_index_zero_word_is_mismatch(void** state)
     assert_ptr_equal(heap_malloc(&u.heap, UNIT_BS), unit_ptr(&u, 0));
     mirror(&u)->bitmap[0] = 0;
     assert_ptr_equal(heap_malloc(&u.heap, UNIT_BS), unit_ptr(&u, 1));
-    assert_int_equal(u.reports.count, 1);
-    assert_int_equal(u.reports.last.kind, HEAP_REPORT_INDEX_MISMATCH);
     assert_int_equal(u.reports.last.block, SIZE_MAX);
-    assert_null(u.heap.index);
-    unit_assert_clean(&u.heap);
+    assert_index_dropped(&u);
     unit_heap_destroy(&u);
 }
 
@@ -712,10 +718,7 @@ static void test_index_leaf_asked_too_much(void** state)
     m->nodes[2].best = 200; /* the left half, then its left leaf, claim 200 */
     m->nodes[4].best = 200;
     assert_ptr_equal(heap_malloc(&u.heap, 200 * UNIT_BS), unit_ptr(&u, 0));
-    assert_int_equal(u.reports.count, 1);
-    assert_int_equal(u.reports.last.kind, HEAP_REPORT_INDEX_MISMATCH);
-    assert_null(u.heap.index);
-    unit_assert_clean(&u.heap);
+    assert_index_dropped(&u);
     unit_heap_destroy(&u);
 }
 
@@ -733,11 +736,8 @@ static void test_index_descent_to_padding_leaf(void** state)
     m->nodes[3].best = 5;
     m->nodes[7].best = 5;
     assert_null(heap_malloc(&u.heap, 2 * UNIT_BS)); /* block 128 is the only free one */
-    assert_int_equal(u.reports.count, 1);
-    assert_int_equal(u.reports.last.kind, HEAP_REPORT_INDEX_MISMATCH);
-    assert_null(u.heap.index);
+    assert_index_dropped(&u);
     assert_ptr_equal(heap_malloc(&u.heap, UNIT_BS), unit_ptr(&u, 128));
-    unit_assert_clean(&u.heap);
     unit_heap_destroy(&u);
 }
 

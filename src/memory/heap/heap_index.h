@@ -26,7 +26,11 @@
  *
  * The index lives outside the data pool, in memory the caller provides
  * (kheap: PEACHOS_HEAP_INDEX_ADDRESS), so no caller's overrun reaches it,
- * and heap_check() verifies it against the table.
+ * and heap_check() verifies it against the table. A stray write can still
+ * reach it, so nothing the index addresses by is read from that memory:
+ * the layout is computed from the table's block count on every call, and
+ * what the bitmap and nodes say is bounded before use (docs/index.md, "Any
+ * bytes in the index memory").
  */
 #ifndef PEACHOS_HEAP_INDEX_H
 #define PEACHOS_HEAP_INDEX_H
