@@ -2,7 +2,9 @@
 #
 #   make run        build build/kernel/peachos.elf and boot it under QEMU (TCG):
 #                   self-test, statistics, heap map (coloured on a terminal);
-#                   exit 0 when the kernel reports success
+#                   exit 0 when the kernel reports success. ARCH=x86_64: the
+#                   64-bit kernel (mk/kernel64.mk) under qemu-system-x86_64;
+#                   MEM=6G (default 128M): the machine's RAM
 #   make kernel     just build build/kernel/peachos.elf
 #   make debug      boot it with a GDB stub (port GDB_PORT, default 1234) and start gdb with
 #                   tools/gdb/peachheap.py (heap-map, heap-stats, heap-check)
@@ -49,6 +51,21 @@ QEMU_TIMEOUT ?= 60
 QEMU_FLAGS := -display none -net none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04
 QEMU_MEM ?= 128M
 GDB_PORT ?= 1234
+# make run ARCH=x86_64 MEM=6G. The 64-bit image's path is mk/kernel64.mk's
+# KERNEL64_ELF (that fragment is read after this one).
+ARCH ?= i686
+# Another build system's ARCH (amd64, x86, ...) in the environment is not ours.
+ifeq ($(origin ARCH)$(filter $(ARCH),i686 x86_64),environment)
+ARCH := i686
+endif
+MEM ?= $(QEMU_MEM)
+ifeq ($(ARCH),x86_64)
+RUN_ELF := $(BUILD)/kernel64/peachos64.elf
+RUN_QEMU := qemu-system-x86_64
+else
+RUN_ELF := $(KERNEL_ELF)
+RUN_QEMU := $(QEMU)
+endif
 
 .PHONY: kernel test-boot test-gdb
 TEST_STEPS += test-boot test-gdb
@@ -89,12 +106,13 @@ $(KERNEL_PANIC_ELF): $(KERNEL_PANIC_OBJ) src/boot/linker.ld
 	@size=$$(stat -c %s $@); echo "kernel: $@ ($$size bytes, panic build)"
 
 # The README's main job. qemu's exit status: (value written to port 0xf4 << 1) | 1.
-run: $(KERNEL_ELF)
+run: $(RUN_ELF)
+	@case "$(ARCH)" in i686|x86_64) ;; *) echo "run: ARCH=$(ARCH): i686 (default) or x86_64"; exit 1;; esac
 	@tools/need qemu-system-x86
 	@if [ -t 1 ]; then filter=tools/colorize-map; else filter=cat; fi; \
-	echo "booting $(KERNEL_ELF) under $(QEMU) -m $(QEMU_MEM) (TCG, timeout $(QEMU_TIMEOUT)s)"; \
+	echo "booting $(RUN_ELF) under $(RUN_QEMU) -m $(MEM) (TCG, timeout $(QEMU_TIMEOUT)s)"; \
 	start=$$(date +%s%N); \
-	timeout $(QEMU_TIMEOUT) $(QEMU) -kernel $(KERNEL_ELF) -m $(QEMU_MEM) -serial stdio $(QEMU_FLAGS) \
+	timeout $(QEMU_TIMEOUT) $(RUN_QEMU) -kernel $(RUN_ELF) -m $(MEM) -serial stdio $(QEMU_FLAGS) \
 	    </dev/null | $$filter; \
 	rc=$${PIPESTATUS[0]}; \
 	ms=$$(( ($$(date +%s%N) - start) / 1000000 )); secs=$$((ms / 1000)).$$(printf %03d $$((ms % 1000))); \

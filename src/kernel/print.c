@@ -10,8 +10,11 @@
 #include "serial.h"
 #include "vga.h"
 
-/* printk reads %d, %u, %x, %ld, %zu, ... all as long: one size on i686. */
-_Static_assert(sizeof(int) == sizeof(long) && sizeof(size_t) == sizeof(long), "printk assumes ILP32");
+/* printk reads each argument at the size the caller passed it: int, long
+ * (l, and z: size_t is the size of long on i686 and on x86_64) or long long.
+ * On i686 (ILP32) int and long are one size, so it reads there what it
+ * always read; on x86_64 (LP64, the 64-bit kernel) an int is not a long. */
+_Static_assert(sizeof(size_t) == sizeof(long), "printk reads %zu as a long");
 
 void print_init(void)
 {
@@ -88,9 +91,9 @@ void vprintk(const char* format, va_list* args)
             width = width * 10 + (unsigned)(*p - '0');
             p++;
         }
-        int longs = 0;
-        while (*p == 'l' || *p == 'z') { /* z: size_t, the size of long here */
-            longs += *p == 'l';
+        int longs = 0; /* l: 1, ll: 2, z: 1 */
+        while (*p == 'l' || *p == 'z') {
+            longs++;
             p++;
         }
         switch (*p) {
@@ -112,15 +115,15 @@ void vprintk(const char* format, va_list* args)
             break;
         case 'd':
         case 'i': {
-            /* On i686 int, long and ssize_t are one size (asserted above):
-             * only ll differs. */
-            int64_t v = longs >= 2 ? va_arg(*args, long long) : va_arg(*args, long);
+            int64_t v = longs >= 2 ? va_arg(*args, long long) : longs == 1 ? va_arg(*args, long) : va_arg(*args, int);
             print_number(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, v < 0, width, pad);
             break;
         }
         case 'u':
         case 'x': {
-            uint64_t v = longs >= 2 ? va_arg(*args, unsigned long long) : va_arg(*args, unsigned long);
+            uint64_t v = longs >= 2   ? va_arg(*args, unsigned long long)
+                         : longs == 1 ? va_arg(*args, unsigned long)
+                                      : va_arg(*args, unsigned);
             print_number(v, *p == 'x' ? 16 : 10, false, width, pad);
             break;
         }

@@ -1,0 +1,269 @@
+/*
+ * kernel64.c - the x86_64 demo kernel. src/boot64/boot64.S has entered long
+ * mode with RAM identity-mapped by 2 MiB pages; here, as src/kernel/kernel.c
+ * does on i686: boot checks, the multiboot memory map, the kernel heap at its
+ * config.h addresses, the self-test, statistics and map, then exit through
+ * isa-debug-exit with the same codes (docs/kernel.md, "The 64-bit kernel").
+ */
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "../config.h"
+#include "../kernel/io.h"
+#include "../kernel/kernel.h"
+#include "../kernel/print.h"
+#include "../kernel/selftest.h"
+#include "../memory/heap/heap_index.h"
+#include "../memory/heap/kheap.h"
+
+#define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
+#define MULTIBOOT_INFO_MEMORY 0x00000001u /* mem_lower / mem_upper are valid */
+#define MULTIBOOT_INFO_MMAP 0x00000040u   /* mmap_addr / mmap_length are valid */
+#define MMAP_AVAILABLE 1u
+#define GIB (1ull << 30)
+#define BOOT64_PROBES 72 /* words probed per region: 64 GiB (boot64.S's most) + the last + spare */
+
+/* The multiboot v1 information structure, up to the memory map. */
+struct multiboot_info
+{
+    uint32_t flags;
+    uint32_t mem_lower; /* KiB of conventional memory from 0 */
+    uint32_t mem_upper; /* KiB of memory from 1 MiB up to the first hole */
+    /* boot_device, cmdline, mods_count, mods_addr, syms[4]: skipped, never read. */
+    // cppcheck-suppress unusedStructMember
+    uint32_t not_read[8];
+    uint32_t mmap_length; /* bytes of entries at mmap_addr */
+    uint32_t mmap_addr;
+};
+_Static_assert(offsetof(struct multiboot_info, mmap_length) == 44, "multiboot v1: mmap_length at offset 44");
+
+/* One memory map entry; `size` does not count itself, entries may be longer. */
+struct multiboot_mmap_entry
+{
+    uint32_t size;
+    uint64_t base;
+    uint64_t length;
+    uint32_t type;
+} __attribute__((packed));
+
+/* linker64.ld and boot64.S */
+extern char _kernel_start[];
+extern char _kernel_end[];
+extern char kernel_stack_bottom[];
+extern char kernel_stack_top[];
+extern char boot64_pml4[], boot64_pdpt[], boot64_pd[];
+extern uint32_t boot64_mapped_gib;
+
+#define HEAP_START ((uint64_t)PEACHOS_HEAP_ADDRESS)
+#define HEAP_END ((uint64_t)PEACHOS_HEAP_ADDRESS + PEACHOS_HEAP_SIZE_BYTES)
+#define HEAP_BLOCKS (PEACHOS_HEAP_SIZE_BYTES / PEACHOS_HEAP_BLOCK_SIZE)
+#define INDEX_END ((uint64_t)PEACHOS_HEAP_INDEX_ADDRESS + PEACHOS_HEAP_INDEX_MAX_BYTES)
+
+typedef unsigned long long ull; /* printk's %llx, whatever uint64_t is */
+
+void kernel_exit(uint8_t value)
+{
+    __asm__ volatile("cli");
+    outl(KERNEL_EXIT_PORT, value);
+    for (;;) { /* no isa-debug-exit device: stop here */
+        __asm__ volatile("cli; hlt");
+    }
+}
+
+void panic(const char* format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    print("PANIC: ");
+    vprintk(format, &args);
+    va_end(args);
+    print("\n");
+    kernel_exit(KERNEL_EXIT_PANIC);
+}
+
+/* The debugger's stop, on its own page as on i686 (kernel.c says why). */
+__attribute__((noinline, section(".debugstop"))) void kernel_selftest_done(void)
+{
+    __asm__ volatile("" : : : "memory");
+}
+
+static void refuse(const char* why)
+{
+    printk("boot: REFUSED: %s\n", why);
+    kernel_exit(KERNEL_EXIT_REFUSED);
+}
+
+static uint64_t rdmsr(uint32_t msr)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* Say what the CPU says, not what boot64.S meant to do. */
+static void print_mode(void)
+{
+    uint64_t cr0, cr3, cr4;
+    uint16_t cs;
+    __asm__ volatile("mov %%cr0, %0; mov %%cr3, %1; mov %%cr4, %2; mov %%cs, %3"
+                     : "=r"(cr0), "=r"(cr3), "=r"(cr4), "=r"(cs));
+    uint64_t efer = rdmsr(0xC0000080u);
+    bool lma = (efer & (1u << 10)) != 0;
+    printk("boot: %s: EFER 0x%llx (LME %d, LMA %d), CR0.PG %d, CR4.PAE %d, CS 0x%x, CR3 0x%llx\n",
+           lma ? "long mode" : "NOT in long mode", (ull)efer, (int)(efer >> 8 & 1), (int)lma,
+           (int)(cr0 >> 31 & 1), (int)(cr4 >> 5 & 1), (unsigned)cs, (ull)cr3);
+    if (!lma) {
+        refuse("long mode is not active");
+    }
+    printk("paging: identity map 0x0..0x%llx (%u GiB) in 2 MiB pages: PML4 at 0x%llx, PDPT at 0x%llx, "
+           "%u page directories from 0x%llx\n",
+           (ull)boot64_mapped_gib * GIB, (unsigned)boot64_mapped_gib, (ull)(uintptr_t)boot64_pml4,
+           (ull)(uintptr_t)boot64_pdpt, (unsigned)boot64_mapped_gib, (ull)(uintptr_t)boot64_pd);
+}
+
+static const char* mmap_type(uint32_t type)
+{
+    static const char* const names[] = { "?", "available", "reserved", "ACPI reclaimable", "ACPI NVS", "bad RAM" };
+    return type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
+}
+
+/* RAM above 4 GiB, through the page directories boot64.S added for it: a
+ * word at each GiB boundary in [base, end) and the last word, all written,
+ * then all read back (a wrong directory would alias two of them). Few
+ * words on purpose: QEMU allocates guest RAM as it is touched, often 2 MiB
+ * at a time, so a word per 2 MiB page would cost gigabytes of host memory. */
+static bool probe_high_ram(uint64_t base, uint64_t end)
+{
+    uint64_t words[BOOT64_PROBES];
+    size_t n = 0, bad = 0;
+    for (uint64_t a = base < 4 * GIB ? 4 * GIB : base; a < end - 8 && n < BOOT64_PROBES - 1; a += GIB) {
+        words[n++] = a;
+    }
+    words[n++] = end - 8;
+    for (size_t i = 0; i < n; i++) {
+        *(volatile uint64_t*)(uintptr_t)words[i] = words[i] ^ 0x5A5A5A5A5A5A5A5Aull;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bad += *(volatile uint64_t*)(uintptr_t)words[i] != (words[i] ^ 0x5A5A5A5A5A5A5A5Aull);
+    }
+    printk("mmap:   above 4 GiB: %zu words (one per GiB from 0x%llx, and the last at 0x%llx) written and read back, "
+           "%zu differ\n",
+           n, (ull)words[0], (ull)words[n - 1], bad);
+    return bad == 0;
+}
+
+/* A size in MiB, or KiB when below 1 MiB. */
+static void print_size(uint64_t bytes)
+{
+    if (bytes < (1u << 20)) {
+        printk("%llu KiB", (ull)(bytes >> 10));
+    } else {
+        printk("%llu MiB", (ull)(bytes >> 20));
+    }
+}
+
+/* Print every entry; true if [start, end) lies inside one available entry. */
+static bool print_mmap(const struct multiboot_info* info, uint64_t start, uint64_t end)
+{
+    bool covered = false;
+    uint64_t ram = 0, top = 0;
+    uintptr_t at = info->mmap_addr, stop = (uintptr_t)info->mmap_addr + info->mmap_length;
+    printk("mmap: %u bytes of entries at 0x%x (base, end, length, type)\n", (unsigned)info->mmap_length,
+           (unsigned)info->mmap_addr);
+    while (at + sizeof(struct multiboot_mmap_entry) <= stop) {
+        const struct multiboot_mmap_entry* e = (const struct multiboot_mmap_entry*)at;
+        uint64_t e_end = e->base + e->length;
+        printk("mmap: 0x%016llx..0x%016llx length 0x%011llx type %u %s (", (ull)e->base, (ull)e_end,
+               (ull)e->length, (unsigned)e->type, mmap_type(e->type));
+        print_size(e->length);
+        print(")\n");
+        if (e->type == MMAP_AVAILABLE) {
+            ram += e->length;
+            top = e_end > top ? e_end : top;
+            covered = covered || (e->base <= start && end <= e_end);
+            if (e_end > 4 * GIB && e_end <= (uint64_t)boot64_mapped_gib * GIB && !probe_high_ram(e->base, e_end)) {
+                refuse("RAM above 4 GiB does not read back what was written (page tables?)");
+            }
+        }
+        at += (uintptr_t)e->size + sizeof(e->size);
+    }
+    printk("mmap: %llu MiB available, highest available address 0x%llx\n", (ull)(ram >> 20), (ull)top);
+    if (top > (uint64_t)boot64_mapped_gib * GIB) {
+        printk("paging: RAM from 0x%llx up is not mapped (boot64.S maps at most BOOT64_MAX_GIB)\n",
+               (ull)boot64_mapped_gib * GIB);
+    }
+    return covered;
+}
+
+/* The same checks as kernel.c's, then the memory map must agree. */
+static void boot_checks(uint32_t magic, const struct multiboot_info* info)
+{
+    if (magic != MULTIBOOT_BOOTLOADER_MAGIC) {
+        printk("boot: multiboot magic is 0x%08x, expected 0x%08x\n", magic, MULTIBOOT_BOOTLOADER_MAGIC);
+        refuse("not started by a multiboot loader");
+    }
+    if (!(info->flags & MULTIBOOT_INFO_MEMORY)) {
+        refuse("the loader gave no memory size (multiboot flags bit 0 clear)");
+    }
+    uint64_t upper_end = 0x100000ull + (uint64_t)info->mem_upper * 1024u;
+    printk("boot: multiboot magic ok, lower memory %u KiB, upper memory %u KiB (ends at 0x%08llx)\n", info->mem_lower,
+           info->mem_upper, (ull)upper_end);
+    if (!(info->flags & MULTIBOOT_INFO_MMAP)) {
+        refuse("the loader gave no memory map (multiboot flags bit 6 clear)");
+    }
+    bool heap_in_ram = print_mmap(info, HEAP_START, HEAP_END);
+    if (upper_end < HEAP_END) {
+        printk("boot: the heap needs memory up to 0x%08llx (%u MiB at 0x%08x), this machine has %llu MiB\n",
+               (ull)HEAP_END, (unsigned)(PEACHOS_HEAP_SIZE_BYTES >> 20), (unsigned)PEACHOS_HEAP_ADDRESS,
+               (ull)(upper_end >> 20));
+        refuse("not enough memory for the kernel heap: give it at least 117 MiB (qemu -m 128M)");
+    }
+    if (!heap_in_ram) {
+        refuse("the memory map has no available entry holding the whole heap pool");
+    }
+    if ((uint64_t)info->mem_lower * 1024u < INDEX_END) {
+        printk("boot: the heap table and index need conventional memory up to 0x%08llx\n", (ull)INDEX_END);
+        refuse("not enough conventional memory for the heap table and index");
+    }
+    if ((uintptr_t)_kernel_end > PEACHOS_HEAP_ADDRESS || (uintptr_t)_kernel_start < INDEX_END) {
+        refuse("the kernel image overlaps the heap, its table or its index");
+    }
+}
+
+void kernel64_main(uint32_t magic, uint32_t info_address)
+{
+    const struct multiboot_info* info = (const struct multiboot_info*)(uintptr_t)info_address;
+    print_init();
+    print("PeachOS kernel heap demo (x86_64, long mode, multiboot)\n");
+    print_mode();
+    boot_checks(magic, info);
+
+    size_t blocks = HEAP_BLOCKS;
+    printk("layout: table  0x%08x..0x%08x (%zu bytes)\n", (unsigned)PEACHOS_HEAP_TABLE_ADDRESS,
+           (unsigned)(PEACHOS_HEAP_TABLE_ADDRESS + blocks), blocks);
+    printk("layout: index  0x%08x..0x%08x (%zu of %u bytes)\n", (unsigned)PEACHOS_HEAP_INDEX_ADDRESS,
+           (unsigned)(PEACHOS_HEAP_INDEX_ADDRESS + heap_index_bytes(blocks)), heap_index_bytes(blocks),
+           (unsigned)PEACHOS_HEAP_INDEX_MAX_BYTES);
+    printk("layout: kernel 0x%08x..0x%08x (stack 0x%08x..0x%08x, page tables in .bss)\n",
+           (unsigned)(uintptr_t)_kernel_start, (unsigned)(uintptr_t)_kernel_end,
+           (unsigned)(uintptr_t)kernel_stack_bottom, (unsigned)(uintptr_t)kernel_stack_top);
+    printk("layout: heap   0x%08x..0x%08llx (%zu blocks of %u bytes)\n", (unsigned)PEACHOS_HEAP_ADDRESS,
+           (ull)HEAP_END, blocks, (unsigned)PEACHOS_HEAP_BLOCK_SIZE);
+
+    kheap_init();
+    if (!kheap_ready()) {
+        print("boot: kheap_init failed\n");
+        kernel_exit(KERNEL_EXIT_HEAP_INIT);
+    }
+    print("kheap: ready\n");
+
+    int failures = selftest_run();
+    selftest_print_state();
+    kernel_selftest_done();
+    if (failures != 0) {
+        printk("kernel: %d self-test case(s) FAILED\n", failures);
+        kernel_exit(KERNEL_EXIT_FAILURE);
+    }
+    print("kernel: self-test passed, exiting\n");
+    kernel_exit(KERNEL_EXIT_SUCCESS);
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# tests/boot/test-boot64.sh KERNEL64_ELF - boot the x86_64 kernel under
+# qemu-system-x86_64 (TCG) and check what it prints on serial (make test-boot64):
+#
+#   1. -m 128M, -m 3584M (QEMU's PCI hole splits RAM: 3 GiB below 4 GiB, the
+#      rest above) and -m 6G (3 GiB above 4 GiB): exit 33; long mode (EFER.LMA);
+#      the identity map reaches the highest available RAM; the memory map
+#      lists the RAM QEMU was given (within 2 MiB), above 4 GiB when there is
+#      some, and the words written there read back; the self-test passes
+#      (at least 24 cases, 0 failed, the paging cases skipped with a line
+#      saying so), statistics, both maps.
+#   2. -m 32M: refused (exit 37) with the memory map shown first.
+#   3. -cpu qemu32 (no long mode): refused by boot64.S (exit 37).
+#
+# A hang ends at the timeout (124), a triple fault exits 0: both fail.
+# Logs: build/kernel64/boot64-<mem>.log.
+set -u
+elf=${1:-build/kernel64/peachos64.elf}
+out=$(dirname "$elf")
+timeout_s=${QEMU_TIMEOUT:-60}
+fails=0
+summary=()
+
+fail() {
+    echo "test-boot64: FAIL: $*"
+    fails=$((fails + 1))
+}
+
+explain() { # qemu exit status -> words
+    case $1 in
+    33) echo "success (33)" ;;
+    35) echo "self-test failed (35)" ;;
+    37) echo "kernel refused to boot (37)" ;;
+    39) echo "kernel panic (39)" ;;
+    41) echo "kheap_init failed (41)" ;;
+    124) echo "TIMEOUT after ${timeout_s}s: the kernel hangs" ;;
+    0) echo "exit 0: triple fault or reset, the kernel never reached isa-debug-exit" ;;
+    *) echo "unexpected status $1" ;;
+    esac
+}
+
+boot() { # MEM LOG [QEMU ARGS...] -> sets rc
+    local mem=$1 log=$2 start
+    shift 2
+    start=$(date +%s%N)
+    timeout "$timeout_s" qemu-system-x86_64 -kernel "$elf" -m "$mem" "$@" -serial stdio -display none -net none \
+        -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null 2>"$log.stderr" | tr -d '\r' >"$log"
+    rc=${PIPESTATUS[0]}
+    local ms=$((($(date +%s%N) - start) / 1000000))
+    echo "test-boot64: -m $mem${*:+ $*}: qemu exit $rc: $(explain "$rc"), $((ms / 1000)).$(printf %03d $((ms % 1000)))s, $(wc -l <"$log") lines in $log"
+}
+
+need_line() { # LOG REGEX WHAT
+    grep -Eq -- "$2" "$1" || fail "$3: no line matching /$2/ in $1"
+}
+
+# ---- 1. enough memory: long mode, the map, the self-test ----
+for mem in 128M 3584M 6G; do
+    log=$out/boot64-$mem.log
+    boot "$mem" "$log"
+    [ "$rc" -eq 33 ] || fail "-m $mem: expected qemu exit 33, got $(explain "$rc")"
+    need_line "$log" '^boot: long mode: EFER 0x[0-9a-f]+ \(LME 1, LMA 1\), CR0.PG 1, CR4.PAE 1, CS 0x8,' "$mem: long mode"
+    need_line "$log" '^boot: multiboot magic ok' "$mem: boot check"
+    mib=$(( ${mem%[MG]} * $([ "${mem: -1}" = G ] && echo 1024 || echo 1) ))
+    avail=$(sed -nE 's/^mmap: ([0-9]+) MiB available, highest available address (0x[0-9a-f]+)$/\1/p' "$log")
+    top=$(sed -nE 's/^mmap: [0-9]+ MiB available, highest available address (0x[0-9a-f]+)$/\1/p' "$log")
+    gib=$(sed -nE 's/^paging: identity map 0x0\.\.0x[0-9a-f]+ \(([0-9]+) GiB\) in 2 MiB pages.*/\1/p' "$log")
+    if [ -z "$avail" ] || [ -z "$gib" ]; then
+        fail "$mem: no 'mmap: N MiB available' or 'paging: identity map' line"
+    else
+        [ "$avail" -le "$mib" ] && [ "$avail" -ge $((mib - 2)) ] ||
+            fail "$mem: the map lists $avail MiB available, expected $mib MiB less the BIOS's bits"
+        [ $((gib << 30)) -ge $((top)) ] || fail "$mem: $gib GiB mapped, RAM reaches $top"
+    fi
+    [ "$(grep -c '^mmap: 0x[0-9a-f]\{16\}\.\.0x[0-9a-f]\{16\} length 0x[0-9a-f]* type [0-9]' "$log")" -ge 3 ] ||
+        fail "$mem: fewer than 3 memory map entries printed"
+    if [ "$mib" -gt 3072 ]; then
+        need_line "$log" '^mmap: 0x00000001[0-9a-f]{8}\.\.0x[0-9a-f]{16} length 0x[0-9a-f]+ type 1 available' "$mem: RAM above 4 GiB"
+        need_line "$log" '^mmap:   above 4 GiB: [0-9]+ words .* written and read back, 0 differ$' "$mem: RAM above 4 GiB reads back"
+    else
+        grep -q 'above 4 GiB' "$log" && fail "$mem: RAM above 4 GiB reported on a machine with $mib MiB"
+    fi
+    need_line "$log" '^kheap: ready$' "$mem: kheap_init"
+    need_line "$log" '^SKIP paging: .*cannot run in long mode' "$mem: the paging cases' skip line"
+    grep -q '^PASS paging' "$log" && fail "$mem: a paging case claims to have passed in long mode"
+    if grep -q '^FAIL' "$log"; then
+        fail "$mem: failed self-test cases:"
+        grep -B3 '^FAIL' "$log" | sed 's/^/    /'
+    fi
+    passed=$(sed -nE 's/^selftest: ([0-9]+) passed, 0 failed$/\1/p' "$log")
+    [ -n "$passed" ] && [ "$passed" -ge 24 ] || fail "$mem: expected at least 24 passed cases and 0 failed, got '${passed}'"
+    [ "$(grep -c '^PASS' "$log")" = "${passed:-x}" ] || fail "$mem: PASS lines != the summary's ${passed}"
+    need_line "$log" 'exactly 25600 blocks' "$mem: exhaustion case"
+    need_line "$log" '^kheap stats: total=25600 used=[0-9]+' "$mem: statistics"
+    need_line "$log" '^HEAPMAP v1 blocks=25600 per_char=25 width=64$' "$mem: whole map"
+    need_line "$log" '^kernel: self-test passed, exiting$' "$mem: final line"
+    summary+=("$mem: $passed passed, $avail MiB in the map, $gib GiB mapped")
+done
+
+# ---- 2. too little memory: a clean refusal, after the map ----
+log=$out/boot64-32M.log
+boot 32M "$log"
+[ "$rc" -eq 37 ] || fail "-m 32M: expected qemu exit 37 (refused), got $(explain "$rc")"
+need_line "$log" '^mmap: [0-9]+ MiB available' "32M: the memory map"
+need_line "$log" '^boot: REFUSED: not enough memory for the kernel heap' "32M: refusal message"
+grep -q '^kheap: ready' "$log" && fail "-m 32M: the kernel created the heap anyway"
+
+# ---- 3. no long mode: boot64.S refuses ----
+log=$out/boot64-qemu32.log
+boot 128M "$log" -cpu qemu32
+[ "$rc" -eq 37 ] || fail "-cpu qemu32: expected qemu exit 37 (refused), got $(explain "$rc")"
+need_line "$log" '^boot: REFUSED: this CPU has no long mode' "qemu32: refusal message"
+
+if [ "$fails" -ne 0 ]; then
+    echo "test-boot64: $fails problem(s); serial logs in $out/boot64-*.log"
+    exit 1
+fi
+joined=$(printf "%s; " "${summary[@]}")
+echo "test-boot64: ok (${joined}32M: refused, exit 37; no long mode: refused, exit 37)"
