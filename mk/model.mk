@@ -72,3 +72,32 @@ test-kmalloc-model-asan: $(KCACHE_DIR)/kmalloc_model-asan
 
 test-kmalloc-model-poison: $(KCACHE_DIR)/kmalloc_model-poison
 	$<
+
+# ------------------------------------------------------------ the multiheap model
+
+# make test-multiheap-model        seeded differential model of the multiheap
+#                                  (tests/model/multiheap_model.c): >= 200,000
+#                                  operations on random layouts of 1..8 regions
+# make test-multiheap-model-asan   the same under ASan + UBSan (another seed)
+# It links the block layer and multiheap.c only (no kernel heap, no caches).
+MULTIHEAP_MODEL_SRC := tests/model/multiheap_model.c $(LIB_CORE) src/memory/heap/heap_check.c \
+                       src/memory/heap/heap_index.c src/memory/heap/multiheap.c
+MULTIHEAP_MODEL_DEPS := $(MULTIHEAP_MODEL_SRC) $(LIB_HDR)
+
+TEST_STEPS += test-multiheap-model test-multiheap-model-asan
+
+.PHONY: test-multiheap-model test-multiheap-model-asan
+
+$(BUILD)/model/multiheap_model: $(MULTIHEAP_MODEL_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) -o $@ $(MULTIHEAP_MODEL_SRC)
+
+$(BUILD)/model/multiheap_model-asan: $(MULTIHEAP_MODEL_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) $(SAN_FLAGS) -o $@ $(MULTIHEAP_MODEL_SRC)
+
+test-multiheap-model: $(BUILD)/model/multiheap_model
+	$<
+
+test-multiheap-model-asan: $(BUILD)/model/multiheap_model-asan
+	$< --seed 7
