@@ -20,7 +20,9 @@
 #define MULTIBOOT_FLAGS 0x00000003 /* page-aligned modules, memory info and map */
 #define MULTIBOOT_INFO_MMAP (1 << 6)
 #define KERNEL_STACK_SIZE 65536
+#ifndef BOOT64_MAX_GIB
 #define BOOT64_MAX_GIB 64          /* page directories reserved in .bss (4 KiB each) */
+#endif
 #define PG_PRESENT 0x001
 #define PG_WRITABLE 0x002
 #define PG_LARGE 0x080             /* a 2 MiB page in a page-directory entry */
