@@ -18,6 +18,9 @@ STATIC_HOST_SRC := $(LIB_SRC) $(HOSTED_SRC)
 STATIC_KERNEL_SRC := $(sort $(wildcard src/kernel/*.c src/boot/*.c))
 STATIC_HOST_FLAGS := -std=c11 -Isrc
 STATIC_KERNEL_FLAGS := --target=i686-elf -m32 -march=i686 -std=c11 -ffreestanding -fno-pie -Isrc
+# The x86_64 demo kernel's own C files, with its flags.
+STATIC_KERNEL64_SRC := $(sort $(wildcard src/kernel64/*.c))
+STATIC_KERNEL64_FLAGS := --target=x86_64-elf -std=c11 -ffreestanding -fno-pie -mno-red-zone -Isrc
 CPPCHECK_FLAGS := --enable=warning,style,performance,portability --std=c11 --inline-suppr \
                   --suppressions-list=tests/static/cppcheck-suppressions.txt --error-exitcode=1 -q -Isrc \
                   --template='{file}:{line}:{column}: {severity}: {message} [{id}]'
@@ -53,8 +56,11 @@ test-static: | static-deps
 	  >> $(STATIC_DIR)/cppcheck.log 2>&1 || bad="$$bad cppcheck(i686)"; \
 	$(foreach f,$(STATIC_HOST_SRC),$(call static_tidy,$(f),$(STATIC_HOST_FLAGS))) \
 	$(foreach f,$(STATIC_KERNEL_SRC),$(call static_tidy,$(f),$(STATIC_KERNEL_FLAGS))) \
+	$(foreach f,$(STATIC_KERNEL64_SRC),$(call static_tidy,$(f),$(STATIC_KERNEL64_FLAGS))) \
+	cppcheck $(CPPCHECK_FLAGS) --platform=unix64 -D__x86_64__ -U__i386__ $(STATIC_KERNEL64_SRC) \
+	  >> $(STATIC_DIR)/cppcheck.log 2>&1 || bad="$$bad cppcheck(x86_64 kernel)"; \
 	checks=$$(clang-tidy --list-checks src/memory/memory.c -- $(STATIC_HOST_FLAGS) 2>/dev/null | grep -c '^    '); \
 	cat $(STATIC_DIR)/cppcheck.log; grep -E 'warning:|error:' $(STATIC_DIR)/clang-tidy.log || true; \
 	if [ -n "$$bad" ]; then echo "test-static: FAILED:$$bad (logs in $(STATIC_DIR)/)"; exit 1; fi; \
 	echo "test-static: cppcheck (host and i686) and clang-tidy ($$checks checks) clean on $$n files" \
-	     "($(words $(STATIC_HOST_SRC)) library/hosted, $(words $(STATIC_KERNEL_SRC)) kernel) in $$(( $$(date +%s) - start )) s"
+	     "($(words $(STATIC_HOST_SRC)) library/hosted, $(words $(STATIC_KERNEL_SRC)) kernel, $(words $(STATIC_KERNEL64_SRC)) x86_64 kernel) in $$(( $$(date +%s) - start )) s"
