@@ -3,7 +3,8 @@
  *
  * The design in short (docs/kcache.md has the rest):
  *   - a slab is a CACHE-typed heap allocation of 1..KCACHE_MAX_SLAB_BLOCKS
- *     blocks; its first bytes are the header below, then the objects;
+ *     blocks; its first bytes are the header (kcache_internal.h), then the
+ *     objects;
  *   - the allocation bitmap in the header is the only record of which
  *     objects are live, so a free is checked exactly (start of an object,
  *     bit set) and nothing the allocator follows lives in a free object;
@@ -17,21 +18,13 @@
  *     not the whole size class;
  *   - class descriptors, list heads, keys and counters live in struct
  *     kcache, outside the pool.
- * Needs memory.c and heap.c / heap_check.c only; no libc.
+ * kcache_check and its helpers are in kcache_check.c. Needs memory.c and
+ * heap.c / heap_check.c only; no libc.
  */
-#include "kcache.h"
-#include "heap_internal.h"
+#include "kcache_internal.h"
 #include "heap_status.h"
 
 #include "../memory.h"
-
-#define KCACHE_BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)
-#define KCACHE_WORD_BITS (sizeof(uintptr_t) * 8u)
-
-/* The few helpers on the kmalloc/kfree fast path: always inlined, since a
- * call costs about as much as their body. */
-#define KCACHE_HOT static inline __attribute__((always_inline))
-#define KCACHE_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Geometry fields are uint16_t and classes are at most half a block. */
 _Static_assert(PEACHOS_HEAP_BLOCK_SIZE >= 2 * KCACHE_MAX_SIZE, "a block must hold two of the largest objects");
@@ -40,56 +33,16 @@ _Static_assert(PEACHOS_HEAP_BLOCK_SIZE <= 32768, "geometry is stored in 16-bit f
 _Static_assert((uint64_t)KCACHE_MAX_SLAB_BLOCKS * PEACHOS_HEAP_BLOCK_SIZE * KCACHE_MAX_SIZE < ((uint64_t)1 << 32),
                "reciprocal division is exact");
 
-/*
- * Slab header, at the start of the slab's first block. Every field is a
- * whole word, so that the checksum can be updated word by word. Invariants
- * (checked by kcache_check):
- *   check == kcache_seal_value();
- *   shape == class << 1 | KCACHE_PREFERRED or KCACHE_SINGLE, and that
- *     geometry's length is the length of the CACHE allocation in the table;
- *   inuse == number of 1 bits of bitmap below the capacity; the bits from
- *     the capacity to the end of the last word are 1 (so the free-slot
- *     search needs no bound);
- *   next/prev link the class's partial list; NULL when full or the spare;
- *   the bytes between the bitmap and the first object are 0.
- */
-struct kcache_slab
-{
-    uintptr_t check;          /* keyed checksum of the words below and the slab's address */
-    struct kcache_slab* next; /* partial list */
-    struct kcache_slab* prev;
-    uintptr_t shape;          /* class << 1 | geometry, fixed when the slab is made */
-    uintptr_t inuse;          /* live objects */
-    uintptr_t bitmap[];       /* 1 = live object */
-};
-
-/* Word numbers of the header fields, for the checksum keys. */
-enum
-{
-    KCACHE_W_NEXT = 1,
-    KCACHE_W_PREV = 2,
-    KCACHE_W_SHAPE = 3,
-    KCACHE_W_INUSE = 4,
-    KCACHE_W_BITMAP = 5,
-};
-#define KCACHE_HEADER_BYTES (offsetof(struct kcache_slab, bitmap))
-_Static_assert(KCACHE_HEADER_BYTES == KCACHE_W_BITMAP * sizeof(uintptr_t), "header is whole words");
-_Static_assert(offsetof(struct kcache_slab, inuse) == KCACHE_W_INUSE * sizeof(uintptr_t), "word numbers");
-_Static_assert(KCACHE_W_BITMAP + (KCACHE_MAX_SLAB_BLOCKS * KCACHE_BS / KCACHE_ALIGN + KCACHE_WORD_BITS - 1) /
-                       KCACHE_WORD_BITS <=
-                   KCACHE_HEADER_WORDS,
-               "a key for every header word");
-
 /* ---------------------------------------------------------------- classes */
 
 static size_t kcache_class_size(size_t ci)
 {
-    if (ci < KCACHE_SMALL_MAX / KCACHE_SMALL_STEP) {
+    if (ci < KCACHE_SMALL_CLASSES) {
         return (ci + 1) * KCACHE_SMALL_STEP;
     }
-    size_t j = ci - KCACHE_SMALL_MAX / KCACHE_SMALL_STEP; /* four classes per power of two */
-    size_t base = (size_t)KCACHE_SMALL_MAX << (j / 4);
-    return base + (j % 4 + 1) * (base / 4);
+    size_t j = ci - KCACHE_SMALL_CLASSES;
+    size_t base = (size_t)KCACHE_SMALL_MAX << (j / KCACHE_OCTAVE_CLASSES);
+    return base + (j % KCACHE_OCTAVE_CLASSES + 1) * (base / KCACHE_OCTAVE_CLASSES);
 }
 
 size_t kcache_class_of(size_t size)
@@ -100,10 +53,13 @@ size_t kcache_class_of(size_t size)
     if (size <= KCACHE_SMALL_MAX) {
         return (size - 1) / KCACHE_SMALL_STEP;
     }
+    /* KCACHE_OCTAVE_CLASSES classes per power of two above KCACHE_SMALL_MAX
+     * (two powers: the static assert in kcache.h). */
     if (size <= 2 * (size_t)KCACHE_SMALL_MAX) {
-        return 32 + (size - KCACHE_SMALL_MAX - 1) / (KCACHE_SMALL_MAX / 4);
+        return KCACHE_SMALL_CLASSES + (size - KCACHE_SMALL_MAX - 1) / (KCACHE_SMALL_MAX / KCACHE_OCTAVE_CLASSES);
     }
-    return 36 + (size - 2 * (size_t)KCACHE_SMALL_MAX - 1) / (KCACHE_SMALL_MAX / 2);
+    return KCACHE_SMALL_CLASSES + KCACHE_OCTAVE_CLASSES +
+           (size - 2 * (size_t)KCACHE_SMALL_MAX - 1) / (2 * (size_t)KCACHE_SMALL_MAX / KCACHE_OCTAVE_CLASSES);
 }
 
 static size_t kcache_round_align(size_t n)
@@ -166,54 +122,6 @@ static uint64_t kcache_mix(uint64_t x)
     x ^= x >> 27;
     x *= 0x94D049BB133111EBull;
     return x ^ (x >> 31);
-}
-
-/* The geometry a shape word names, or NULL if it names none. */
-KCACHE_HOT const struct kcache_geometry* kcache_geometry_of(const struct kcache* kc, uintptr_t shape)
-{
-    if (KCACHE_UNLIKELY(shape >= 2 * (uintptr_t)KCACHE_CLASSES)) {
-        return NULL;
-    }
-    return &kc->classes[shape >> 1].geometry[shape & 1];
-}
-
-KCACHE_HOT size_t kcache_shape_class(uintptr_t shape)
-{
-    return (size_t)(shape >> 1);
-}
-
-/*
- * check = key_final * (address + 1) + sum(word_i * keys[i]), i >= 1.
- * The keys are odd, so a change of any one word always changes the sum (odd
- * numbers are invertible modulo 2^n); the sum is linear in each word, so a
- * store updates it in O(1); without the keys nobody can compute the check
- * of a forged header. Independent multiplies: about a cycle per word.
- */
-KCACHE_HOT uintptr_t kcache_seal_value(const struct kcache* kc, const struct kcache_slab* s, size_t words)
-{
-    const uintptr_t* k = kc->keys;
-    uintptr_t sum = kc->key_final * ((uintptr_t)s + 1);
-    sum += (uintptr_t)s->next * k[KCACHE_W_NEXT] + (uintptr_t)s->prev * k[KCACHE_W_PREV];
-    sum += s->shape * k[KCACHE_W_SHAPE] + s->inuse * k[KCACHE_W_INUSE];
-    sum += s->bitmap[0] * k[KCACHE_W_BITMAP]; /* every slab has a word; most have one */
-    for (size_t i = 1; i < words; i++) {
-        sum += s->bitmap[i] * k[KCACHE_W_BITMAP + i];
-    }
-    return sum;
-}
-
-/*
- * Verify a header before using it: its shape must name a geometry (which
- * then bounds the words read) and its check must match. Returns the
- * geometry, or NULL for a corrupt header.
- */
-KCACHE_HOT const struct kcache_geometry* kcache_slab_ok(const struct kcache* kc, const struct kcache_slab* s)
-{
-    const struct kcache_geometry* g = kcache_geometry_of(kc, s->shape);
-    if (KCACHE_UNLIKELY(g == NULL || s->check != kcache_seal_value(kc, s, g->words))) {
-        return NULL;
-    }
-    return g;
 }
 
 /* Link setters keep the check in step (list moves are not the hot path). */
@@ -346,69 +254,6 @@ static void* kcache_alloc_blocks(struct kcache* kc, size_t size, enum kcache_fau
 
 /* ------------------------------------------------------------------ slabs */
 
-KCACHE_HOT struct kcache_slab* kcache_slab_at(const struct kcache* kc, size_t first)
-{
-    return (struct kcache_slab*)(kc->pool + first * KCACHE_BS);
-}
-
-KCACHE_HOT unsigned char* kcache_object(const struct kcache_slab* s, const struct kcache_geometry* g, size_t size,
-                                        size_t slot)
-{
-    return (unsigned char*)s + g->offset + slot * size;
-}
-
-KCACHE_HOT bool kcache_slot_live(const struct kcache_slab* s, size_t slot)
-{
-    return (s->bitmap[slot / KCACHE_WORD_BITS] >> (slot % KCACHE_WORD_BITS)) & 1u;
-}
-
-static size_t kcache_popcount(uintptr_t w)
-{
-    size_t n = 0;
-    for (; w != 0; w &= w - 1) {
-        n++;
-    }
-    return n;
-}
-
-/* Bitmap agrees with inuse, padding bits are set, header gap is zero. */
-static bool kcache_bitmap_ok(const struct kcache_slab* s, const struct kcache_geometry* g)
-{
-    size_t live = 0;
-    for (size_t w = 0; w < g->words; w++) {
-        live += kcache_popcount(s->bitmap[w]);
-    }
-    for (size_t bit = g->capacity; bit < (size_t)g->words * KCACHE_WORD_BITS; bit++) {
-        if (!kcache_slot_live(s, bit)) {
-            return false;
-        }
-        live--;
-    }
-    const unsigned char* gap = (const unsigned char*)&s->bitmap[g->words];
-    for (const unsigned char* p = gap; p < (const unsigned char*)s + g->offset; p++) {
-        if (*p != 0) {
-            return false;
-        }
-    }
-    return live == s->inuse;
-}
-
-/*
- * The whole header of the CACHE allocation of n blocks at s is sound: it
- * passes its check, its geometry is n blocks long, inuse <= capacity and
- * the bitmap agrees (kcache_bitmap_ok). Its geometry, or NULL. What
- * kcache_check wants of every slab, and what a rebuild wants before it
- * links one: a slab that passes has a free slot whenever inuse < capacity.
- */
-static const struct kcache_geometry* kcache_slab_sound(const struct kcache* kc, const struct kcache_slab* s, size_t n)
-{
-    const struct kcache_geometry* g = kcache_slab_ok(kc, s);
-    if (g == NULL || g->blocks != n || s->inuse > g->capacity || !kcache_bitmap_ok(s, g)) {
-        return NULL;
-    }
-    return g;
-}
-
 /* Lay out a fresh slab in `mem`: zero header, padding bits set, sealed. */
 static struct kcache_slab* kcache_format(struct kcache* kc, void* mem, size_t ci, size_t which)
 {
@@ -522,18 +367,39 @@ static void kcache_list_unlink(const struct kcache* kc, struct kcache_class* c, 
     c->partial_slabs--;
 }
 
-/*
- * Is the verified, non-full slab s really on its class's list, as its links
- * say? Always, except for a slab that a rebuild left out because its header
- * was corrupt then, and whose header was put back since: its links are
- * stale (the rebuild did not write them) and must not be followed to unlink
- * it. Both neighbours must link back to s.
- */
-static bool kcache_on_list(const struct kcache_class* c, const struct kcache_slab* s)
+/* What one link of a slab says about its place on the partial list. */
+enum kcache_link
 {
-    const struct kcache_slab* prev = s->prev;
-    const struct kcache_slab* next = s->next;
-    return (prev != NULL ? prev->next : c->partial) == s && (next == NULL || next->prev == s);
+    KCACHE_LINK_BACK,    /* the neighbour is a sound slab of the class linking back (or NULL, rightly) */
+    KCACHE_LINK_STALE,   /* it is not: the slab is off the list, its links stale */
+    KCACHE_LINK_CORRUPT, /* the neighbour is a slab whose header fails its check: nothing known */
+};
+
+/*
+ * The verified slab s of class c is emptying; its next (next_side) or prev
+ * link names a neighbour. Is s on the list, as that link says? A slab is
+ * off the list, with stale links, when a rebuild left it out because its
+ * header was corrupt then and the header was put back since. The neighbour
+ * is verified before its link is read: a corrupt neighbour's links say
+ * nothing (an overrun may have rewritten them), so neither answer may be
+ * built on them. A neighbour that is no slab, of another class or linking
+ * elsewhere proves s off the list; a NULL prev is right only for the head.
+ */
+static enum kcache_link kcache_link_of(const struct kcache* kc, const struct kcache_class* c,
+                                       const struct kcache_slab* s, bool next_side)
+{
+    const struct kcache_slab* n = next_side ? s->next : s->prev;
+    if (n == NULL) {
+        return next_side || c->partial == s ? KCACHE_LINK_BACK : KCACHE_LINK_STALE;
+    }
+    if (kcache_listed_block(kc, n) == SIZE_MAX) {
+        return KCACHE_LINK_STALE; /* no slab starts there (any more) */
+    }
+    if (kcache_slab_ok(kc, n) == NULL) {
+        return KCACHE_LINK_CORRUPT;
+    }
+    const struct kcache_slab* back = next_side ? n->prev : n->next;
+    return back == s && &kc->classes[kcache_shape_class(n->shape)] == c ? KCACHE_LINK_BACK : KCACHE_LINK_STALE;
 }
 
 /*
@@ -750,6 +616,29 @@ KCACHE_HOT size_t kcache_slot_of(const struct kcache* kc, const struct kcache_sl
     return slot;
 }
 
+/*
+ * The verified slab s has just emptied, and a neighbour its links name is
+ * a slab whose header fails its check (the other links back, or is corrupt
+ * too): whether s is on the list cannot be known, and unlinking it would
+ * trust a corrupt header's links, keeping it would leave a link to s behind
+ * if it is. So each corrupt neighbour is quarantined (reported once) and the
+ * class's list rebuilt from the table, as when kmalloc meets a corrupt head;
+ * the rebuild makes s the spare or gives it back. Cold: only after a
+ * corruption.
+ */
+static __attribute__((noinline, cold)) void kcache_free_recover(struct kcache* kc, struct kcache_class* c,
+                                                                struct kcache_slab* s, enum kcache_link prev,
+                                                                enum kcache_link next)
+{
+    if (prev == KCACHE_LINK_CORRUPT) {
+        kcache_quarantine(kc, c, s->prev);
+    }
+    if (next == KCACHE_LINK_CORRUPT) {
+        kcache_quarantine(kc, c, s->next);
+    }
+    kcache_rebuild(kc, (size_t)(c - kc->classes));
+}
+
 /* s went from full to partial, or to empty: move it (list, spare, heap). */
 static void kcache_free_moved(struct kcache* kc, struct kcache_slab* s, const struct kcache_geometry* g,
                               bool was_full)
@@ -759,8 +648,13 @@ static void kcache_free_moved(struct kcache* kc, struct kcache_slab* s, const st
         kcache_list_push(kc, c, s);
         return;
     }
-    if (!was_full && kcache_on_list(c, s)) {
-        kcache_list_unlink(kc, c, s);
+    enum kcache_link prev = was_full ? KCACHE_LINK_STALE : kcache_link_of(kc, c, s, false);
+    enum kcache_link next = was_full ? KCACHE_LINK_STALE : kcache_link_of(kc, c, s, true);
+    if (prev == KCACHE_LINK_BACK && next == KCACHE_LINK_BACK) {
+        kcache_list_unlink(kc, c, s); /* both neighbours verified */
+    } else if (prev != KCACHE_LINK_STALE && next != KCACHE_LINK_STALE) {
+        kcache_free_recover(kc, c, s, prev, next);
+        return;
     } else { /* full: links NULL already; off the list: stale links, never followed */
         kcache_set_next(kc, s, NULL);
         kcache_set_prev(kc, s, NULL);
@@ -983,155 +877,4 @@ void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats)
         stats->objects += c->objects;
         stats->object_bytes += c->objects * c->size;
     }
-}
-
-/* ------------------------------------------------------------------ check */
-
-/* What the table scan finds per class, compared with the class afterwards. */
-struct kcache_census
-{
-    size_t slabs;
-    size_t partial;
-    size_t objects;
-};
-
-/* First byte of a free object that is not poison, or NULL. */
-static const unsigned char* kcache_poison_broken(const struct kcache_slab* s, const struct kcache_geometry* g,
-                                                 size_t size)
-{
-    for (size_t slot = 0; slot < g->capacity; slot++) {
-        const unsigned char* object = kcache_object(s, g, size, slot);
-        for (size_t i = 0; i < size && !kcache_slot_live(s, slot); i++) {
-            if (object[i] != KCACHE_POISON_BYTE) {
-                return &object[i];
-            }
-        }
-    }
-    return NULL;
-}
-
-/* One CACHE allocation of n blocks at `first`, on its own. Returns the bad
- * block or SIZE_MAX, and counts it into its class's census. */
-static size_t kcache_check_slab(const struct kcache* kc, size_t first, size_t n, struct kcache_census* census)
-{
-    const struct kcache_slab* s = kcache_slab_at(kc, first);
-    const struct kcache_geometry* g = kcache_slab_sound(kc, s, n);
-    if (g == NULL) {
-        return first;
-    }
-    size_t ci = kcache_shape_class(s->shape);
-    bool listed = s->inuse > 0 && s->inuse < g->capacity;
-    bool spare = s->inuse == 0;
-    if ((spare && kc->classes[ci].spare != s) || (!listed && (s->next != NULL || s->prev != NULL))) {
-        return first;
-    }
-    if (kc->flags & KCACHE_FLAG_POISON) {
-        const unsigned char* broken = kcache_poison_broken(s, g, kc->classes[ci].size);
-        if (broken != NULL) {
-            return heap_address_to_block(kc->heap, broken);
-        }
-    }
-    census[ci].slabs++;
-    census[ci].partial += listed;
-    census[ci].objects += s->inuse;
-    return SIZE_MAX;
-}
-
-/* Block of a slab pointer found in a list or spare: SIZE_MAX unless it is
- * the start of a CACHE allocation (so the table scan has checked it). */
-static size_t kcache_listed_block(const struct kcache* kc, const struct kcache_slab* s)
-{
-    const struct heap* heap = kc->heap;
-    uintptr_t start = (uintptr_t)heap->saddr;
-    uintptr_t p = (uintptr_t)s;
-    if (p < start || (p - start) % KCACHE_BS != 0 || (p - start) / KCACHE_BS >= heap->table->total) {
-        return SIZE_MAX;
-    }
-    size_t block = heap_address_to_block(heap, s);
-    HEAP_BLOCK_TABLE_ENTRY e = heap->table->entries[block];
-    HEAP_BLOCK_TABLE_ENTRY want = HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_CACHE;
-    return (e & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) == want ? block : SIZE_MAX;
-}
-
-/* The class's list and spare against the census. On failure *bad is the
- * offending slab's block, or SIZE_MAX for a bad pointer or counter. */
-static bool kcache_check_class(const struct kcache* kc, size_t ci, const struct kcache_census* census, size_t* bad)
-{
-    const struct kcache_class* c = &kc->classes[ci];
-    const struct kcache_slab* prev = NULL;
-    size_t count = 0;
-    *bad = SIZE_MAX;
-    for (const struct kcache_slab* s = c->partial; s != NULL; s = s->next) {
-        size_t block = kcache_listed_block(kc, s);
-        /* The table scan checked the header; here: it is of this class,
-         * partial, linked both ways, and the walk cannot loop (count bound). */
-        if (block == SIZE_MAX || kcache_shape_class(s->shape) != ci || s->inuse == 0 ||
-            s->inuse >= kcache_geometry_of(kc, s->shape)->capacity || s->prev != prev || ++count > census->partial) {
-            *bad = block;
-            return false;
-        }
-        prev = s;
-    }
-    if (c->spare != NULL) {
-        size_t block = kcache_listed_block(kc, c->spare);
-        if (block == SIZE_MAX || kcache_shape_class(c->spare->shape) != ci || c->spare->inuse != 0) {
-            *bad = block;
-            return false;
-        }
-    }
-    return count == census->partial && count == c->partial_slabs && census->slabs == c->slabs &&
-           census->objects == c->objects;
-}
-
-static int kcache_check_fail(size_t* bad_block, size_t block)
-{
-    if (bad_block != NULL) {
-        *bad_block = block;
-    }
-    return -ECORRUPT;
-}
-
-int kcache_check(const struct kcache* kc, size_t* bad_block)
-{
-    if (kc == NULL || kc->heap == NULL) {
-        return -EINVARG;
-    }
-    int res = heap_check(kc->heap, bad_block);
-    if (res != PEACHOS_ALL_OK) {
-        return res;
-    }
-    const struct heap_table* table = kc->heap->table;
-    if (kc->pool != (uintptr_t)kc->heap->saddr || kc->entries != table->entries || kc->blocks != table->total) {
-        return kcache_check_fail(bad_block, SIZE_MAX); /* the copies of the heap's geometry */
-    }
-    struct kcache_census census[KCACHE_CLASSES];
-    memset(census, 0, sizeof(census));
-    size_t slabs = 0;
-    size_t blocks = 0;
-    for (size_t i = 0; i < table->total;) {
-        size_t n = heap_allocation_blocks(kc->heap, i);
-        if (n == 0) {
-            i++;
-            continue;
-        }
-        if ((table->entries[i] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE) {
-            size_t bad = kcache_check_slab(kc, i, n, census);
-            if (bad != SIZE_MAX) {
-                return kcache_check_fail(bad_block, bad);
-            }
-            slabs++;
-            blocks += n;
-        }
-        i += n;
-    }
-    for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
-        size_t bad = SIZE_MAX;
-        if (!kcache_check_class(kc, ci, &census[ci], &bad)) {
-            return kcache_check_fail(bad_block, bad);
-        }
-    }
-    if (slabs != kc->slabs || blocks != kc->slab_blocks) {
-        return kcache_check_fail(bad_block, SIZE_MAX);
-    }
-    return PEACHOS_ALL_OK;
 }

@@ -13,7 +13,7 @@
  * whole blocks with the seed's encoding exactly (41, C1 01, ...).
  *
  * Slab layout: [header | bitmap | pad to 16 | object 0 | object 1 | ...]. The
- * header (struct kcache_slab, private to kcache.c) holds the partial-list
+ * header (struct kcache_slab, private: kcache_internal.h) holds the partial-list
  * links, the class, the geometry, the number of live objects and the
  * allocation bitmap (1 bit per object, 1 = live). There is no free list in
  * the objects: free objects hold nothing the allocator reads (except the
@@ -45,9 +45,13 @@
 #define KCACHE_SMALL_STEP 16     /* class spacing up to KCACHE_SMALL_MAX */
 #define KCACHE_SMALL_MAX 512     /* last class of the 16-byte steps */
 #define KCACHE_MAX_SIZE 2048     /* largest size served by a cache: half a 4 KiB block */
-#define KCACHE_CLASSES 40        /* 32 + 8, see above */
+#define KCACHE_OCTAVE_CLASSES 4  /* classes per power of two above KCACHE_SMALL_MAX */
+#define KCACHE_SMALL_CLASSES (KCACHE_SMALL_MAX / KCACHE_SMALL_STEP) /* 32 */
+#define KCACHE_CLASSES (KCACHE_SMALL_CLASSES + 2 * KCACHE_OCTAVE_CLASSES) /* 32 + 8, see above */
 #define KCACHE_MAX_SLAB_BLOCKS 8 /* longest slab a class may prefer */
 #define KCACHE_POISON_BYTE 0x6B  /* content of a free object with KCACHE_FLAG_POISON */
+/* The classes above KCACHE_SMALL_MAX cover two powers of two. */
+_Static_assert(KCACHE_MAX_SIZE == 4 * KCACHE_SMALL_MAX, "two octaves above the 16-byte steps");
 
 /* kcache_init flags */
 #define KCACHE_FLAG_POISON 0x1u /* poison freed objects, check the poison on allocation */
@@ -65,7 +69,7 @@ enum kcache_fault_site
  * heap were full. Called once per attempt, before the heap is asked. */
 typedef bool (*kcache_fault_fn)(void* ctx, enum kcache_fault_site site);
 
-struct kcache_slab; /* header in the slab's first block, see kcache.c */
+struct kcache_slab; /* header in the slab's first block, see kcache_internal.h */
 
 #define KCACHE_PREFERRED 0
 #define KCACHE_SINGLE 1
@@ -105,7 +109,7 @@ struct kcache_class
     size_t quarantined;                /* corrupt slabs abandoned by this class */
 };
 
-/* Header words a slab may have (kcache.c): 5 fixed + the largest bitmap,
+/* Header words a slab may have (kcache_internal.h): 5 fixed + the largest bitmap,
  * a 16-byte class in the longest slab. */
 #define KCACHE_HEADER_WORDS \
     (5 + (KCACHE_MAX_SLAB_BLOCKS * PEACHOS_HEAP_BLOCK_SIZE / KCACHE_ALIGN + 8 * sizeof(uintptr_t) - 1) / (8 * sizeof(uintptr_t)))
