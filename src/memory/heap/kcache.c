@@ -417,23 +417,13 @@ static enum kcache_link kcache_link_of(const struct kcache* kc, const struct kca
 static void kcache_rebuild(struct kcache* kc, size_t ci)
 {
     struct kcache_class* c = &kc->classes[ci];
-    const struct heap_table* table = kc->heap->table;
     struct kcache_slab* tail = NULL;
     size_t corrupt = 0;
     c->partial = NULL;
     c->partial_slabs = 0;
-    for (size_t i = 0; i < table->total;) {
-        size_t n = heap_allocation_blocks(kc->heap, i);
-        if (n == 0) {
-            i++;
-            continue;
-        }
-        struct kcache_slab* s = kcache_slab_at(kc, i);
-        bool cache = (table->entries[i] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE;
-        i += n; /* before a release below frees these blocks */
-        if (!cache) {
-            continue;
-        }
+    size_t n;
+    for (size_t i = 0, first; (first = kcache_next_slab(kc, &i, &n)) != SIZE_MAX;) {
+        struct kcache_slab* s = kcache_slab_at(kc, first);
         const struct kcache_geometry* g = kcache_slab_sound(kc, s, n);
         if (g == NULL) {
             corrupt++;
@@ -598,24 +588,6 @@ KCACHE_HOT void* kcache_alloc_small(struct kcache* kc, size_t ci)
     return kcache_hand_out(kc, c, s, g, slot);
 }
 
-/* Slot of the live object starting at ptr in a verified slab, or SIZE_MAX. */
-KCACHE_HOT size_t kcache_slot_of(const struct kcache* kc, const struct kcache_slab* s,
-                                 const struct kcache_geometry* g, const void* ptr)
-{
-    uintptr_t base = (uintptr_t)s + g->offset;
-    uintptr_t p = (uintptr_t)ptr;
-    if (p < base) {
-        return SIZE_MAX; /* inside the header */
-    }
-    const struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
-    uint32_t offset = (uint32_t)(p - base); /* < slab bytes, see the static assert */
-    uint32_t slot = (uint32_t)(((uint64_t)offset * c->reciprocal) >> 32);
-    if (offset != slot * c->size || slot >= g->capacity || !kcache_slot_live(s, slot)) {
-        return SIZE_MAX; /* interior pointer, slab tail, or not live (double free) */
-    }
-    return slot;
-}
-
 /*
  * The verified slab s has just emptied, and a neighbour its links name is
  * a slab whose header fails its check (the other links back, or is corrupt
@@ -719,48 +691,6 @@ KCACHE_HOT size_t kcache_cache_start(const struct kcache* kc, const void* ptr)
     return first;
 }
 
-/* ----------------------------------------------------------------- lookup */
-
-/* A pointer kcache_free would accept: a small object or a block allocation. */
-struct kcache_ref
-{
-    bool small;
-    size_t first;  /* first block of the allocation */
-    size_t blocks; /* block allocation: its length */
-    size_t usable; /* ksize */
-};
-
-/* Fill *ref and return true iff kcache_free(ptr) would free something. */
-static bool kcache_lookup(const struct kcache* kc, const void* ptr, struct kcache_ref* ref)
-{
-    const struct heap* heap = kc->heap;
-    size_t first = heap_allocation_start(heap, ptr);
-    if (first == SIZE_MAX) {
-        return false;
-    }
-    ref->first = first;
-    if ((heap->table->entries[first] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE) {
-        const struct kcache_slab* s = kcache_slab_at(kc, first);
-        const struct kcache_geometry* g = kcache_slab_ok(kc, s);
-        if (g == NULL || kcache_slot_of(kc, s, g, ptr) == SIZE_MAX) {
-            return false;
-        }
-        ref->small = true;
-        ref->blocks = 0;
-        ref->usable = kc->classes[kcache_shape_class(s->shape)].size;
-        return true;
-    }
-    size_t bad;
-    size_t n = heap_chain_length(heap->table, first, HEAP_BLOCK_TYPE_PLAIN, &bad); /* as heap_free decides */
-    if (n == 0 || ptr != heap_block_to_address(heap, first)) {
-        return false;
-    }
-    ref->small = false;
-    ref->blocks = n;
-    ref->usable = n * KCACHE_BS;
-    return true;
-}
-
 /* ----------------------------------------------------------------- public */
 
 void* kcache_alloc(struct kcache* kc, size_t size)
@@ -794,15 +724,6 @@ void kcache_free(struct kcache* kc, void* ptr)
         return;
     }
     heap_free(kc->heap, ptr); /* block allocations, and every refusal of a non-cache pointer */
-}
-
-size_t kcache_size(const struct kcache* kc, const void* ptr)
-{
-    struct kcache_ref ref;
-    if (kc == NULL || ptr == NULL || !kcache_lookup(kc, ptr, &ref)) {
-        return 0;
-    }
-    return ref.usable;
 }
 
 /* Move to new memory: copy the old usable bytes, free the old. */
@@ -858,23 +779,4 @@ void* kcache_realloc(struct kcache* kc, void* ptr, size_t size)
         return ptr; /* the class still fits: never move to shrink */
     }
     return kcache_move(kc, ptr, &ref, size);
-}
-
-void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats)
-{
-    memset(stats, 0, sizeof(*stats));
-    stats->slabs = kc->slabs;
-    stats->slab_blocks = kc->slab_blocks;
-    stats->corruptions = kc->corruptions;
-    stats->use_after_free = kc->use_after_free;
-    stats->forced_failures = kc->forced_failures;
-    stats->list_rebuilds = kc->rebuilds;
-    stats->rebuild_corrupt_slabs = kc->rebuild_corrupt;
-    for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
-        const struct kcache_class* c = &kc->classes[ci];
-        stats->quarantined_slabs += c->quarantined;
-        stats->spare_slabs += c->spare != NULL;
-        stats->objects += c->objects;
-        stats->object_bytes += c->objects * c->size;
-    }
 }

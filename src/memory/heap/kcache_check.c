@@ -1,6 +1,8 @@
 /*
  * kcache_check.c - the checker of the small-object caches: every invariant
- * of docs/kcache.md ("kcache_check"), from the table up. Never writes.
+ * of docs/kcache.md ("kcache_check"), from the table up; and the other
+ * questions that never write: what kfree would do with a pointer
+ * (kcache_lookup, for ksize and krealloc), ksize, the counters.
  * Shares the slab header and its verification with kcache.c through
  * kcache_internal.h; needs heap.c / heap_check.c only, not kcache.c.
  */
@@ -8,6 +10,66 @@
 #include "heap_status.h"
 
 #include "../memory.h"
+
+/* What kcache_free would do with ptr, without doing it (kcache_internal.h). */
+bool kcache_lookup(const struct kcache* kc, const void* ptr, struct kcache_ref* ref)
+{
+    const struct heap* heap = kc->heap;
+    size_t first = heap_allocation_start(heap, ptr);
+    if (first == SIZE_MAX) {
+        return false;
+    }
+    ref->first = first;
+    if ((heap->table->entries[first] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE) {
+        const struct kcache_slab* s = kcache_slab_at(kc, first);
+        const struct kcache_geometry* g = kcache_slab_ok(kc, s);
+        if (g == NULL || kcache_slot_of(kc, s, g, ptr) == SIZE_MAX) {
+            return false;
+        }
+        ref->small = true;
+        ref->blocks = 0;
+        ref->usable = kc->classes[kcache_shape_class(s->shape)].size;
+        return true;
+    }
+    size_t bad;
+    size_t n = heap_chain_length(heap->table, first, HEAP_BLOCK_TYPE_PLAIN, &bad); /* as heap_free decides */
+    if (n == 0 || ptr != heap_block_to_address(heap, first)) {
+        return false;
+    }
+    ref->small = false;
+    ref->blocks = n;
+    ref->usable = n * KCACHE_BS;
+    return true;
+}
+
+size_t kcache_size(const struct kcache* kc, const void* ptr)
+{
+    struct kcache_ref ref;
+    if (kc == NULL || ptr == NULL || !kcache_lookup(kc, ptr, &ref)) {
+        return 0;
+    }
+    return ref.usable;
+}
+
+/* Counters (O(KCACHE_CLASSES)): the caches' own, and the classes' summed. */
+void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    stats->slabs = kc->slabs;
+    stats->slab_blocks = kc->slab_blocks;
+    stats->corruptions = kc->corruptions;
+    stats->use_after_free = kc->use_after_free;
+    stats->forced_failures = kc->forced_failures;
+    stats->list_rebuilds = kc->rebuilds;
+    stats->rebuild_corrupt_slabs = kc->rebuild_corrupt;
+    for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
+        const struct kcache_class* c = &kc->classes[ci];
+        stats->quarantined_slabs += c->quarantined;
+        stats->spare_slabs += c->spare != NULL;
+        stats->objects += c->objects;
+        stats->object_bytes += c->objects * c->size;
+    }
+}
 
 /* What the table scan finds per class, compared with the class afterwards. */
 struct kcache_census
@@ -114,21 +176,14 @@ int kcache_check(const struct kcache* kc, size_t* bad_block)
     memset(census, 0, sizeof(census));
     size_t slabs = 0;
     size_t blocks = 0;
-    for (size_t i = 0; i < table->total;) {
-        size_t n = heap_allocation_blocks(kc->heap, i);
-        if (n == 0) {
-            i++;
-            continue;
+    size_t n;
+    for (size_t i = 0, first; (first = kcache_next_slab(kc, &i, &n)) != SIZE_MAX;) {
+        size_t bad = kcache_check_slab(kc, first, n, census);
+        if (bad != SIZE_MAX) {
+            return kcache_check_fail(bad_block, bad);
         }
-        if ((table->entries[i] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE) {
-            size_t bad = kcache_check_slab(kc, i, n, census);
-            if (bad != SIZE_MAX) {
-                return kcache_check_fail(bad_block, bad);
-            }
-            slabs++;
-            blocks += n;
-        }
-        i += n;
+        slabs++;
+        blocks += n;
     }
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
         size_t bad = SIZE_MAX;

@@ -123,6 +123,37 @@ KCACHE_HOT bool kcache_slot_live(const struct kcache_slab* s, size_t slot)
     return (s->bitmap[slot / KCACHE_WORD_BITS] >> (slot % KCACHE_WORD_BITS)) & 1u;
 }
 
+/* Slot of the live object starting at ptr in a verified slab, or SIZE_MAX. */
+KCACHE_HOT size_t kcache_slot_of(const struct kcache* kc, const struct kcache_slab* s,
+                                 const struct kcache_geometry* g, const void* ptr)
+{
+    uintptr_t base = (uintptr_t)s + g->offset;
+    uintptr_t p = (uintptr_t)ptr;
+    if (p < base) {
+        return SIZE_MAX; /* inside the header */
+    }
+    const struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
+    uint32_t offset = (uint32_t)(p - base); /* < slab bytes, see the static assert */
+    uint32_t slot = (uint32_t)(((uint64_t)offset * c->reciprocal) >> 32);
+    if (offset != slot * c->size || slot >= g->capacity || !kcache_slot_live(s, slot)) {
+        return SIZE_MAX; /* interior pointer, slab tail, or not live (double free) */
+    }
+    return slot;
+}
+
+/* A pointer kcache_free would accept: a small object or a block allocation. */
+struct kcache_ref
+{
+    bool small;
+    size_t first;  /* first block of the allocation */
+    size_t blocks; /* block allocation: its length */
+    size_t usable; /* ksize */
+};
+
+/* Fill *ref and return true iff kcache_free(ptr) would free something
+ * (kcache_check.c; krealloc and ksize use it). */
+bool kcache_lookup(const struct kcache* kc, const void* ptr, struct kcache_ref* ref);
+
 static inline size_t kcache_popcount(uintptr_t w)
 {
     size_t n = 0;
@@ -186,6 +217,23 @@ static inline size_t kcache_listed_block(const struct kcache* kc, const struct k
     HEAP_BLOCK_TABLE_ENTRY e = heap->table->entries[block];
     HEAP_BLOCK_TABLE_ENTRY want = HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_CACHE;
     return (e & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) == want ? block : SIZE_MAX;
+}
+
+/* The table scan of the rebuild and of kcache_check: the first block of the
+ * next CACHE allocation at or after block *i, its length in *n, and *i moved
+ * past it (before the caller may free it); SIZE_MAX after the last one. */
+static inline size_t kcache_next_slab(const struct kcache* kc, size_t* i, size_t* n)
+{
+    const struct heap_table* table = kc->heap->table;
+    while (*i < table->total) {
+        size_t first = *i;
+        *n = heap_allocation_blocks(kc->heap, first);
+        *i += *n != 0 ? *n : 1;
+        if (*n != 0 && (table->entries[first] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE) {
+            return first;
+        }
+    }
+    return SIZE_MAX;
 }
 
 #endif /* PEACHOS_KCACHE_INTERNAL_H */
