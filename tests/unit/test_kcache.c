@@ -1354,6 +1354,159 @@ static void test_corrupt_neighbour_stays_corrupt(void** state)
     kc_env_destroy(&e);
 }
 
+/*
+ * The neighbour check when a slab empties (kcache.c, kcache_link_of): each
+ * half of it decides on its own. The list is slab 3 -> 2 -> 1 -> 0 (class
+ * 0); slab 2 (or the tail, slab 0) empties with its last kfree after one
+ * header was changed as the case says (sealed with the secret unless it is
+ * meant to be corrupt). Then: unlinked (both neighbours sound, of the class,
+ * linking back), left alone as off the list (a neighbour that links
+ * elsewhere, is no slab, is of another class, or a NULL prev while it is not
+ * the head), or the corrupt neighbour quarantined and the list rebuilt.
+ */
+enum kc_neighbour_case
+{
+    KC_NB_LINKED,          /* nothing changed: unlinked */
+    KC_NB_TAIL,            /* slab 0 (next NULL) empties: unlinked */
+    KC_NB_NEXT_ELSEWHERE,  /* slab 1's prev names slab 0 */
+    KC_NB_PREV_ELSEWHERE,  /* slab 3's next names slab 0 */
+    KC_NB_PREV_NULL,       /* slab 2's prev is NULL, but slab 3 is the head */
+    KC_NB_NEXT_NOT_A_SLAB, /* slab 2's next names a plain allocation */
+    KC_NB_NEXT_OTHER_CLASS,/* slab 2's next names a class-1 slab whose prev names slab 2 */
+    KC_NB_NEXT_CORRUPT,    /* slab 1's check broken */
+    KC_NB_PREV_CORRUPT,    /* slab 3's check broken */
+    KC_NB_BOTH_CORRUPT,    /* both */
+    KC_NB_CORRUPT_AND_ELSEWHERE, /* slab 3 broken, slab 1's prev names slab 0 */
+};
+
+static void neighbour_case(enum kc_neighbour_case how)
+{
+    struct kc_env e;
+    kc_env_make(&e, 8, 0);
+    size_t cap = e.kc.classes[0].geometry[0].capacity;
+    static const size_t order[4] = { 0, 1, 2, 3 };
+    size_t freed[4];
+    void** p = kc_partial_slabs(&e, 4, order, freed);
+    struct unit_slab_mirror* s[4];
+    for (size_t k = 0; k < 4; k++) {
+        s[k] = (struct unit_slab_mirror*)(e.pool + k * UNIT_BS);
+    }
+    unsigned char* other = kcache_alloc(&e.kc, 32); /* slab 4, class 1 */
+    unsigned char* plain = kcache_alloc(&e.kc, 3000); /* block 5 */
+    struct unit_slab_mirror* s4 = (struct unit_slab_mirror*)(e.pool + 4 * UNIT_BS);
+    assert_ptr_equal(plain, e.pool + 5 * UNIT_BS);
+    size_t m = how == KC_NB_TAIL ? 0 : 2; /* the slab that empties */
+    for (size_t i = 1; i < cap; i++) {
+        if (i != freed[m]) {
+            kcache_free(&e.kc, p[m * cap + i]);
+        }
+    }
+    switch (how) {
+    case KC_NB_NEXT_ELSEWHERE:
+    case KC_NB_CORRUPT_AND_ELSEWHERE:
+        s[1]->prev = (uintptr_t)s[0];
+        kc_reseal(&e.kc, s[1]);
+        s[3]->check ^= (how == KC_NB_CORRUPT_AND_ELSEWHERE) ? 1u : 0u;
+        break;
+    case KC_NB_PREV_ELSEWHERE:
+        s[3]->next = (uintptr_t)s[0];
+        kc_reseal(&e.kc, s[3]);
+        break;
+    case KC_NB_PREV_NULL:
+        s[2]->prev = 0;
+        kc_reseal(&e.kc, s[2]);
+        break;
+    case KC_NB_NEXT_NOT_A_SLAB:
+        s[2]->next = (uintptr_t)plain;
+        kc_reseal(&e.kc, s[2]);
+        break;
+    case KC_NB_NEXT_OTHER_CLASS:
+        s[2]->next = (uintptr_t)s4;
+        kc_reseal(&e.kc, s[2]);
+        s4->prev = (uintptr_t)s[2];
+        kc_reseal(&e.kc, s4);
+        break;
+    case KC_NB_NEXT_CORRUPT:
+    case KC_NB_PREV_CORRUPT:
+    case KC_NB_BOTH_CORRUPT:
+        s[1]->check ^= how != KC_NB_PREV_CORRUPT ? 1u : 0u;
+        s[3]->check ^= how != KC_NB_NEXT_CORRUPT ? 1u : 0u;
+        break;
+    default:
+        break;
+    }
+    uintptr_t before[6][KC_HEADER_WORDS_FIXED];
+    for (size_t k = 0; k < 4; k++) {
+        memcpy(before[k], s[k], sizeof(before[k]));
+    }
+    memcpy(before[4], s4, sizeof(before[4]));
+    memcpy(before[5], plain, sizeof(before[5]));
+    struct kcache_class* c = &e.kc.classes[0];
+    size_t reports = e.u.reports.count;
+    kcache_free(&e.kc, p[m * cap]); /* the last object: slab m is empty */
+    struct kcache_stats st;
+    kcache_get_stats(&e.kc, &st);
+    assert_int_equal(e.u.heap.rejected_frees, 0);
+    assert_ptr_equal(c->spare, s[m]);
+    assert_int_equal(s[m]->next, 0);
+    assert_int_equal(s[m]->prev, 0);
+    assert_memory_equal(before[4] + 3, (uintptr_t*)s4 + 3, 2 * sizeof(uintptr_t)); /* slab 4 */
+    assert_memory_equal(before[5], plain, sizeof(before[5]));                       /* never written */
+    switch (how) {
+    case KC_NB_LINKED:
+        assert_int_equal(s[3]->next, (uintptr_t)s[1]);
+        assert_int_equal(s[1]->prev, (uintptr_t)s[3]);
+        assert_int_equal(c->partial_slabs, 3);
+        kc_assert_clean(&e);
+        break;
+    case KC_NB_TAIL:
+        assert_int_equal(s[1]->next, 0);
+        assert_int_equal(c->partial_slabs, 3);
+        kc_assert_clean(&e);
+        break;
+    case KC_NB_NEXT_CORRUPT:
+    case KC_NB_PREV_CORRUPT:
+    case KC_NB_BOTH_CORRUPT: {
+        size_t bad = how == KC_NB_PREV_CORRUPT ? 3 : 1;
+        size_t n = how == KC_NB_BOTH_CORRUPT ? 2 : 1;
+        assert_int_equal(e.u.reports.count, reports + n);
+        assert_int_equal(e.u.reports.last.kind, HEAP_REPORT_CACHE_QUARANTINE);
+        assert_ptr_equal(e.u.reports.last.ptr, how == KC_NB_PREV_CORRUPT ? s[3] : s[1]);
+        assert_int_equal(st.quarantined_slabs, n);
+        assert_int_equal(st.corruptions, n);
+        assert_int_equal(st.list_rebuilds, 1);
+        assert_int_equal(st.rebuild_corrupt_slabs, n);
+        assert_int_equal(c->partial_slabs, 3 - n); /* rebuilt: the sound partial slabs, table order */
+        assert_ptr_equal(c->partial, s[0]);
+        assert_memory_equal(before[bad], s[bad], sizeof(before[bad])); /* nothing written to a corrupt header */
+        kc_assert_corrupt_at(&e, 1 + (how == KC_NB_PREV_CORRUPT ? 2 : 0));
+        break;
+    }
+    default: /* off the list: neither neighbour written, nothing reported */
+        assert_int_equal(e.u.reports.count, reports);
+        assert_int_equal(st.list_rebuilds, 0);
+        assert_int_equal(c->partial_slabs, 4);
+        assert_ptr_equal(c->partial, s[3]);
+        for (size_t k = 0; k < 4; k++) {
+            if (k != m) {
+                assert_memory_equal(before[k], s[k], sizeof(before[k]));
+            }
+        }
+        break;
+    }
+    free(p);
+    (void)other;
+    kc_env_destroy(&e);
+}
+
+static void test_neighbour_checks(void** state)
+{
+    (void)state;
+    for (int how = KC_NB_LINKED; how <= KC_NB_CORRUPT_AND_ELSEWHERE; how++) {
+        neighbour_case((enum kc_neighbour_case)how);
+    }
+}
+
 /* ------------------------------------------------------- kcache_check */
 
 static void expect_corrupt(struct kc_env* e, size_t want_bad)
@@ -1482,6 +1635,57 @@ static void test_check_lists(void** state)
     }
     kcache_free(&e.kc, q);
     kcache_free(&e.kc, r);
+    kc_assert_clean(&e);
+    free(p);
+    kc_env_destroy(&e);
+}
+
+
+/*
+ * The list walk of kcache_check, half by half: a prev that names another
+ * slab of the list (not NULL, not the one before), and an empty slab (the
+ * spare) made the list's only member while the real partial slab is off it
+ * with the same count (so only the walk's inuse test can tell).
+ */
+static void test_check_list_links(void** state)
+{
+    (void)state;
+    struct kc_env e;
+    kc_env_make(&e, 8, 0);
+    static const size_t order[3] = { 0, 1, 2 }; /* list: slab 2, 1, 0 */
+    size_t freed[3];
+    void** p = kc_partial_slabs(&e, 3, order, freed);
+    struct unit_slab_mirror* s0 = (struct unit_slab_mirror*)e.pool;
+    struct unit_slab_mirror* s2 = (struct unit_slab_mirror*)(e.pool + 2 * UNIT_BS);
+    assert_int_equal(s0->prev, (uintptr_t)(e.pool + UNIT_BS));
+    s0->prev = (uintptr_t)s2;
+    kc_reseal(&e.kc, s0);
+    expect_corrupt(&e, 0);
+    s0->prev = (uintptr_t)(e.pool + UNIT_BS);
+    kc_reseal(&e.kc, s0);
+    kc_assert_clean(&e);
+    free(p);
+    kc_env_destroy(&e);
+
+    kc_env_make(&e, 4, 0);
+    size_t cap = e.kc.classes[0].geometry[0].capacity;
+    p = unit_xmalloc((cap + 1) * sizeof(*p));
+    for (size_t i = 0; i <= cap; i++) {
+        p[i] = kcache_alloc(&e.kc, 16);
+    }
+    kcache_free(&e.kc, p[cap]); /* slab 1 empty: the spare */
+    kcache_free(&e.kc, p[0]);   /* slab 0 partial: the list, alone */
+    struct kcache_class* c = &e.kc.classes[0];
+    assert_ptr_equal(c->partial, e.pool);
+    assert_ptr_equal(c->spare, e.pool + UNIT_BS);
+    kc_assert_clean(&e);
+    c->partial = c->spare; /* one member, one partial slab: counts agree */
+    expect_corrupt(&e, 1);
+    c->partial = (struct kcache_slab*)e.pool;
+    kc_assert_clean(&e);
+    for (size_t i = 1; i < cap; i++) {
+        kcache_free(&e.kc, p[i]);
+    }
     kc_assert_clean(&e);
     free(p);
     kc_env_destroy(&e);
@@ -2169,8 +2373,10 @@ int main(void)
         cmocka_unit_test(test_quarantine_forged_spare),
         cmocka_unit_test(test_quarantine_mid_list),
         cmocka_unit_test(test_corrupt_neighbour_stays_corrupt),
+        cmocka_unit_test(test_neighbour_checks),
         cmocka_unit_test(test_check_counters),
         cmocka_unit_test(test_check_lists),
+        cmocka_unit_test(test_check_list_links),
         cmocka_unit_test(test_check_sealed_lies),
         cmocka_unit_test(test_poison),
         cmocka_unit_test(test_no_poison_by_default),
