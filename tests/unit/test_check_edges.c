@@ -179,6 +179,8 @@ static void test_lookup_corrupt_chain(void** state)
     size_t rejected = kheap_get()->rejected_frees;
     assert_null(krealloc(p, 3 * UNIT_BS));
     assert_int_equal(kheap_get()->rejected_frees, rejected + 1);
+    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT); /* the chain is broken */
+    assert_ptr_equal(kheap_hosted_last_report().ptr, p);
     *entry(b + 1) = saved;
     assert_int_equal(ksize(p), 2 * UNIT_BS);
 
@@ -190,6 +192,7 @@ static void test_lookup_corrupt_chain(void** state)
     assert_int_equal(ksize(end), 0);
     assert_null(krealloc(end, UNIT_BS));
     assert_int_equal(kheap_get()->rejected_frees, rejected + 2);
+    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
     *entry(15) = saved;
     kfree(end);
 
@@ -199,6 +202,11 @@ static void test_lookup_corrupt_chain(void** state)
     assert_int_equal(ksize(q), 0);
     assert_null(krealloc(q, 2 * UNIT_BS));
     assert_int_equal(kheap_get()->rejected_frees, rejected + 3);
+    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_WRONG_OWNER); /* not the caller's */
+    kfree(q);
+    assert_int_equal(kheap_get()->rejected_frees, rejected + 4);
+    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_WRONG_OWNER);
+    assert_ptr_equal(kheap_hosted_last_report().ptr, q);
     *entry(bq) = saved;
     assert_int_equal(ksize(q), UNIT_BS);
 

@@ -654,6 +654,8 @@ static void test_quarantine_every_slab(void** state)
             kfree(keep[i]); /* refused inside the quarantined slab, freed elsewhere */
             if (b >= first && b < first + n) {
                 assert_int_equal(kheap_get()->rejected_frees, ++rejected);
+                assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
+                assert_ptr_equal(kheap_hosted_last_report().ptr, keep[i]);
             }
         }
         for (size_t j = 0; j < 3; j++) {

@@ -2330,8 +2330,11 @@ static void test_broken_cache_chain(void** state)
     HEAP_BLOCK_TABLE_ENTRY* t = e.u.heap.table->entries;
     t[0] = 0x43; /* chain cut: block 1 is an orphan continuation */
     kc_assert_refused(&e, b, HEAP_REPORT_FREE_UNALIGNED);
+    kc_assert_refused(&e, e.pool + UNIT_BS, HEAP_REPORT_FREE_INTERIOR); /* block-aligned: the heap's kind */
     t[0] = 0xC1; /* plain first block, cache continuation */
     kc_assert_refused(&e, b, HEAP_REPORT_FREE_UNALIGNED);
+    kc_assert_refused(&e, e.pool + UNIT_BS, HEAP_REPORT_FREE_INTERIOR);
+    kc_assert_refused(&e, e.pool, HEAP_REPORT_FREE_CORRUPT); /* a plain chain ending in a cache block */
     t[0] = 0xC3;
     kc_assert_clean(&e);
     for (size_t i = 0; i < later; i++) {
