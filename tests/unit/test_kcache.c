@@ -1061,6 +1061,14 @@ static void** kc_partial_slabs(struct kc_env* e, size_t n, const size_t* order, 
     return p;
 }
 
+/* The headers of the slabs in blocks 0 .. n-1. */
+static void kc_mirrors(const struct kc_env* e, struct unit_slab_mirror** s, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        s[k] = (struct unit_slab_mirror*)(e->pool + k * UNIT_BS);
+    }
+}
+
 /*
  * The partial-list head is corrupt while the class has other partial slabs:
  * the rebuild relinks them (table order) and the allocations go into their
@@ -1213,9 +1221,7 @@ static void test_quarantine_stale_prev(void** state)
     size_t freed[4];
     void** p = kc_partial_slabs(&e, 4, order, freed);
     struct unit_slab_mirror* s[4];
-    for (size_t k = 0; k < 4; k++) {
-        s[k] = (struct unit_slab_mirror*)(e.pool + k * UNIT_BS);
-    }
+    kc_mirrors(&e, s, 4);
     s[0]->check ^= 0x8;
     s[2]->bitmap[0] ^= 0x2;
     unsigned char* x = kc_alloc_past_corrupt(&e, 16, s[0], 1);
@@ -1388,9 +1394,7 @@ static void neighbour_case(enum kc_neighbour_case how)
     size_t freed[4];
     void** p = kc_partial_slabs(&e, 4, order, freed);
     struct unit_slab_mirror* s[4];
-    for (size_t k = 0; k < 4; k++) {
-        s[k] = (struct unit_slab_mirror*)(e.pool + k * UNIT_BS);
-    }
+    kc_mirrors(&e, s, 4);
     unsigned char* other = kcache_alloc(&e.kc, 32); /* slab 4, class 1 */
     unsigned char* plain = kcache_alloc(&e.kc, 3000); /* block 5 */
     struct unit_slab_mirror* s4 = (struct unit_slab_mirror*)(e.pool + 4 * UNIT_BS);

@@ -20,10 +20,11 @@
  * poison, when enabled). The header carries a checksum keyed with a per-cache
  * secret over all its words and the slab's own address; it is verified
  * before every use, and a mismatch is reported and never followed. A slab
- * whose header fails when the class needs it (partial-list head, spare) is
- * quarantined: left allocated for ever, its objects lost, and the class's
- * partial list rebuilt from the table (O(table), on that rare event) so
- * that the class goes on working (docs/kcache.md, "Quarantine").
+ * whose header fails when the class needs it (partial-list head, spare, a
+ * neighbour of a slab that empties) is quarantined: left allocated for
+ * ever, its objects lost, and the class's partial list rebuilt from the
+ * table (O(table), on that rare event) so that the class goes on working
+ * (docs/kcache.md, "Quarantine").
  *
  * Alignment: every small object is 16-byte aligned (slabs are block-aligned,
  * the first object is at a multiple of 16, classes are multiples of 16).
