@@ -13,7 +13,7 @@
  *     changed by a stray write (say, an overrun of the memory just below the
  *     slab) is reported and never followed;
  *   - a class that meets such a header where it needs one (its partial-list
- *     head, its spare) quarantines the slab and rebuilds its partial list
+ *     head, its spare, a neighbour of a slab that empties) quarantines the slab and rebuilds its partial list
  *     from the table (see "quarantine" below), so one overrun costs a slab,
  *     not the whole size class;
  *   - class descriptors, list heads, keys and counters live in struct
@@ -336,7 +336,9 @@ size_t kcache_trim(struct kcache* kc)
  * link is written without verifying the neighbour first: nothing is read
  * from it but the old value of that link, and the setter adds the change to
  * its check, so a neighbour that was corrupt stays exactly as corrupt and is
- * caught when it is next used. That saves two checks per list move.
+ * caught when it is next used. That saves two checks per list move. (Its
+ * links are never trusted: a slab that empties has both neighbours
+ * verified before it is unlinked, kcache_link_of.)
  */
 static void kcache_list_push(const struct kcache* kc, struct kcache_class* c, struct kcache_slab* s)
 {
