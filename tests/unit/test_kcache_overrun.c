@@ -19,7 +19,7 @@
  * (HEAP_REPORT_FREE_CORRUPT, HEAP_REPORT_CACHE_QUARANTINE; nothing else is
  * refused), and kheap_check is clean or names such a slab.
  *
- * About 166,000 cases; under valgrind (UNIT_VALGRIND) and at -O0 (the
+ * About 166,000 cases; under valgrind (UNIT_VALGRIND), ASan and at -O0 (the
  * coverage build) every 127th length and the lengths that reach the header
  * words and the next block are run.
  */
@@ -366,11 +366,12 @@ static void ov_case_run(const struct ov_api* api, size_t ci, size_t len, uint64_
     }
 }
 
-/* Under valgrind (UNIT_VALGRIND) and in unoptimised builds (the coverage
- * build: -O0 with atomic counters is some 50 times slower), a sample. */
+/* Under valgrind (UNIT_VALGRIND), ASan (5 times slower) and in unoptimised
+ * builds (the coverage build: -O0 with atomic counters, some 50 times
+ * slower), a sample. */
 static bool ov_sample(void)
 {
-#ifdef __OPTIMIZE__
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
     return getenv("UNIT_VALGRIND") != NULL;
 #else
     return true;
