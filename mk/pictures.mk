@@ -12,7 +12,7 @@ HEAPMAP_HDR := $(wildcard tools/heapmap/*.h)
 # The heap itself, without memory.c (the host's libc memset/memcpy serve
 # cairo and the heap alike) and without kheap.c (no port needed: replay
 # drives heap_create_indexed directly).
-HEAPMAP_LIB := src/memory/heap/heap.c src/memory/heap/heap_check.c src/memory/heap/heap_map.c \
+HEAPMAP_LIB := src/memory/heap/heap.c src/memory/heap/heap_table.c src/memory/heap/heap_check.c src/memory/heap/heap_map.c \
                src/memory/heap/heap_index.c
 PICTURES := docs/pictures
 PICTURES_WORK := $(BUILD)/tools/pictures
