@@ -10,7 +10,8 @@
 #                             (no caches, no index) of the tests that need
 #                             neither, linked without kcache.c and heap_index.c;
 #                             and the plain build (every speed trick's plain
-#                             twin) of the heap tests
+#                             twin) of the heap tests; and the regions build
+#                             (PEACHOS_KHEAP_REGIONS=4) of the kheap tests
 #
 # New tests/unit/test_*.c files are picked up automatically. Shared helpers
 # live in tests/unit/*.h. Each step fails if any binary fails.
@@ -41,6 +42,14 @@ UNIT_PLAIN_FLAGS := -DHEAP_TABLE_WORDS=0 -DHEAP_INDEX_BRANCHLESS=0
 UNIT_PLAIN_NAMES := test_heap_malloc test_heap_free test_heap_check test_heap_index test_kcache test_kmalloc_contract
 UNIT_PLAIN_BIN := $(addprefix $(UNIT_DIR)/plain/,$(UNIT_PLAIN_NAMES))
 
+# Several regions (kheap_regions.c over a multiheap): the regions test, and
+# the kheap tests whose expectations hold there too (the others count a
+# free outside the heap in heap->rejected_frees, where a multiheap counts it in
+# rejected_outside, or fault-inject block allocations the multiheap makes).
+UNIT_REGIONS_FLAGS := -DPEACHOS_KHEAP_REGIONS=4
+UNIT_REGIONS_NAMES := test_kheap_regions test_kmalloc_contract test_kcache_overrun
+UNIT_REGIONS_BIN := $(addprefix $(UNIT_DIR)/regions/,$(UNIT_REGIONS_NAMES))
+
 UNIT_PACKAGES := libcmocka-dev
 UNIT_VALGRIND_PACKAGES := valgrind
 TEST_PACKAGES += $(UNIT_PACKAGES) $(UNIT_VALGRIND_PACKAGES)
@@ -69,6 +78,10 @@ $(UNIT_DIR)/plain/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_PLAIN_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
 
+$(UNIT_DIR)/regions/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_REGIONS_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
 $(UNIT_DIR)/lean/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_LEAN_FLAGS) -o $@ $< $(UNIT_LEAN_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
@@ -95,5 +108,5 @@ UNIT_VALGRIND_CMD := UNIT_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check
 test-unit-valgrind: $(UNIT_BIN) | unit-valgrind-deps
 	$(call unit_run,$(UNIT_BIN),$(UNIT_VALGRIND_CMD),test-unit-valgrind)
 
-test-unit-configs: $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN)
-	$(call unit_run,$(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN),,test-unit-configs)
+test-unit-configs: $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN) $(UNIT_REGIONS_BIN)
+	$(call unit_run,$(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN) $(UNIT_REGIONS_BIN),,test-unit-configs)

@@ -26,6 +26,14 @@ struct kheap_hosted_config
  * out of the test) must not block the next one. */
 void kheap_hosted_configure(const struct kheap_hosted_config* config);
 
+/* Several regions (PEACHOS_KHEAP_REGIONS > 0): from the next kheap_init,
+ * `count` regions of pool_bytes[k] bytes each, every one its own mapping
+ * laid out as the single region is (pool, guard page, table, index), the
+ * first one the caches' home; count 0 goes back to the one region of
+ * kheap_hosted_configure. The config's indexed, fail_init and quiet still
+ * apply. Returns 0, or -EINVARG for more than 16 regions. */
+int kheap_hosted_configure_regions(const size_t* pool_bytes, size_t count);
+
 /* Refused frees reported so far, and the last one. */
 size_t kheap_hosted_report_count(void);
 struct heap_report kheap_hosted_last_report(void);

@@ -18,11 +18,19 @@
 
 #include "../status.h"
 #include "../memory/heap/heap_status.h"
+#include "../memory/heap/kheap_regions.h"
 
 static pthread_mutex_t kheap_hosted_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct kheap_hosted_config kheap_hosted_config = { PEACHOS_HEAP_SIZE_BYTES, true, false, false };
-static void* kheap_hosted_mapping;
-static size_t kheap_hosted_mapping_bytes;
+/* The mappings of the current heap: one per region. */
+#define KHEAP_HOSTED_MAPS 16
+static void* kheap_hosted_mapping[KHEAP_HOSTED_MAPS];
+static size_t kheap_hosted_mapping_bytes[KHEAP_HOSTED_MAPS];
+static size_t kheap_hosted_maps;
+/* kheap_hosted_configure_regions: pool bytes of each region (0 regions:
+ * the one region of kheap_hosted_config). */
+static size_t kheap_hosted_region_bytes[KHEAP_HOSTED_MAPS];
+static size_t kheap_hosted_region_count;
 static size_t kheap_hosted_reports;
 static struct heap_report kheap_hosted_last;
 
@@ -57,12 +65,24 @@ void kheap_hosted_bad_region(enum kheap_hosted_bad_region how)
     kheap_hosted_bad = how;
 }
 
+int kheap_hosted_configure_regions(const size_t* pool_bytes, size_t count)
+{
+    if (count > KHEAP_HOSTED_MAPS) {
+        return -EINVARG;
+    }
+    for (size_t k = 0; k < count; k++) {
+        kheap_hosted_region_bytes[k] = pool_bytes[k];
+    }
+    kheap_hosted_region_count = count;
+    return PEACHOS_ALL_OK;
+}
+
 static void kheap_hosted_unmap(void)
 {
-    if (kheap_hosted_mapping != NULL) {
-        munmap(kheap_hosted_mapping, kheap_hosted_mapping_bytes);
-        kheap_hosted_mapping = NULL;
+    for (size_t k = 0; k < kheap_hosted_maps; k++) {
+        munmap(kheap_hosted_mapping[k], kheap_hosted_mapping_bytes[k]);
     }
+    kheap_hosted_maps = 0;
 }
 
 /* Round up to a multiple of `align`. */
@@ -78,14 +98,10 @@ static size_t kheap_hosted_round_up(size_t value, size_t align)
  * the table or the index. (Best effort: if mprotect fails, the layout is the
  * same without the trap.)
  */
-int kheap_port_region(struct kheap_region* region)
+static int kheap_hosted_map_region(size_t heap_bytes, struct kheap_region* region)
 {
-    kheap_hosted_unmap();
-    if (kheap_hosted_config.fail_init) {
-        return -ENOMEM;
-    }
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t pool = kheap_hosted_config.heap_bytes / PEACHOS_HEAP_BLOCK_SIZE * PEACHOS_HEAP_BLOCK_SIZE;
+    size_t pool = heap_bytes / PEACHOS_HEAP_BLOCK_SIZE * PEACHOS_HEAP_BLOCK_SIZE;
     size_t blocks = pool / PEACHOS_HEAP_BLOCK_SIZE;
     size_t guard = kheap_hosted_round_up(pool, page); /* offset of the guard page */
     size_t table = kheap_hosted_round_up(blocks, PEACHOS_HEAP_BLOCK_SIZE);
@@ -99,8 +115,8 @@ int kheap_port_region(struct kheap_region* region)
     if (map == MAP_FAILED) {
         return -ENOMEM;
     }
-    kheap_hosted_mapping = map;
-    kheap_hosted_mapping_bytes = bytes;
+    kheap_hosted_mapping[kheap_hosted_maps] = map;
+    kheap_hosted_mapping_bytes[kheap_hosted_maps++] = bytes;
     unsigned char* start = (unsigned char*)map; /* page-aligned, so block-aligned */
     (void)mprotect(start + guard, page, PROT_NONE);
     unsigned char* meta = start + guard + page;
@@ -109,15 +125,52 @@ int kheap_port_region(struct kheap_region* region)
     region->table = meta;
     region->index = index != 0 ? meta + table : NULL;
     region->index_bytes = index;
+    return PEACHOS_ALL_OK;
+}
+
+int kheap_port_region(struct kheap_region* region)
+{
+    kheap_hosted_unmap();
+    if (kheap_hosted_config.fail_init) {
+        return -ENOMEM;
+    }
+    int res = kheap_hosted_map_region(kheap_hosted_config.heap_bytes, region);
+    if (res < 0) {
+        return res;
+    }
     if (kheap_hosted_bad == KHEAP_HOSTED_REGION_NO_TABLE) {
         region->table = NULL;
     } else if (kheap_hosted_bad == KHEAP_HOSTED_REGION_END_BEFORE_START) {
+        void* start = region->start;
+        region->start = region->end;
         region->end = start;
-        region->start = start + pool;
     }
     kheap_hosted_bad = KHEAP_HOSTED_REGION_OK;
     return PEACHOS_ALL_OK;
 }
+
+#if PEACHOS_KHEAP_REGIONS
+/* The regions of kheap_hosted_configure_regions, each its own mapping (so
+ * their order by address is mmap's), or the one region of the config. */
+int kheap_port_regions(struct kheap_region* regions, size_t max)
+{
+    if (kheap_hosted_region_count == 0) {
+        return kheap_default_regions(regions, max);
+    }
+    kheap_hosted_unmap();
+    if (kheap_hosted_config.fail_init) {
+        return -ENOMEM;
+    }
+    size_t count = kheap_hosted_region_count < max ? kheap_hosted_region_count : max;
+    for (size_t k = 0; k < count; k++) {
+        int res = kheap_hosted_map_region(kheap_hosted_region_bytes[k], &regions[k]);
+        if (res < 0) {
+            return res;
+        }
+    }
+    return (int)count;
+}
+#endif
 
 uintptr_t kheap_port_lock(void)
 {

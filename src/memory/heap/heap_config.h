@@ -83,6 +83,18 @@
 #endif
 
 /*
+ * Several memory regions (the boot memory map): 0 (the default) = one
+ * region, kheap_port_region()'s, exactly the seed's heap. N > 0 = up to N
+ * regions from kheap_port_regions(), kept in a multiheap (multiheap.h,
+ * linked only then): the kmalloc family places whole blocks at the first
+ * fit by address across them; the small-object caches stay on the port's
+ * first region. At most MULTIHEAP_MAX_REGIONS.
+ */
+#ifndef PEACHOS_KHEAP_REGIONS
+#define PEACHOS_KHEAP_REGIONS 0
+#endif
+
+/*
  * What the kernel port does with a refused free (bad pointer, double free):
  * 0 = print a report on the console and carry on (the heap is unchanged),
  * 1 = print the report and halt.

@@ -3,7 +3,9 @@
  * plus a lock hook and a clear failure mode. Its parts are chosen in
  * heap_config.h: the placement index (PEACHOS_KHEAP_INDEX) and the
  * small-object caches of kcache.c (PEACHOS_KHEAP_CACHES), which kmalloc
- * uses only when PEACHOS_KMALLOC_SMALL_OBJECTS asks for it.
+ * uses only when PEACHOS_KMALLOC_SMALL_OBJECTS asks for it, and the
+ * number of memory regions (PEACHOS_KHEAP_REGIONS: 0 = the one region of
+ * kheap_port_region; more = kheap_regions.c's multiheap).
  */
 #include "kheap.h"
 #include "heap_status.h"
@@ -13,12 +15,18 @@
 #if PEACHOS_KHEAP_INDEX
 #include "heap_index.h"
 #endif
+#include "kheap_regions.h"
 
 struct heap kernel_heap;
 struct heap_table kernel_heap_table;
 static bool kernel_heap_ready;
 #if PEACHOS_KHEAP_CACHES
 static struct kcache kernel_cache;
+#define KHEAP_KCACHE (&kernel_cache)
+#else
+#define KHEAP_KCACHE NULL
+#endif
+#if PEACHOS_KHEAP_CACHES
 /* Kept here so that the hook survives kheap_init (which resets the caches). */
 static kcache_fault_fn kernel_fault;
 static void* kernel_fault_ctx;
@@ -45,6 +53,13 @@ uintptr_t kheap_default_secret(void)
  * so a port's own definition wins at link time. */
 uintptr_t kheap_port_secret(void) __attribute__((weak, alias("kheap_default_secret")));
 
+/* The heap the caches live on: the only one, or the port's first region. */
+#if PEACHOS_KHEAP_REGIONS
+#define KHEAP_MAIN kheap_regions_first()
+#else
+#define KHEAP_MAIN (&kernel_heap)
+#endif
+
 static void kheap_report(void* ctx, const struct heap_report* report)
 {
     (void)ctx;
@@ -53,6 +68,9 @@ static void kheap_report(void* ctx, const struct heap_report* report)
 
 static int kheap_create(void)
 {
+#if PEACHOS_KHEAP_REGIONS
+    return kheap_regions_create();
+#else
     struct kheap_region region;
     int res = kheap_port_region(&region);
     if (res < 0) {
@@ -70,6 +88,7 @@ static int kheap_create(void)
     }
 #endif
     return heap_create(&kernel_heap, region.start, region.end, &kernel_heap_table);
+#endif
 }
 
 /* Set up the caches over the new heap (nothing to do without them). */
@@ -77,7 +96,7 @@ static int kheap_create_caches(void)
 {
 #if PEACHOS_KHEAP_CACHES
     unsigned flags = PEACHOS_KCACHE_POISON ? KCACHE_FLAG_POISON : 0u;
-    int res = kcache_init(&kernel_cache, &kernel_heap, kheap_port_secret(), flags);
+    int res = kcache_init(&kernel_cache, KHEAP_MAIN, kheap_port_secret(), flags);
     if (res == PEACHOS_ALL_OK) {
         kcache_set_fault(&kernel_cache, kernel_fault, kernel_fault_ctx);
     }
@@ -98,7 +117,11 @@ void kheap_init(void)
     if (res < 0) {
         kheap_port_print("kheap: failed to create heap: kmalloc will return NULL\n");
     } else {
+#if PEACHOS_KHEAP_REGIONS
+        kheap_regions_set_report(kheap_report);
+#else
         heap_set_report(&kernel_heap, kheap_report, NULL);
+#endif
         kernel_heap_ready = true;
     }
     kheap_port_unlock(state);
@@ -111,7 +134,7 @@ bool kheap_ready(void)
 
 struct heap* kheap_get(void)
 {
-    return kernel_heap_ready ? &kernel_heap : NULL;
+    return kernel_heap_ready ? KHEAP_MAIN : NULL;
 }
 
 #if PEACHOS_KHEAP_CACHES
@@ -146,9 +169,18 @@ void kheap_unlock(uintptr_t state)
  * The allocator behind the kmalloc family. Without the caches, the block
  * heap itself (heap.c's whole-block functions). With them, kcache.c, which
  * serves block allocations with the same encoding (and gives spare slabs
- * back when the heap is full), and small objects to those who ask.
+ * back when the heap is full), and small objects to those who ask. With
+ * several regions, kheap_regions.c dispatches between the multiheap and
+ * the first region's caches.
  */
-#if PEACHOS_KHEAP_CACHES
+#if PEACHOS_KHEAP_REGIONS
+#define KHEAP_BLOCKS(size) kheap_regions_blocks(KHEAP_KCACHE, (size))
+#define KHEAP_SMALL(size) kheap_regions_small(KHEAP_KCACHE, (size))
+#define KHEAP_FREE(ptr) kheap_regions_free(KHEAP_KCACHE, (ptr))
+#define KHEAP_REALLOC(ptr, size) kheap_regions_realloc(KHEAP_KCACHE, (ptr), (size))
+#define KHEAP_SIZE(ptr) kheap_regions_size(KHEAP_KCACHE, (ptr))
+#elif PEACHOS_KHEAP_CACHES
+#define KHEAP_SMALL(size) kcache_alloc(&kernel_cache, (size))
 #define KHEAP_BLOCKS(size) kcache_palloc(&kernel_cache, (size))
 #define KHEAP_FREE(ptr) kcache_free(&kernel_cache, (ptr))
 #define KHEAP_REALLOC(ptr, size) kcache_realloc(&kernel_cache, (ptr), (size))
@@ -195,7 +227,7 @@ void* kpzalloc(size_t size)
 void* kmalloc_small(size_t size)
 {
     uintptr_t state = kheap_port_lock();
-    void* ptr = kernel_heap_ready ? kcache_alloc(&kernel_cache, size) : NULL;
+    void* ptr = kernel_heap_ready ? KHEAP_SMALL(size) : NULL;
     kheap_port_unlock(state);
     return ptr;
 }

@@ -113,6 +113,21 @@ struct kcache* kheap_cache(void);
 void kheap_set_fault(kcache_fault_fn fn, void* ctx);
 #endif
 
+#if PEACHOS_KHEAP_REGIONS
+#include "multiheap.h"
+/* Several regions (PEACHOS_KHEAP_REGIONS > 0): the multiheap of the port's
+ * regions (multiheap_get_stats, multiheap_region...; read under the lock),
+ * NULL before a successful kheap_init. kheap_get() is the port's first
+ * region, the one the small-object caches live on. */
+struct multiheap* kheap_regions(void);
+
+/* First-only mode, for tests that need the first region's known size: on,
+ * every allocation comes from the port's first region alone, exactly as
+ * with one region (frees of the other regions' memory still work). Off by
+ * default; survives kheap_init. Returns the previous setting. */
+bool kheap_regions_first_only(bool on);
+#endif
+
 /* Take / release the kernel heap's lock (the port's hook). */
 uintptr_t kheap_lock(void);
 void kheap_unlock(uintptr_t state);

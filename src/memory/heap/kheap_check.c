@@ -6,7 +6,20 @@
 #include "kheap.h"
 #include "heap_status.h"
 
+#if PEACHOS_KHEAP_REGIONS
+/* Every region and the multiheap's invariants, then the caches. */
+static int kheap_check_regions(size_t* bad)
+{
+    int res = kheap_regions() != NULL ? multiheap_check(kheap_regions(), NULL, bad) : -EINVARG;
 #if PEACHOS_KHEAP_CACHES
+    if (res == 0) {
+        res = kcache_check(kheap_cache(), bad);
+    }
+#endif
+    return res;
+}
+#define KHEAP_CHECK(bad) kheap_check_regions(bad)
+#elif PEACHOS_KHEAP_CACHES
 #define KHEAP_CHECK(bad) (kheap_cache() != NULL ? kcache_check(kheap_cache(), (bad)) : -EINVARG)
 #else
 #define KHEAP_CHECK(bad) (kheap_get() != NULL ? heap_check(kheap_get(), (bad)) : -EINVARG)

@@ -27,6 +27,12 @@ struct kheap_region
 /* Fill *region; return 0, or a negative code (then kheap stays unusable). */
 int kheap_port_region(struct kheap_region* region);
 
+/* Several regions (PEACHOS_KHEAP_REGIONS > 0 only): fill up to `max`
+ * regions, the first one the home of the small-object caches; return how
+ * many (>= 1), or a negative code. Optional: kheap.c's weak default calls
+ * kheap_port_region() once. */
+int kheap_port_regions(struct kheap_region* regions, size_t max);
+
 /* Lock hook: every kheap operation runs between these two calls. lock()
  * returns whatever unlock() needs to restore (e.g. the saved EFLAGS). They
  * need not be reentrant: kheap never nests them. */
