@@ -15,11 +15,14 @@
 # would write below RSP; -mno-sse: CR4.OSFXSR is never set.
 
 KERNEL64_DIR := $(BUILD)/kernel64
+# The heap spans the multiboot memory map's RAM (src/kernel64/kheap_port64.c):
+# the seed's region and the available RAM above it, below and above 4 GiB.
+KERNEL64_HEAP_FLAGS := -DPEACHOS_KHEAP_REGIONS=8
 KERNEL64_ELF := $(KERNEL64_DIR)/peachos64.elf
 KERNEL64_DEBUG_ELF := $(KERNEL64_DIR)/peachos64-debug.elf
 KERNEL64_CFLAGS := --target=x86_64-elf -march=x86-64 -mcmodel=small -mno-red-zone -std=c11 -ffreestanding \
                    -fno-pie -fno-pic -nostdlib $(ASSERT_FLAGS) -fno-stack-protector -fno-omit-frame-pointer \
-                   -mno-sse -mno-mmx -O2 -g $(WARN) -Isrc
+                   -mno-sse -mno-mmx -O2 -g $(WARN) -Isrc $(KERNEL64_HEAP_FLAGS)
 KERNEL64_ASFLAGS := --target=x86_64-elf -g -Wall -Werror
 KERNEL64_LDFLAGS := -m elf_x86_64 -nostdlib -static --no-pie --build-id=none -z max-page-size=4096 \
                     -T src/boot64/linker64.ld
@@ -36,7 +39,7 @@ TEST_STEPS += test-boot64
 
 kernel64: $(KERNEL64_ELF)
 
-$(KERNEL64_DIR)/%.o: src/%.c $(LIB_HDR) $(KERNEL_HDR) mk/kernel64.mk | $(KERNEL_DIR)/.toolchain
+$(KERNEL64_DIR)/%.o: src/%.c $(LIB_HDR) $(KERNEL_HDR) $(wildcard src/kernel64/*.h) mk/kernel64.mk | $(KERNEL_DIR)/.toolchain
 	@mkdir -p $(@D)
 	$(KERNEL_CC) $(KERNEL64_CFLAGS) -c -o $@ $<
 

@@ -20,7 +20,7 @@ STATIC_HOST_FLAGS := -std=c11 -Isrc
 STATIC_KERNEL_FLAGS := --target=i686-elf -m32 -march=i686 -std=c11 -ffreestanding -fno-pie -Isrc
 # The x86_64 demo kernel's own C files, with its flags.
 STATIC_KERNEL64_SRC := $(sort $(wildcard src/kernel64/*.c))
-STATIC_KERNEL64_FLAGS := --target=x86_64-elf -std=c11 -ffreestanding -fno-pie -mno-red-zone -Isrc
+STATIC_KERNEL64_FLAGS := --target=x86_64-elf -std=c11 -ffreestanding -fno-pie -mno-red-zone -Isrc -DPEACHOS_KHEAP_REGIONS=8
 CPPCHECK_FLAGS := --enable=warning,style,performance,portability --std=c11 --inline-suppr \
                   --suppressions-list=tests/static/cppcheck-suppressions.txt --error-exitcode=1 -q -Isrc \
                   --template='{file}:{line}:{column}: {severity}: {message} [{id}]'

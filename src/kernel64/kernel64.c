@@ -15,6 +15,7 @@
 #include "../kernel/selftest.h"
 #include "../memory/heap/heap_index.h"
 #include "../memory/heap/kheap.h"
+#include "kernel64.h"
 
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
 #define MULTIBOOT_INFO_MEMORY 0x00000001u /* mem_lower / mem_upper are valid */
@@ -37,22 +38,12 @@ struct multiboot_info
 };
 _Static_assert(offsetof(struct multiboot_info, mmap_length) == 44, "multiboot v1: mmap_length at offset 44");
 
-/* One memory map entry; `size` does not count itself, entries may be longer. */
-struct multiboot_mmap_entry
-{
-    uint32_t size;
-    uint64_t base;
-    uint64_t length;
-    uint32_t type;
-} __attribute__((packed));
-
 /* linker64.ld and boot64.S */
 extern char _kernel_start[];
 extern char _kernel_end[];
 extern char kernel_stack_bottom[];
 extern char kernel_stack_top[];
 extern char boot64_pml4[], boot64_pdpt[], boot64_pd[];
-extern uint32_t boot64_mapped_gib;
 
 #define HEAP_START ((uint64_t)PEACHOS_HEAP_ADDRESS)
 #define HEAP_END ((uint64_t)PEACHOS_HEAP_ADDRESS + PEACHOS_HEAP_SIZE_BYTES)
@@ -250,12 +241,19 @@ void kernel64_main(uint32_t magic, uint32_t info_address)
     printk("layout: heap   0x%08x..0x%08llx (%zu blocks of %u bytes)\n", (unsigned)PEACHOS_HEAP_ADDRESS,
            (ull)HEAP_END, blocks, (unsigned)PEACHOS_HEAP_BLOCK_SIZE);
 
+    kheap_port64_set_map(info->mmap_addr, info->mmap_length);
     kheap_init();
     if (!kheap_ready()) {
         print("boot: kheap_init failed\n");
         kernel_exit(KERNEL_EXIT_HEAP_INIT);
     }
     print("kheap: ready\n");
+    kheap_port64_print_regions();
+#if PEACHOS_KHEAP_REGIONS
+    /* The self-test's cases count on the first region's 25,600 blocks:
+     * they run in first-only mode; selftest_regions64 uses every region. */
+    kheap_regions_first_only(true);
+#endif
 
     int failures = selftest_run();
     selftest_print_state();

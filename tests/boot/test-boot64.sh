@@ -8,7 +8,11 @@
 #      lists the RAM QEMU was given (within 2 MiB), above 4 GiB when there is
 #      some, and the words written there read back; the self-test passes
 #      (at least 24 cases, 0 failed, the paging cases skipped with a line
-#      saying so), statistics, both maps.
+#      saying so), statistics, both maps. The heap regions built from the
+#      map (kheap_port64.c): the seed's first, one of RAM above it; with RAM
+#      above 4 GiB (3584M, 6G) a region there and the regions case's PASS
+#      line (an allocation larger than the first region above 4 GiB, every
+#      byte read back), otherwise its SKIP line.
 #   2. -m 32M: refused (exit 37) with the memory map shown first.
 #   3. -cpu qemu32 (no long mode): refused by boot64.S (exit 37).
 #
@@ -81,6 +85,16 @@ for mem in 128M 3584M 6G; do
         grep -q 'above 4 GiB' "$log" && fail "$mem: RAM above 4 GiB reported on a machine with $mib MiB"
     fi
     need_line "$log" '^kheap: ready$' "$mem: kheap_init"
+    need_line "$log" "^kheap: region 0: pool 0x0000000001000000\.\.0x0000000007400000 \(25600 blocks, 100 MiB\), table at 0x7e00 - the seed's" "$mem: the seed's region first"
+    need_line "$log" '^kheap: region 1: pool 0x00000000074[0-9a-f]{5}\.\.' "$mem: a region of the RAM above the seed's"
+    need_line "$log" '^kheap: [0-9]+ regions, [0-9]+ blocks' "$mem: the regions' summary"
+    if [ "$mib" -gt 3072 ]; then
+        need_line "$log" '^kheap: region [0-9]+: pool 0x00000001[0-9a-f]{8}\.\.0x[0-9a-f]{16} \([0-9]+ blocks, [0-9]+ MiB\), table at 0x1[0-9a-f]{8} - above 4 GiB$' "$mem: a heap region above 4 GiB"
+        need_line "$log" '^regions: [0-9]+ runs filled the regions below 4 GiB; kpalloc\(104861696\) = 0x1[0-9a-f]{8} .* 104861696 bytes written and read back, 0 words differ$' "$mem: the allocation above 4 GiB"
+        need_line "$log" '^PASS kheap regions: more than the first region holds lands above 4 GiB' "$mem: the regions case"
+    else
+        need_line "$log" '^SKIP kheap regions: no heap region beyond 4 GiB' "$mem: the regions case's skip line"
+    fi
     need_line "$log" '^SKIP paging: .*cannot run in long mode' "$mem: the paging cases' skip line"
     grep -q '^PASS paging' "$log" && fail "$mem: a paging case claims to have passed in long mode"
     if grep -q '^FAIL' "$log"; then

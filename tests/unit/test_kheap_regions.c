@@ -239,6 +239,11 @@ static void test_first_only(void** state)
     assert_true(multiheap_get_heap_for_address(kheap_regions(), q) != first);
     assert_true(kheap_regions_first_only(true) == false);
     kfree(q); /* another region's memory still goes back */
+    size_t rejected = first->rejected_frees, outside = kheap_regions()->rejected_outside;
+    kfree((char*)pool_end(region(0))); /* in no region: the first region refuses it, as one region would */
+    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_OUTSIDE);
+    assert_int_equal(first->rejected_frees, rejected + 1);
+    assert_int_equal(kheap_regions()->rejected_outside, outside);
     kfree(p);
     kfree(all);
     kheap_regions_first_only(false);

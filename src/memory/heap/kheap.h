@@ -122,9 +122,10 @@ void kheap_set_fault(kcache_fault_fn fn, void* ctx);
 struct multiheap* kheap_regions(void);
 
 /* First-only mode, for tests that need the first region's known size: on,
- * every allocation comes from the port's first region alone, exactly as
- * with one region (frees of the other regions' memory still work). Off by
- * default; survives kheap_init. Returns the previous setting. */
+ * every allocation comes from the port's first region alone, and a pointer
+ * in no region is refused by it, exactly as with one region (frees of the
+ * other regions' memory still work). Off by default; survives kheap_init.
+ * Returns the previous setting. */
 bool kheap_regions_first_only(bool on);
 #endif
 

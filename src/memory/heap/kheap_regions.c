@@ -10,10 +10,12 @@
  * free, resize or measure; every other pointer is the multiheap's (which
  * refuses and reports one that lies in no region).
  *
- * First-only mode (kheap_regions_first_only): every allocation and every
- * pointer of the first region go through its own allocator, exactly as the
- * single-region kheap does; the other regions only take back what they
- * already hold. For tests that need the first region's known size.
+ * First-only mode (kheap_regions_first_only): every allocation, every
+ * pointer of the first region and every pointer in no region go through
+ * the first region's own allocator, exactly as the single-region kheap
+ * does (the same reports, counted in its heap); the other regions only
+ * take back what they already hold. For tests that need the first
+ * region's known size.
  */
 #include "kheap_regions.h"
 
@@ -102,13 +104,14 @@ bool kheap_regions_first_only(bool on)
 #endif
 
 /* Is ptr the first region's own allocator's: inside one of its CACHE blocks
- * (or anywhere in it in first-only mode)? */
+ * (in first-only mode: anywhere in it, or in no region at all, so that the
+ * first region refuses and reports it as the one-region heap does)? */
 static bool kheap_regions_first_owns(const void* ptr)
 {
     uintptr_t offset = (uintptr_t)ptr - (uintptr_t)kernel_first->saddr;
     if ((uintptr_t)ptr < (uintptr_t)kernel_first->saddr ||
         offset / PEACHOS_HEAP_BLOCK_SIZE >= kernel_first->table->total) {
-        return false;
+        return kernel_first_only && !multiheap_is_address_within_heap(&kernel_regions, ptr);
     }
     HEAP_BLOCK_TABLE_ENTRY entry = kernel_first->table->entries[offset / PEACHOS_HEAP_BLOCK_SIZE];
     return kernel_first_only || (entry & HEAP_BLOCK_TYPE_MASK) == FIRST_TYPE;
