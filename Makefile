@@ -24,7 +24,8 @@ LIB_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_map.c s
            src/memory/heap/kcache.c src/memory/heap/kcache_check.c
 LIB_HDR := $(wildcard src/*.h src/memory/*.h src/memory/heap/*.h)
 # The block layer alone (no kernel heap, no caches): what the table model links.
-LIB_BLOCK_SRC := $(filter-out src/memory/heap/kheap.c src/memory/heap/kheap_regions.c src/memory/heap/kheap_check.c src/memory/heap/kcache.c,$(LIB_SRC))
+LIB_BLOCK_SRC := $(filter-out src/memory/heap/kheap.c src/memory/heap/kheap_regions.c src/memory/heap/kheap_check.c \
+                 src/memory/heap/kcache.c src/memory/heap/kcache_check.c src/memory/heap/multiheap.c,$(LIB_SRC))
 HOSTED_SRC := src/hosted/kheap_port.c
 HOSTED_HDR := src/hosted/kheap_hosted.h
 
