@@ -49,6 +49,10 @@ UNIT_PLAIN_BIN := $(addprefix $(UNIT_DIR)/plain/,$(UNIT_PLAIN_NAMES))
 UNIT_REGIONS_FLAGS := -DPEACHOS_KHEAP_REGIONS=4
 UNIT_REGIONS_NAMES := test_kheap_regions test_kmalloc_contract test_kcache_overrun
 UNIT_REGIONS_BIN := $(addprefix $(UNIT_DIR)/regions/,$(UNIT_REGIONS_NAMES))
+# ... and without the caches or the index (multiheap.c links heap_index.c).
+UNIT_REGIONS_LEAN_FLAGS := -DPEACHOS_KHEAP_REGIONS=2 $(UNIT_LEAN_FLAGS)
+UNIT_REGIONS_LEAN_SRC := $(UNIT_LEAN_SRC) src/memory/heap/kheap_regions.c src/memory/heap/multiheap.c src/memory/heap/heap_index.c
+UNIT_REGIONS_LEAN_BIN := $(UNIT_DIR)/regions-lean/test_kmalloc_contract
 
 UNIT_PACKAGES := libcmocka-dev
 UNIT_VALGRIND_PACKAGES := valgrind
@@ -82,6 +86,10 @@ $(UNIT_DIR)/regions/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_REGIONS_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
 
+$(UNIT_DIR)/regions-lean/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_REGIONS_LEAN_FLAGS) -o $@ $< $(UNIT_REGIONS_LEAN_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
 $(UNIT_DIR)/lean/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_LEAN_FLAGS) -o $@ $< $(UNIT_LEAN_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
@@ -108,5 +116,6 @@ UNIT_VALGRIND_CMD := UNIT_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check
 test-unit-valgrind: $(UNIT_BIN) | unit-valgrind-deps
 	$(call unit_run,$(UNIT_BIN),$(UNIT_VALGRIND_CMD),test-unit-valgrind)
 
-test-unit-configs: $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN) $(UNIT_REGIONS_BIN)
-	$(call unit_run,$(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN) $(UNIT_REGIONS_BIN),,test-unit-configs)
+UNIT_CONFIG_BIN := $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN) $(UNIT_REGIONS_BIN) $(UNIT_REGIONS_LEAN_BIN)
+test-unit-configs: $(UNIT_CONFIG_BIN)
+	$(call unit_run,$(UNIT_CONFIG_BIN),,test-unit-configs)

@@ -23,13 +23,11 @@ static bool kernel_heap_ready;
 #if PEACHOS_KHEAP_CACHES
 static struct kcache kernel_cache;
 #define KHEAP_KCACHE (&kernel_cache)
-#else
-#define KHEAP_KCACHE NULL
-#endif
-#if PEACHOS_KHEAP_CACHES
 /* Kept here so that the hook survives kheap_init (which resets the caches). */
 static kcache_fault_fn kernel_fault;
 static void* kernel_fault_ctx;
+#else
+#define KHEAP_KCACHE NULL
 #endif
 
 /*

@@ -94,13 +94,13 @@ bool kheap_regions_first_only(bool on)
 #define FIRST_FREE(kc, ptr) kcache_free((kc), (ptr))
 #define FIRST_REALLOC(kc, ptr, size) kcache_realloc((kc), (ptr), (size))
 #define FIRST_SIZE(kc, ptr) kcache_size((kc), (ptr))
-#define FIRST_TYPE HEAP_BLOCK_TYPE_CACHE
+#define FIRST_CACHED(entry) (((entry) & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE)
 #else
 #define FIRST_BLOCKS(kc, size) ((void)(kc), heap_malloc(kernel_first, (size)))
 #define FIRST_FREE(kc, ptr) ((void)(kc), heap_free(kernel_first, (ptr)))
 #define FIRST_REALLOC(kc, ptr, size) ((void)(kc), heap_realloc(kernel_first, (ptr), (size)))
 #define FIRST_SIZE(kc, ptr) ((void)(kc), heap_allocation_size(kernel_first, (ptr)))
-#define FIRST_TYPE 0xFF /* no block has it: nothing is the caches' */
+#define FIRST_CACHED(entry) ((void)(entry), false) /* no caches, no CACHE blocks */
 #endif
 
 /* Is ptr the first region's own allocator's: inside one of its CACHE blocks
@@ -114,7 +114,7 @@ static bool kheap_regions_first_owns(const void* ptr)
         return kernel_first_only && !multiheap_is_address_within_heap(&kernel_regions, ptr);
     }
     HEAP_BLOCK_TABLE_ENTRY entry = kernel_first->table->entries[offset / PEACHOS_HEAP_BLOCK_SIZE];
-    return kernel_first_only || (entry & HEAP_BLOCK_TYPE_MASK) == FIRST_TYPE;
+    return kernel_first_only || FIRST_CACHED(entry);
 }
 
 void* kheap_regions_blocks(struct kcache* kc, size_t size)
