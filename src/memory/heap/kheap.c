@@ -15,7 +15,9 @@
 #if PEACHOS_KHEAP_INDEX
 #include "heap_index.h"
 #endif
-#include "kheap_regions.h"
+#if PEACHOS_KHEAP_REGIONS
+#include "kheap_regions.h" /* only then: a kernel with one region needs neither it nor multiheap.h */
+#endif
 
 struct heap kernel_heap;
 struct heap_table kernel_heap_table;
