@@ -35,6 +35,18 @@ void panic(const char* format, ...) __attribute__((noreturn, format(printf, 1, 2
  */
 void kernel_selftest_done(void);
 
+/* boot_common.c, shared by the i686 and x86_64 kernels. Refuse to boot:
+ * print why and exit with KERNEL_EXIT_REFUSED. */
+void kernel_refuse(const char* why) __attribute__((noreturn));
+/* The multiboot magic and memory fields: refuse without them; print them;
+ * return where upper memory ends. */
+uint64_t kernel_check_multiboot(uint32_t magic, uint32_t flags, uint32_t mem_lower, uint32_t mem_upper);
+/* Refuse unless the fixed layout fits: the pool below upper_end, the table
+ * and index in conventional memory, the kernel image apart from them. */
+void kernel_check_heap_fits(uint64_t upper_end, uint32_t mem_lower);
+/* The table, index, kernel and heap lines; `stack_note` ends the kernel's. */
+void kernel_print_layout(const char* stack_note);
+
 struct heap_report;
 /* Bare-metal port (kheap_port.c): print one line for a report, `note`
  * appended (the self-test marks the reports it causes on purpose). */

@@ -5,7 +5,6 @@
  * config.h addresses, the self-test, statistics and map, then exit through
  * isa-debug-exit with the same codes (docs/kernel.md, "The 64-bit kernel").
  */
-#include <stdarg.h>
 #include <stddef.h>
 
 #include "../config.h"
@@ -13,12 +12,9 @@
 #include "../kernel/kernel.h"
 #include "../kernel/print.h"
 #include "../kernel/selftest.h"
-#include "../memory/heap/heap_index.h"
 #include "../memory/heap/kheap.h"
 #include "kernel64.h"
 
-#define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
-#define MULTIBOOT_INFO_MEMORY 0x00000001u /* mem_lower / mem_upper are valid */
 #define MULTIBOOT_INFO_MMAP 0x00000040u   /* mmap_addr / mmap_length are valid */
 #define MMAP_AVAILABLE 1u
 #define GIB (1ull << 30)
@@ -39,50 +35,12 @@ struct multiboot_info
 _Static_assert(offsetof(struct multiboot_info, mmap_length) == 44, "multiboot v1: mmap_length at offset 44");
 
 /* linker64.ld and boot64.S */
-extern char _kernel_start[];
-extern char _kernel_end[];
-extern char kernel_stack_bottom[];
-extern char kernel_stack_top[];
 extern char boot64_pml4[], boot64_pdpt[], boot64_pd[];
 
 #define HEAP_START ((uint64_t)PEACHOS_HEAP_ADDRESS)
 #define HEAP_END ((uint64_t)PEACHOS_HEAP_ADDRESS + PEACHOS_HEAP_SIZE_BYTES)
-#define HEAP_BLOCKS (PEACHOS_HEAP_SIZE_BYTES / PEACHOS_HEAP_BLOCK_SIZE)
-#define INDEX_END ((uint64_t)PEACHOS_HEAP_INDEX_ADDRESS + PEACHOS_HEAP_INDEX_MAX_BYTES)
 
 typedef unsigned long long ull; /* printk's %llx, whatever uint64_t is */
-
-void kernel_exit(uint8_t value)
-{
-    __asm__ volatile("cli");
-    outl(KERNEL_EXIT_PORT, value);
-    for (;;) { /* no isa-debug-exit device: stop here */
-        __asm__ volatile("cli; hlt");
-    }
-}
-
-void panic(const char* format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    print("PANIC: ");
-    vprintk(format, &args);
-    va_end(args);
-    print("\n");
-    kernel_exit(KERNEL_EXIT_PANIC);
-}
-
-/* The debugger's stop, on its own page as on i686 (kernel.c says why). */
-__attribute__((noinline, section(".debugstop"))) void kernel_selftest_done(void)
-{
-    __asm__ volatile("" : : : "memory");
-}
-
-static void refuse(const char* why)
-{
-    printk("boot: REFUSED: %s\n", why);
-    kernel_exit(KERNEL_EXIT_REFUSED);
-}
 
 static uint64_t rdmsr(uint32_t msr)
 {
@@ -104,7 +62,7 @@ static void print_mode(void)
            lma ? "long mode" : "NOT in long mode", (ull)efer, (int)(efer >> 8 & 1), (int)lma,
            (int)(cr0 >> 31 & 1), (int)(cr4 >> 5 & 1), (unsigned)cs, (ull)cr3);
     if (!lma) {
-        refuse("long mode is not active");
+        kernel_refuse("long mode is not active");
     }
     printk("paging: identity map 0x0..0x%llx (%u GiB) in 2 MiB pages: PML4 at 0x%llx, PDPT at 0x%llx, "
            "%u page directories from 0x%llx\n",
@@ -173,7 +131,7 @@ static bool print_mmap(const struct multiboot_info* info, uint64_t start, uint64
             top = e_end > top ? e_end : top;
             covered = covered || (e->base <= start && end <= e_end);
             if (e_end > 4 * GIB && e_end <= (uint64_t)boot64_mapped_gib * GIB && !probe_high_ram(e->base, e_end)) {
-                refuse("RAM above 4 GiB does not read back what was written (page tables?)");
+                kernel_refuse("RAM above 4 GiB does not read back what was written (page tables?)");
             }
         }
         at += (uintptr_t)e->size + sizeof(e->size);
@@ -186,38 +144,18 @@ static bool print_mmap(const struct multiboot_info* info, uint64_t start, uint64
     return covered;
 }
 
-/* The same checks as kernel.c's, then the memory map must agree. */
+/* The same checks as kernel.c's, and the memory map must agree; the map is
+ * printed before any refusal about memory sizes. */
 static void boot_checks(uint32_t magic, const struct multiboot_info* info)
 {
-    if (magic != MULTIBOOT_BOOTLOADER_MAGIC) {
-        printk("boot: multiboot magic is 0x%08x, expected 0x%08x\n", magic, MULTIBOOT_BOOTLOADER_MAGIC);
-        refuse("not started by a multiboot loader");
-    }
-    if (!(info->flags & MULTIBOOT_INFO_MEMORY)) {
-        refuse("the loader gave no memory size (multiboot flags bit 0 clear)");
-    }
-    uint64_t upper_end = 0x100000ull + (uint64_t)info->mem_upper * 1024u;
-    printk("boot: multiboot magic ok, lower memory %u KiB, upper memory %u KiB (ends at 0x%08llx)\n", info->mem_lower,
-           info->mem_upper, (ull)upper_end);
+    uint64_t upper_end = kernel_check_multiboot(magic, info->flags, info->mem_lower, info->mem_upper);
     if (!(info->flags & MULTIBOOT_INFO_MMAP)) {
-        refuse("the loader gave no memory map (multiboot flags bit 6 clear)");
+        kernel_refuse("the loader gave no memory map (multiboot flags bit 6 clear)");
     }
     bool heap_in_ram = print_mmap(info, HEAP_START, HEAP_END);
-    if (upper_end < HEAP_END) {
-        printk("boot: the heap needs memory up to 0x%08llx (%u MiB at 0x%08x), this machine has %llu MiB\n",
-               (ull)HEAP_END, (unsigned)(PEACHOS_HEAP_SIZE_BYTES >> 20), (unsigned)PEACHOS_HEAP_ADDRESS,
-               (ull)(upper_end >> 20));
-        refuse("not enough memory for the kernel heap: give it at least 117 MiB (qemu -m 128M)");
-    }
+    kernel_check_heap_fits(upper_end, info->mem_lower);
     if (!heap_in_ram) {
-        refuse("the memory map has no available entry holding the whole heap pool");
-    }
-    if ((uint64_t)info->mem_lower * 1024u < INDEX_END) {
-        printk("boot: the heap table and index need conventional memory up to 0x%08llx\n", (ull)INDEX_END);
-        refuse("not enough conventional memory for the heap table and index");
-    }
-    if ((uintptr_t)_kernel_end > PEACHOS_HEAP_ADDRESS || (uintptr_t)_kernel_start < INDEX_END) {
-        refuse("the kernel image overlaps the heap, its table or its index");
+        kernel_refuse("the memory map has no available entry holding the whole heap pool");
     }
 }
 
@@ -229,17 +167,7 @@ void kernel64_main(uint32_t magic, uint32_t info_address)
     print_mode();
     boot_checks(magic, info);
 
-    size_t blocks = HEAP_BLOCKS;
-    printk("layout: table  0x%08x..0x%08x (%zu bytes)\n", (unsigned)PEACHOS_HEAP_TABLE_ADDRESS,
-           (unsigned)(PEACHOS_HEAP_TABLE_ADDRESS + blocks), blocks);
-    printk("layout: index  0x%08x..0x%08x (%zu of %u bytes)\n", (unsigned)PEACHOS_HEAP_INDEX_ADDRESS,
-           (unsigned)(PEACHOS_HEAP_INDEX_ADDRESS + heap_index_bytes(blocks)), heap_index_bytes(blocks),
-           (unsigned)PEACHOS_HEAP_INDEX_MAX_BYTES);
-    printk("layout: kernel 0x%08x..0x%08x (stack 0x%08x..0x%08x, page tables in .bss)\n",
-           (unsigned)(uintptr_t)_kernel_start, (unsigned)(uintptr_t)_kernel_end,
-           (unsigned)(uintptr_t)kernel_stack_bottom, (unsigned)(uintptr_t)kernel_stack_top);
-    printk("layout: heap   0x%08x..0x%08llx (%zu blocks of %u bytes)\n", (unsigned)PEACHOS_HEAP_ADDRESS,
-           (ull)HEAP_END, blocks, (unsigned)PEACHOS_HEAP_BLOCK_SIZE);
+    kernel_print_layout(", page tables in .bss");
 
     kheap_port64_set_map(info->mmap_addr, info->mmap_length);
     kheap_init();
