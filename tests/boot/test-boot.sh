@@ -19,25 +19,10 @@ elf=${1:-build/kernel/peachos.elf}
 panic_elf=${2:-build/kernel-panic/peachos.elf}
 out=$(dirname "$elf")
 timeout_s=${QEMU_TIMEOUT:-60}
-fails=0
 
-fail() {
-    echo "test-boot: FAIL: $*"
-    fails=$((fails + 1))
-}
-
-explain() { # qemu exit status -> words
-    case $1 in
-    33) echo "success (33)" ;;
-    35) echo "self-test failed (35)" ;;
-    37) echo "kernel refused to boot (37)" ;;
-    39) echo "kernel panic (39)" ;;
-    41) echo "kheap_init failed (41)" ;;
-    124) echo "TIMEOUT after ${timeout_s}s: the kernel hangs" ;;
-    0) echo "exit 0: triple fault or reset, the kernel never reached isa-debug-exit" ;;
-    *) echo "unexpected status $1" ;;
-    esac
-}
+STEP=test-boot
+# shellcheck source=tests/boot/boot-lib.sh
+. "$(dirname "$0")/boot-lib.sh"
 
 boot() { # MEM LOG [ELF] -> sets rc
     local start=$(date +%s%N)

@@ -22,26 +22,11 @@ set -u
 elf=${1:-build/kernel64/peachos64.elf}
 out=$(dirname "$elf")
 timeout_s=${QEMU_TIMEOUT:-60}
-fails=0
 summary=()
 
-fail() {
-    echo "test-boot64: FAIL: $*"
-    fails=$((fails + 1))
-}
-
-explain() { # qemu exit status -> words
-    case $1 in
-    33) echo "success (33)" ;;
-    35) echo "self-test failed (35)" ;;
-    37) echo "kernel refused to boot (37)" ;;
-    39) echo "kernel panic (39)" ;;
-    41) echo "kheap_init failed (41)" ;;
-    124) echo "TIMEOUT after ${timeout_s}s: the kernel hangs" ;;
-    0) echo "exit 0: triple fault or reset, the kernel never reached isa-debug-exit" ;;
-    *) echo "unexpected status $1" ;;
-    esac
-}
+STEP=test-boot64
+# shellcheck source=tests/boot/boot-lib.sh
+. "$(dirname "$0")/boot-lib.sh"
 
 boot() { # MEM LOG [QEMU ARGS...] -> sets rc
     local mem=$1 log=$2 start
