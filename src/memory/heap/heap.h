@@ -12,7 +12,8 @@
  *   bit 6    HEAP_BLOCK_IS_FIRST   first block of an allocation
  *   bits 5-4 reserved, always 0
  *   bits 3-1 HEAP_BLOCK_TYPE_MASK  owner of the allocation (0 = caller of
- *            heap_malloc, HEAP_BLOCK_TYPE_CACHE = small-object cache)
+ *            heap_malloc, HEAP_BLOCK_TYPE_CACHE = small-object cache,
+ *            HEAP_BLOCK_TYPE_VMAP = a block behind the kvmalloc window)
  *   bit 0    HEAP_BLOCK_TABLE_ENTRY_TAKEN
  *
  * An n-block allocation starting at block b is encoded as
@@ -47,6 +48,7 @@
 #define HEAP_BLOCK_TYPE_MASK 0x0E
 #define HEAP_BLOCK_TYPE_PLAIN 0x00 /* returned by heap_malloc */
 #define HEAP_BLOCK_TYPE_CACHE 0x02 /* owned by the small-object cache */
+#define HEAP_BLOCK_TYPE_VMAP 0x04  /* one block backing a virtually contiguous allocation (kvmalloc.h) */
 /* Every bit a valid entry may have; the others (5, 4) are always 0. */
 #define HEAP_BLOCK_KNOWN_BITS \
     (HEAP_BLOCK_HAS_NEXT | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_MASK | HEAP_BLOCK_TABLE_ENTRY_TAKEN)
@@ -70,8 +72,8 @@ enum heap_report_kind
     HEAP_REPORT_FREE_CORRUPT,      /* the allocation's chain in the table is broken */
     HEAP_REPORT_CACHE_BAD_FREE,    /* kfree of a pointer that is no live small object */
     HEAP_REPORT_CACHE_USE_AFTER_FREE, /* poison of a freed small object was overwritten */
-    HEAP_REPORT_CACHE_QUARANTINE,  /* a slab kmalloc needed failed its header check: abandoned */
     HEAP_REPORT_INDEX_MISMATCH,    /* the index named a run the table says is not free: index dropped */
+    HEAP_REPORT_WINDOW_CORRUPT,    /* a kvmalloc allocation's record of its backing blocks is corrupt */
 };
 
 struct heap_report
@@ -91,8 +93,23 @@ const char* heap_report_reason(enum heap_report_kind kind);
 /* Report hook: called once per refused operation. May print, log or panic. */
 typedef void (*heap_report_fn)(void* ctx, const struct heap_report* report);
 
-struct heap_index;     /* optional placement index, see heap_index.h */
-struct heap_index_ops; /* what heap.c needs from it (heap_internal.h) */
+struct heap_index;      /* optional placement index, see heap_index.h */
+struct heap_index_ops;  /* what heap.c needs from it (heap_internal.h) */
+struct heap_index_node; /* a summary node of the index (heap_index.h) */
+
+/*
+ * Where the index's arrays lie inside heap->index and how long they are.
+ * heap_create_indexed computes it once from table->total and keeps it here,
+ * in the allocator's own state: the index memory is the caller's, and a
+ * stray write there must not move what the index reads or writes.
+ */
+struct heap_index_layout
+{
+    uint64_t* bitmap;              /* [words] */
+    struct heap_index_node* nodes; /* [2 * leaves] */
+    size_t words;
+    size_t leaves;
+};
 
 struct heap
 {
@@ -109,6 +126,7 @@ struct heap
     void* report_ctx;
     struct heap_index* index;               /* NULL: linear first-fit scan */
     const struct heap_index_ops* index_ops; /* set together with index */
+    struct heap_index_layout index_layout;  /* set together with index */
 };
 
 struct heap_stats
@@ -194,7 +212,8 @@ int heap_check(const struct heap* heap, size_t* bad_block);
  *   ...
  *   HEAPMAP end used=<u> free=<f> largest_free=<l> allocations=<a> rejected_frees=<r>
  * With k = 1: '.' free, '#' first block of an allocation, '=' its further
- * blocks, 'C' / 'c' the same for small-object cache blocks, '?' an entry
+ * blocks, 'C' / 'c' the same for small-object cache blocks, 'V' / 'v' for
+ * blocks behind the kvmalloc window, '?' an entry
  * that is invalid by itself (flags without TAKEN, reserved bits, unknown
  * type). Faults that need context, such as an orphan continuation block,
  * show as '=' / 'c': heap_check finds those. With k > 1: '.' all free, '#'

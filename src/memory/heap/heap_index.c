@@ -48,8 +48,8 @@ static inline unsigned heap_index_clz64(uint64_t x)
  * heap_check reports a header that a stray write changed), and read by
  * nothing else. The index memory is the caller's, so anything in it may be
  * overwritten: every address and bound the index uses comes from
- * heap_index_layout instead, from the heap's own state (the index's base
- * address and the table's block count).
+ * heap->index_layout instead, computed once from the heap's own state (the
+ * index's base address and the table's block count).
  */
 struct heap_index
 {
@@ -66,16 +66,6 @@ struct heap_index
  * no run of n): past any table, so heap.c drops the index and scans. */
 #define HEAP_INDEX_CONTRADICTED (SIZE_MAX - 1u)
 
-/* Where the bitmap and the nodes are, and how many, computed afresh on each
- * call from what the caller's memory cannot change. */
-struct heap_index_layout
-{
-    uint64_t* bitmap;
-    struct heap_index_node* nodes;
-    size_t words;
-    size_t leaves;
-};
-
 /* Power of two >= words (words >= 1): the largest power of two <= 2 * words - 1. */
 static size_t heap_index_leaves(size_t words)
 {
@@ -87,14 +77,16 @@ static size_t heap_index_words(size_t total)
     return total / HEAP_INDEX_WORD_BITS + (total % HEAP_INDEX_WORD_BITS != 0);
 }
 
-/* The layout of heap->index for heap->table->total blocks, which
- * heap_create_indexed checked against the index memory's size. */
-static struct heap_index_layout heap_index_layout(const struct heap* heap)
+/* The layout of an index at `mem` for `total` blocks (heap_create_indexed
+ * checked it against the index memory's size). Computed once and kept in
+ * struct heap: the hot paths read it from there, not from the index memory
+ * and not afresh from the block count. */
+static struct heap_index_layout heap_index_layout_of(void* mem, size_t total)
 {
     struct heap_index_layout at;
-    at.words = heap_index_words(heap->table->total);
+    at.words = heap_index_words(total);
     at.leaves = heap_index_leaves(at.words);
-    at.bitmap = (uint64_t*)((unsigned char*)heap->index + HEAP_INDEX_HEADER_BYTES);
+    at.bitmap = (uint64_t*)((unsigned char*)mem + HEAP_INDEX_HEADER_BYTES);
     at.nodes = (struct heap_index_node*)(at.bitmap + at.words);
     return at;
 }
@@ -300,7 +292,7 @@ static uint64_t heap_index_mask(size_t from, size_t to)
  * inside the table, so every word and node written lies in the layout. */
 static void heap_index_mark(struct heap* heap, size_t start, size_t n, bool taken)
 {
-    struct heap_index_layout at = heap_index_layout(heap);
+    const struct heap_index_layout* at = &heap->index_layout;
     size_t end = start + n; /* exclusive */
     size_t w0 = start / HEAP_INDEX_WORD_BITS;
     size_t w1 = (end - 1) / HEAP_INDEX_WORD_BITS;
@@ -308,9 +300,9 @@ static void heap_index_mark(struct heap* heap, size_t start, size_t n, bool take
         size_t from = w == w0 ? start % HEAP_INDEX_WORD_BITS : 0;
         size_t to = w == w1 ? end - w1 * HEAP_INDEX_WORD_BITS : HEAP_INDEX_WORD_BITS;
         uint64_t mask = heap_index_mask(from, to);
-        at.bitmap[w] = taken ? (at.bitmap[w] & ~mask) : (at.bitmap[w] | mask);
+        at->bitmap[w] = taken ? (at->bitmap[w] & ~mask) : (at->bitmap[w] | mask);
     }
-    heap_index_refresh(&at, w0, w1);
+    heap_index_refresh(at, w0, w1);
 }
 
 /* Bit p of the result is set iff bits p..p+n-1 of x are all 1; 1 <= n <= 64. */
@@ -334,15 +326,15 @@ static uint64_t heap_index_word_runs(uint64_t x, size_t n)
  */
 static size_t heap_index_find(const struct heap* heap, size_t n)
 {
-    struct heap_index_layout at = heap_index_layout(heap);
-    const struct heap_index_node* nodes = at.nodes;
+    const struct heap_index_layout* at = &heap->index_layout;
+    const struct heap_index_node* nodes = at->nodes;
     if (n == 0 || n > nodes[1].best) {
         return SIZE_MAX;
     }
     size_t i = 1;
     size_t base = 0;
-    size_t half = at.leaves * HEAP_INDEX_WORD_BITS / 2;
-    while (i < at.leaves) {
+    size_t half = at->leaves * HEAP_INDEX_WORD_BITS / 2;
+    while (i < at->leaves) {
         const struct heap_index_node* l = &nodes[2 * i];
         const struct heap_index_node* r = &nodes[2 * i + 1];
         if (l->best >= n) {
@@ -355,16 +347,15 @@ static size_t heap_index_find(const struct heap* heap, size_t n)
         }
         half /= 2;
     }
-    size_t w = i - at.leaves;
-    uint64_t runs = w < at.words && n <= HEAP_INDEX_WORD_BITS ? heap_index_word_runs(at.bitmap[w], n) : 0;
+    size_t w = i - at->leaves;
+    uint64_t runs = w < at->words && n <= HEAP_INDEX_WORD_BITS ? heap_index_word_runs(at->bitmap[w], n) : 0;
     return runs != 0 ? base + (size_t)heap_index_ctz64(runs) : HEAP_INDEX_CONTRADICTED;
 }
 
 /* root.best, at most the table: a corrupt root must not promise more. */
 static size_t heap_index_largest(const struct heap* heap)
 {
-    struct heap_index_layout at = heap_index_layout(heap);
-    size_t best = at.nodes[1].best;
+    size_t best = heap->index_layout.nodes[1].best;
     return best < heap->table->total ? best : heap->table->total;
 }
 
@@ -398,7 +389,7 @@ static bool heap_index_header_sound(const struct heap* heap, const struct heap_i
 static size_t heap_index_verify(const struct heap* heap)
 {
     const struct heap_table* table = heap->table;
-    struct heap_index_layout at = heap_index_layout(heap);
+    struct heap_index_layout at = heap->index_layout;
     if (!heap_index_header_sound(heap, &at)) {
         return 0;
     }
@@ -437,9 +428,10 @@ static const struct heap_index_ops heap_index_operations = {
 
 /* Lay the index out at heap->index, write its header and mark every block
  * free. O(total). */
-static void heap_index_build(const struct heap* heap)
+static void heap_index_build(struct heap* heap)
 {
-    struct heap_index_layout at = heap_index_layout(heap);
+    heap->index_layout = heap_index_layout_of(heap->index, heap->table->total);
+    struct heap_index_layout at = heap->index_layout;
     size_t total = heap->table->total;
     struct heap_index* header = heap->index;
     header->total = total;

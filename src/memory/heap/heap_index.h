@@ -28,7 +28,8 @@
  * (kheap: PEACHOS_HEAP_INDEX_ADDRESS), so no caller's overrun reaches it,
  * and heap_check() verifies it against the table. A stray write can still
  * reach it, so nothing the index addresses by is read from that memory:
- * the layout is computed from the table's block count on every call, and
+ * the layout is computed once from the table's block count and kept in
+ * struct heap (heap->index_layout), and
  * what the bitmap and nodes say is bounded before use (docs/index.md, "Any
  * bytes in the index memory").
  */

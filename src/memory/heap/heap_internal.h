@@ -13,7 +13,8 @@
 /*
  * What heap.c needs from a placement index; installed by heap_index.c. Each
  * takes the heap: the index lives in heap->index, memory the caller gave,
- * and takes its layout from heap->table->total, never from that memory.
+ * and reads its layout from heap->index_layout (computed once from
+ * heap->table->total), never from that memory.
  */
 struct heap_index_ops
 {
@@ -32,6 +33,16 @@ struct heap_index_ops
  * which must be HEAP_BLOCK_TYPE_PLAIN or HEAP_BLOCK_TYPE_CACHE (any other
  * value returns NULL and is not counted in failed_allocs). */
 void* heap_malloc_blocks_typed(struct heap* heap, size_t total_blocks, HEAP_BLOCK_TABLE_ENTRY type);
+
+/*
+ * Take up to n free blocks of the heap, lowest address first, each its own
+ * one-block allocation of `type` (HEAP_BLOCK_TYPE_VMAP for kvmalloc), their
+ * addresses in out[0..]; returns how many (fewer only if the heap has fewer
+ * free blocks). Counted in used_blocks and live_allocations, never in
+ * failed_allocs. Freed one by one with heap_free_typed. O(blocks up to the
+ * last one taken), plus the index's mark once per run of free blocks.
+ */
+size_t heap_take_blocks(struct heap* heap, size_t n, HEAP_BLOCK_TABLE_ENTRY type, void** out);
 
 /* heap_free for allocations of the given type (used by the cache layer). */
 void heap_free_typed(struct heap* heap, void* ptr, HEAP_BLOCK_TABLE_ENTRY type);
