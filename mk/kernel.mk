@@ -19,8 +19,11 @@ KERNEL_DIR := $(BUILD)/kernel
 KERNEL_ELF := $(KERNEL_DIR)/peachos.elf
 KERNEL_CC ?= clang
 KERNEL_LD ?= ld.lld
+# The heap: the seed's region, then the multiboot map's RAM above it
+# (src/kernel/kheap_port_regions.c), as on x86_64.
+KERNEL_HEAP_FLAGS := -DPEACHOS_KHEAP_REGIONS=8
 KERNEL_CFLAGS := --target=i686-elf -march=i686 -std=c11 -ffreestanding -fno-pie -fno-pic -nostdlib $(ASSERT_FLAGS) \
-                 -fno-stack-protector -fno-omit-frame-pointer -mno-sse -mno-mmx -O2 -g $(WARN) -Isrc
+                 -fno-stack-protector -fno-omit-frame-pointer -mno-sse -mno-mmx -O2 -g $(WARN) -Isrc $(KERNEL_HEAP_FLAGS)
 KERNEL_ASFLAGS := --target=i686-elf -march=i686 -g -Wall -Werror
 KERNEL_LDFLAGS := -m elf_i386 -nostdlib -static --no-pie --build-id=none -z max-page-size=4096 \
                   -T src/boot/linker.ld

@@ -29,7 +29,8 @@ KERNEL64_LDFLAGS := -m elf_x86_64 -nostdlib -static --no-pie --build-id=none -z 
 # The i686 kernel's parts that are not 32-bit only: paging.c and
 # selftest_paging.c are (src/kernel64/selftest_paging64.c stands in), and
 # kernel.c's boot is kernel64.c's.
-KERNEL64_C_SRC := $(addprefix src/kernel/,boot_common.c print.c serial.c vga.c selftest.c selftest_reports.c kheap_port.c) \
+KERNEL64_C_SRC := $(addprefix src/kernel/,boot_common.c print.c serial.c vga.c selftest.c selftest_reports.c kheap_port.c \
+                    mmap.c kheap_port_regions.c regions_print.c selftest_regions.c) \
                   $(wildcard src/kernel64/*.c)
 KERNEL64_OBJ := $(patsubst src/%.c,$(KERNEL64_DIR)/%.o,$(KERNEL64_C_SRC) $(LIB_SRC)) $(KERNEL64_DIR)/boot64/boot64.o
 QEMU64 := qemu-system-x86_64

@@ -9,10 +9,10 @@
 #include "../memory/heap/heap_index.h"
 #include "io.h"
 #include "kernel.h"
+#include "multiboot.h"
 #include "print.h"
 
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
-#define MULTIBOOT_INFO_MEMORY 0x00000001u /* mem_lower / mem_upper are valid */
 #define HEAP_END ((uint64_t)PEACHOS_HEAP_ADDRESS + PEACHOS_HEAP_SIZE_BYTES)
 #define INDEX_END ((uint64_t)PEACHOS_HEAP_INDEX_ADDRESS + PEACHOS_HEAP_INDEX_MAX_BYTES)
 

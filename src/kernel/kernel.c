@@ -1,27 +1,44 @@
 /*
- * kernel.c - the PeachOS demo kernel: boot checks, the kernel heap at its
- * config.h addresses, the self-test, statistics and heap map, then exit
- * through isa-debug-exit (docs/kernel.md).
+ * kernel.c - the PeachOS demo kernel: boot checks, the multiboot memory
+ * map, the kernel heap at its config.h addresses plus the RAM the map
+ * offers above it (PEACHOS_KHEAP_REGIONS), the self-test, statistics and
+ * heap maps, then exit through isa-debug-exit (docs/kernel.md).
  */
 #include "kernel.h"
 
+#include "../config.h"
 #include "../memory/heap/kheap.h"
+#include "multiboot.h"
 #include "print.h"
 #include "selftest.h"
 
-/* The start of the multiboot v1 information structure (we need no more). */
-struct multiboot_info
-{
-    uint32_t flags;
-    uint32_t mem_lower; /* KiB of conventional memory from 0 */
-    uint32_t mem_upper; /* KiB of memory from 1 MiB up to the first hole */
-};
+#define HEAP_START ((uint64_t)PEACHOS_HEAP_ADDRESS)
+#define HEAP_END ((uint64_t)PEACHOS_HEAP_ADDRESS + PEACHOS_HEAP_SIZE_BYTES)
 
-/* Check what the loader gave us against what the heap needs. */
+/* Check what the loader gave us against what the heap needs. Without a
+ * memory map the heap is the seed's region alone (mem_upper vouches for
+ * it); with one, the map is printed and must hold the seed's pool. */
 static void boot_checks(uint32_t magic, const struct multiboot_info* info)
 {
     uint64_t upper_end = kernel_check_multiboot(magic, info->flags, info->mem_lower, info->mem_upper);
+    bool has_map = (info->flags & MULTIBOOT_INFO_MMAP) != 0;
+    struct kernel_mmap_summary map = { 0, 0, true };
+    if (has_map) {
+        map = kernel_print_mmap(info->mmap_addr, info->mmap_length, HEAP_START, HEAP_END, NULL);
+        if (map.top > 1ull << 32) {
+            print("mmap: RAM from 4 GiB up is out of reach of this 32-bit kernel (paging off, no PAE): not used\n");
+        }
+    } else {
+        print("mmap: the loader gave no memory map (multiboot flags bit 6 clear): the heap is the seed's region "
+              "only\n");
+    }
     kernel_check_heap_fits(upper_end, info->mem_lower);
+    if (!map.holds) {
+        kernel_refuse("the memory map has no available entry holding the whole heap pool");
+    }
+    if (has_map) {
+        kernel_regions_set_map(info->mmap_addr, info->mmap_length);
+    }
 }
 
 void kernel_main(uint32_t magic, const struct multiboot_info* info)
@@ -39,6 +56,12 @@ void kernel_main(uint32_t magic, const struct multiboot_info* info)
         kernel_exit(KERNEL_EXIT_HEAP_INIT);
     }
     print("kheap: ready\n");
+    kernel_regions_print();
+#if PEACHOS_KHEAP_REGIONS
+    /* The self-test's cases count on the first region's 25,600 blocks:
+     * they run in first-only mode; selftest_regions uses every region. */
+    kheap_regions_first_only(true);
+#endif
 
 #ifdef SELFTEST_PANIC_PROBE
     /* The panic build of make test-boot: one bad free nobody announced. With

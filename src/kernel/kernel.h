@@ -47,6 +47,15 @@ void kernel_check_heap_fits(uint64_t upper_end, uint32_t mem_lower);
 /* The table, index, kernel and heap lines; `stack_note` ends the kernel's. */
 void kernel_print_layout(const char* stack_note);
 
+/* The heap regions (PEACHOS_KHEAP_REGIONS; these do nothing without it).
+ * kheap_port_regions.c: keep the multiboot map's available ranges for
+ * kheap_port_regions (call before kheap_init). regions_print.c: the list of
+ * regions kheap_init built; one section per region (addresses, statistics,
+ * map) at the end of the self-test. */
+void kernel_regions_set_map(uintptr_t mmap_addr, size_t mmap_length);
+void kernel_regions_print(void);
+void kernel_regions_print_state(void);
+
 struct heap_report;
 /* Bare-metal port (kheap_port.c): print one line for a report, `note`
  * appended (the self-test marks the reports it causes on purpose). */

@@ -1287,6 +1287,7 @@ int selftest_run(void)
         case_kheap_blocks();
         case_leave_live_allocations();
         selftest_paging(&st_passed, &st_failed);
+        selftest_regions(&st_passed, &st_failed);
     }
     printk("selftest: %d passed, %d failed\n", st_passed, st_failed);
     return st_failed;
@@ -1329,4 +1330,5 @@ void selftest_print_state(void)
     print("heap map: the whole heap\n");
     heap_dump_map(heap, print_writer, NULL, 0, 64, 16);
     kheap_unlock(state);
+    kernel_regions_print_state();
 }

@@ -27,6 +27,11 @@ void selftest_expect_reports(size_t count);
  * and adds them to *passed / *failed. */
 void selftest_paging(int* passed, int* failed);
 
+/* The regions case (selftest_regions.c, PEACHOS_KHEAP_REGIONS): a run that
+ * only the highest region can give lands there. Adds to *passed / *failed;
+ * prints SKIP with one region. */
+void selftest_regions(int* passed, int* failed);
+
 /* Print the kernel heap's statistics, the cache statistics and the heap map
  * (a detailed map of the first blocks and a compressed map of the whole heap). */
 void selftest_print_state(void);

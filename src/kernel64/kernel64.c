@@ -10,29 +10,14 @@
 #include "../config.h"
 #include "../kernel/io.h"
 #include "../kernel/kernel.h"
+#include "../kernel/multiboot.h"
 #include "../kernel/print.h"
 #include "../kernel/selftest.h"
 #include "../memory/heap/kheap.h"
 #include "kernel64.h"
 
-#define MULTIBOOT_INFO_MMAP 0x00000040u   /* mmap_addr / mmap_length are valid */
-#define MMAP_AVAILABLE 1u
 #define GIB (1ull << 30)
 #define BOOT64_PROBES 72 /* words probed per region: 64 GiB (boot64.S's most) + the last + spare */
-
-/* The multiboot v1 information structure, up to the memory map. */
-struct multiboot_info
-{
-    uint32_t flags;
-    uint32_t mem_lower; /* KiB of conventional memory from 0 */
-    uint32_t mem_upper; /* KiB of memory from 1 MiB up to the first hole */
-    /* boot_device, cmdline, mods_count, mods_addr, syms[4]: skipped, never read. */
-    // cppcheck-suppress unusedStructMember
-    uint32_t not_read[8];
-    uint32_t mmap_length; /* bytes of entries at mmap_addr */
-    uint32_t mmap_addr;
-};
-_Static_assert(offsetof(struct multiboot_info, mmap_length) == 44, "multiboot v1: mmap_length at offset 44");
 
 /* linker64.ld and boot64.S */
 extern char boot64_pml4[], boot64_pdpt[], boot64_pd[];
@@ -70,12 +55,6 @@ static void print_mode(void)
            (ull)(uintptr_t)boot64_pdpt, (unsigned)boot64_mapped_gib, (ull)(uintptr_t)boot64_pd);
 }
 
-static const char* mmap_type(uint32_t type)
-{
-    static const char* const names[] = { "?", "available", "reserved", "ACPI reclaimable", "ACPI NVS", "bad RAM" };
-    return type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
-}
-
 /* RAM above 4 GiB, through the page directories boot64.S added for it: a
  * word at each GiB boundary in [base, end) and the last word, all written,
  * then all read back (a wrong directory would alias two of them). Few
@@ -101,47 +80,13 @@ static bool probe_high_ram(uint64_t base, uint64_t end)
     return bad == 0;
 }
 
-/* A size in MiB, or KiB when below 1 MiB. */
-static void print_size(uint64_t bytes)
+/* kernel_print_mmap's probe: RAM above 4 GiB that boot64.S mapped must
+ * read back what was written. */
+static void probe_entry(uint64_t base, uint64_t end)
 {
-    if (bytes < (1u << 20)) {
-        printk("%llu KiB", (ull)(bytes >> 10));
-    } else {
-        printk("%llu MiB", (ull)(bytes >> 20));
+    if (end > 4 * GIB && end <= (uint64_t)boot64_mapped_gib * GIB && !probe_high_ram(base, end)) {
+        kernel_refuse("RAM above 4 GiB does not read back what was written (page tables?)");
     }
-}
-
-/* Print every entry; true if [start, end) lies inside one available entry. */
-static bool print_mmap(const struct multiboot_info* info, uint64_t start, uint64_t end)
-{
-    bool covered = false;
-    uint64_t ram = 0, top = 0;
-    uintptr_t at = info->mmap_addr, stop = (uintptr_t)info->mmap_addr + info->mmap_length;
-    printk("mmap: %u bytes of entries at 0x%x (base, end, length, type)\n", (unsigned)info->mmap_length,
-           (unsigned)info->mmap_addr);
-    while (at + sizeof(struct multiboot_mmap_entry) <= stop) {
-        const struct multiboot_mmap_entry* e = (const struct multiboot_mmap_entry*)at;
-        uint64_t e_end = e->base + e->length;
-        printk("mmap: 0x%016llx..0x%016llx length 0x%011llx type %u %s (", (ull)e->base, (ull)e_end,
-               (ull)e->length, (unsigned)e->type, mmap_type(e->type));
-        print_size(e->length);
-        print(")\n");
-        if (e->type == MMAP_AVAILABLE) {
-            ram += e->length;
-            top = e_end > top ? e_end : top;
-            covered = covered || (e->base <= start && end <= e_end);
-            if (e_end > 4 * GIB && e_end <= (uint64_t)boot64_mapped_gib * GIB && !probe_high_ram(e->base, e_end)) {
-                kernel_refuse("RAM above 4 GiB does not read back what was written (page tables?)");
-            }
-        }
-        at += (uintptr_t)e->size + sizeof(e->size);
-    }
-    printk("mmap: %llu MiB available, highest available address 0x%llx\n", (ull)(ram >> 20), (ull)top);
-    if (top > (uint64_t)boot64_mapped_gib * GIB) {
-        printk("paging: RAM from 0x%llx up is not mapped (boot64.S maps at most BOOT64_MAX_GIB)\n",
-               (ull)boot64_mapped_gib * GIB);
-    }
-    return covered;
 }
 
 /* The same checks as kernel.c's, and the memory map must agree; the map is
@@ -152,9 +97,14 @@ static void boot_checks(uint32_t magic, const struct multiboot_info* info)
     if (!(info->flags & MULTIBOOT_INFO_MMAP)) {
         kernel_refuse("the loader gave no memory map (multiboot flags bit 6 clear)");
     }
-    bool heap_in_ram = print_mmap(info, HEAP_START, HEAP_END);
+    struct kernel_mmap_summary map = kernel_print_mmap(info->mmap_addr, info->mmap_length, HEAP_START, HEAP_END,
+                                                       probe_entry);
+    if (map.top > (uint64_t)boot64_mapped_gib * GIB) {
+        printk("paging: RAM from 0x%llx up is not mapped (boot64.S maps at most BOOT64_MAX_GIB)\n",
+               (ull)boot64_mapped_gib * GIB);
+    }
     kernel_check_heap_fits(upper_end, info->mem_lower);
-    if (!heap_in_ram) {
+    if (!map.holds) {
         kernel_refuse("the memory map has no available entry holding the whole heap pool");
     }
 }
@@ -169,17 +119,17 @@ void kernel64_main(uint32_t magic, uint32_t info_address)
 
     kernel_print_layout(", page tables in .bss");
 
-    kheap_port64_set_map(info->mmap_addr, info->mmap_length);
+    kernel_regions_set_map(info->mmap_addr, info->mmap_length);
     kheap_init();
     if (!kheap_ready()) {
         print("boot: kheap_init failed\n");
         kernel_exit(KERNEL_EXIT_HEAP_INIT);
     }
     print("kheap: ready\n");
-    kheap_port64_print_regions();
+    kernel_regions_print();
 #if PEACHOS_KHEAP_REGIONS
     /* The self-test's cases count on the first region's 25,600 blocks:
-     * they run in first-only mode; selftest_regions64 uses every region. */
+     * they run in first-only mode; selftest_regions uses every region. */
     kheap_regions_first_only(true);
 #endif
 

@@ -6,13 +6,19 @@
 #      (N >= 30), no FAIL line, the paging cases (selftest_paging.c), the
 #      statistics line, both heap maps with their end lines, and the boot
 #      checks' lines.
-#   2. -m 64M: the kernel refuses cleanly: its message and exit status 37.
-#   3. The panic build (PEACHOS_HEAP_PANIC_ON_BAD_FREE=1, SELFTEST_PANIC_PROBE):
+#      The memory map and the heap regions built from it: the seed's region
+#      first, the RAM above it (0x07400000..128 MiB) a second region, the
+#      regions case (a run only the second region can give lands there,
+#      every byte read back), one section per region at the end.
+#   2. -m 512M: the same boot; the second region holds the RAM up to 512 MiB
+#      and the regions case's run is one block more than the seed's region.
+#   3. -m 64M: the kernel refuses cleanly: its message and exit status 37.
+#   4. The panic build (PEACHOS_HEAP_PANIC_ON_BAD_FREE=1, SELFTEST_PANIC_PROBE):
 #      right after kheap_init it frees a block twice; the second free must
 #      be reported and end in "PANIC: bad free of <that block>", exit 39.
 #
 # A hang ends at the timeout (exit 124), a triple fault exits 0: both fail
-# with a message saying so. Logs: build/kernel/boot-128M.log, boot-64M.log,
+# with a message saying so. Logs: build/kernel/boot-128M.log, boot-512M.log, boot-64M.log,
 # build/kernel-panic/boot-panic.log.
 set -u
 elf=${1:-build/kernel/peachos.elf}
@@ -71,7 +77,9 @@ need_line "$log" '^kheap stats: total=25600 used=[0-9]+ free=[0-9]+ largest_free
 need_line "$log" '^kcache stats: slabs=[0-9]+' "cache statistics"
 need_line "$log" '^HEAPMAP v1 blocks=256 per_char=1 width=64$' "detailed map header"
 need_line "$log" '^HEAPMAP v1 blocks=25600 per_char=25 width=64$' "whole map header"
-[ "$(grep -Ec '^[0-9a-f]{8} [.#=Cc1-9?]{1,64}$' "$log")" -eq 20 ] || fail "expected 4 + 16 map lines"
+# The self-test's two maps come before the regions' sections.
+[ "$(sed '/^heap map: every region/q' "$log" | grep -Ec '^[0-9a-f]{8} [.#=Cc1-9?]{1,64}$')" -eq 20 ] ||
+    fail "expected 4 + 16 map lines before the regions' sections"
 grep -Eq '^[0-9a-f]{8} .*\?' "$log" && fail "the map shows invalid ('?') entries"
 # The map's end line agrees with the statistics line.
 stats=$(sed -nE 's/^kheap stats: total=25600 used=([0-9]+) free=([0-9]+) largest_free=([0-9]+) allocations=([0-9]+) rejected_frees=([0-9]+).*/used=\1 free=\2 largest_free=\3 allocations=\4 rejected_frees=\5/p' "$log")
@@ -80,7 +88,31 @@ used=$(sed -nE 's/^kheap stats: .* used=([0-9]+) .*/\1/p' "$log")
 [ "${used:-0}" -gt 0 ] || fail "the self-test should leave live allocations (used=${used})"
 need_line "$log" '^kernel: self-test passed, exiting$' "final line"
 
-# ---- 2. too little memory: a clean refusal ----
+# The map and the regions (both machines).
+regions_boot() { # LOG MEM KPALLOC_REGEX
+    local log=$1 mem=$2
+    need_line "$log" '^mmap: 0x0000000000100000\.\.0x00000000[0-9a-f]{8} length 0x[0-9a-f]+ type 1 available' "$mem: the map's RAM above 1 MiB"
+    need_line "$log" '^mmap: [0-9]+ MiB available, highest available address 0x[0-9a-f]+$' "$mem: the map's summary"
+    need_line "$log" '^kheap: region 1: pool 0x00000000074[0-9a-f]{5}\.\.0x00000000[0-9a-f]{8} \([0-9]+ blocks, [0-9]+ MiB\), table at 0x7400000$' "$mem: a region of the RAM above the seed's"
+    check_regions "$log" "$mem"
+    [ "$regions" = 2 ] || fail "$mem: expected 2 regions, got '$regions'"
+    need_line "$log" "^regions: [0-9]+ runs filled the 1 region\\(s\\) below the highest; kpalloc\\($3\\) = 0x74[0-9a-f]{5} \\(region 1 at 0x74[0-9a-f]{5}\\); $3 bytes written and read back, 0 words differ$" "$mem: the regions case's allocation"
+    need_line "$log" '^PASS kheap regions: a run the lower regions cannot give lands in the highest region' "$mem: the regions case"
+}
+regions_boot "$log" 128M '[0-9]+'
+passed128=$passed
+
+# ---- 2. more memory: the second region grows ----
+log=$out/boot-512M.log
+boot 512M "$log"
+[ "$rc" -eq 33 ] || fail "-m 512M: expected qemu exit 33, got $(explain "$rc")"
+need_line "$log" '^selftest: [0-9]+ passed, 0 failed$' "512M: self-test summary"
+grep -q '^FAIL' "$log" && fail "512M: failed self-test cases: $(grep '^FAIL' "$log" | head -3)"
+need_line "$log" '^kheap: region 1: pool 0x00000000074[0-9a-f]{5}\.\.0x000000001ffe0000 \(101319 blocks, 395 MiB\)' "512M: the second region up to 512 MiB"
+regions_boot "$log" 512M 104861696
+passed=$passed128
+
+# ---- 3. too little memory: a clean refusal ----
 log=$out/boot-64M.log
 boot 64M "$log"
 [ "$rc" -eq 37 ] || fail "-m 64M: expected qemu exit 37 (refused), got $(explain "$rc")"
@@ -89,7 +121,7 @@ need_line "$log" '^boot: the heap needs memory up to 0x07400000' "refusal detail
 grep -q '^kheap: ready' "$log" && fail "-m 64M: the kernel created the heap anyway"
 grep -q '^selftest:' "$log" && fail "-m 64M: the kernel ran the self-test anyway"
 
-# ---- 3. the panic build: an unannounced bad free halts the kernel ----
+# ---- 4. the panic build: an unannounced bad free halts the kernel ----
 panic_log=$(dirname "$panic_elf")/boot-panic.log
 boot 128M "$panic_log" "$panic_elf"
 [ "$rc" -eq 39 ] || fail "panic build: expected qemu exit 39 (panic), got $(explain "$rc")"
@@ -108,7 +140,7 @@ grep -q '^probe: the bad free returned' "$panic_log" && fail "panic build: the b
 grep -q '^selftest:' "$panic_log" && fail "panic build: the self-test ran after the bad free"
 
 if [ "$fails" -ne 0 ]; then
-    echo "test-boot: $fails problem(s); serial logs: $out/boot-128M.log $out/boot-64M.log $panic_log"
+    echo "test-boot: $fails problem(s); serial logs: $out/boot-128M.log $out/boot-512M.log $out/boot-64M.log $panic_log"
     exit 1
 fi
-echo "test-boot: ok (128M: $passed cases passed, exit 33; 64M: refused, exit 37; panic build: PANIC on the bad free, exit 39)"
+echo "test-boot: ok (128M: $passed cases passed, 2 regions, exit 33; 512M: 2 regions, 101,319 blocks above the seed's, exit 33; 64M: refused, exit 37; panic build: PANIC on the bad free, exit 39)"

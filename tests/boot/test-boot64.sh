@@ -7,12 +7,14 @@
 #      the identity map reaches the highest available RAM; the memory map
 #      lists the RAM QEMU was given (within 2 MiB), above 4 GiB when there is
 #      some, and the words written there read back; the self-test passes
-#      (at least 24 cases, 0 failed, the paging cases skipped with a line
+#      (at least 25 cases, 0 failed, the paging cases skipped with a line
 #      saying so), statistics, both maps. The heap regions built from the
-#      map (kheap_port64.c): the seed's first, one of RAM above it; with RAM
-#      above 4 GiB (3584M, 6G) a region there and the regions case's PASS
-#      line (an allocation larger than the first region above 4 GiB, every
-#      byte read back), otherwise its SKIP line.
+#      map (src/kernel/kheap_port_regions.c): the seed's first, one of RAM
+#      above it, with RAM above 4 GiB (3584M, 6G) a region there; the
+#      regions case's PASS line (a run only the highest region can give
+#      lands there - above 4 GiB, one block more than the seed's region, at
+#      3584M and 6G - every byte read back); one section per region at the
+#      end (boot-lib.sh's check_regions).
 #   2. -m 32M: refused (exit 37) with the memory map shown first.
 #   3. -cpu qemu32 (no long mode): refused by boot64.S (exit 37).
 #
@@ -75,11 +77,12 @@ for mem in 128M 3584M 6G; do
     need_line "$log" '^kheap: [0-9]+ regions, [0-9]+ blocks' "$mem: the regions' summary"
     if [ "$mib" -gt 3072 ]; then
         need_line "$log" '^kheap: region [0-9]+: pool 0x00000001[0-9a-f]{8}\.\.0x[0-9a-f]{16} \([0-9]+ blocks, [0-9]+ MiB\), table at 0x1[0-9a-f]{8} - above 4 GiB$' "$mem: a heap region above 4 GiB"
-        need_line "$log" '^regions: [0-9]+ runs filled the regions below 4 GiB; kpalloc\(104861696\) = 0x1[0-9a-f]{8} .* 104861696 bytes written and read back, 0 words differ$' "$mem: the allocation above 4 GiB"
-        need_line "$log" '^PASS kheap regions: more than the first region holds lands above 4 GiB' "$mem: the regions case"
+        need_line "$log" '^regions: [0-9]+ runs filled the 2 region\(s\) below the highest; kpalloc\(104861696\) = 0x1[0-9a-f]{8} \(region 2 at 0x1[0-9a-f]{8}, above 4 GiB\); 104861696 bytes written and read back, 0 words differ$' "$mem: the allocation above 4 GiB"
     else
-        need_line "$log" '^SKIP kheap regions: no heap region beyond 4 GiB' "$mem: the regions case's skip line"
+        need_line "$log" '^regions: [0-9]+ runs filled the 1 region\(s\) below the highest; kpalloc\([0-9]+\) = 0x74[0-9a-f]{5} .* 0 words differ$' "$mem: the allocation in the second region"
     fi
+    need_line "$log" '^PASS kheap regions: a run the lower regions cannot give lands in the highest region' "$mem: the regions case"
+    check_regions "$log" "$mem"
     need_line "$log" '^SKIP paging: .*cannot run in long mode' "$mem: the paging cases' skip line"
     grep -q '^PASS paging' "$log" && fail "$mem: a paging case claims to have passed in long mode"
     if grep -q '^FAIL' "$log"; then
@@ -87,7 +90,7 @@ for mem in 128M 3584M 6G; do
         grep -B3 '^FAIL' "$log" | sed 's/^/    /'
     fi
     passed=$(sed -nE 's/^selftest: ([0-9]+) passed, 0 failed$/\1/p' "$log")
-    [ -n "$passed" ] && [ "$passed" -ge 24 ] || fail "$mem: expected at least 24 passed cases and 0 failed, got '${passed}'"
+    [ -n "$passed" ] && [ "$passed" -ge 25 ] || fail "$mem: expected at least 25 passed cases and 0 failed, got '${passed}'"
     [ "$(grep -c '^PASS' "$log")" = "${passed:-x}" ] || fail "$mem: PASS lines != the summary's ${passed}"
     need_line "$log" 'exactly 25600 blocks' "$mem: exhaustion case"
     need_line "$log" '^kheap stats: total=25600 used=[0-9]+' "$mem: statistics"
