@@ -48,10 +48,6 @@ enum kheap_hosted_bad_region
 };
 void kheap_hosted_bad_region(enum kheap_hosted_bad_region how);
 
-/* Fix the caches' secret (kheap_port_secret) from the next kheap_init, for
- * reproducible runs; fixed = false goes back to the clock/address mix. */
-void kheap_hosted_set_secret(bool fixed, uintptr_t secret);
-
 /*
  * Fault injection on the kernel heap's internal allocations:
  * let `successes` attempts at the sites in `site_mask` (bit 1 << site, site

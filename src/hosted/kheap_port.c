@@ -92,8 +92,8 @@ static size_t kheap_hosted_round_up(size_t value, size_t align)
 }
 
 /*
- * One mapping: [pool][guard page][table][index]. The table and the index
- * live outside the pool, as on bare metal; the inaccessible guard page makes
+ * One mapping: [pool][guard page][table][index][slab table]. The tables and
+ * the index live outside the pool, as on bare metal; the inaccessible guard page makes
  * an overrun off the pool's end fault at once instead of silently rewriting
  * the table or the index. (Best effort: if mprotect fails, the layout is the
  * same without the trap.)
@@ -110,7 +110,12 @@ static int kheap_hosted_map_region(size_t heap_bytes, struct kheap_region* regio
 #else
     size_t index = 0; /* kheap built without the index: heap_index.c is not linked */
 #endif
-    size_t bytes = guard + page + table + index + PEACHOS_HEAP_BLOCK_SIZE;
+#if PEACHOS_KHEAP_CACHES
+    size_t slabs = kheap_hosted_round_up(kcache_table_bytes(blocks), sizeof(uintptr_t));
+#else
+    size_t slabs = 0;
+#endif
+    size_t bytes = guard + page + table + index + slabs + PEACHOS_HEAP_BLOCK_SIZE;
     void* map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (map == MAP_FAILED) {
         return -ENOMEM;
@@ -125,6 +130,8 @@ static int kheap_hosted_map_region(size_t heap_bytes, struct kheap_region* regio
     region->table = meta;
     region->index = index != 0 ? meta + table : NULL;
     region->index_bytes = index;
+    region->cache_table = slabs != 0 ? meta + table + kheap_hosted_round_up(index, sizeof(uintptr_t)) : NULL;
+    region->cache_table_bytes = slabs;
     return PEACHOS_ALL_OK;
 }
 
@@ -202,29 +209,6 @@ void kheap_port_report(const struct heap_report* report)
 void kheap_port_print(const char* message)
 {
     (void)fputs(message, stderr);
-}
-
-/* The caches' secret: kheap.c's default (rdtsc, addresses) mixed with the
- * clock and the pid; differs every run. kheap_hosted_set_secret() fixes it
- * for reproducible tests. */
-static bool kheap_hosted_secret_fixed;
-static uintptr_t kheap_hosted_secret_value;
-
-void kheap_hosted_set_secret(bool fixed, uintptr_t secret)
-{
-    kheap_hosted_secret_fixed = fixed;
-    kheap_hosted_secret_value = secret;
-}
-
-uintptr_t kheap_port_secret(void)
-{
-    if (kheap_hosted_secret_fixed) {
-        return kheap_hosted_secret_value;
-    }
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uintptr_t secret = (uintptr_t)now.tv_nsec ^ ((uintptr_t)now.tv_sec << 20) ^ ((uintptr_t)getpid() << 7);
-    return secret ^ kheap_default_secret();
 }
 
 /*

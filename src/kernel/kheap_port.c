@@ -9,7 +9,6 @@
  *   unlock   push; popf - IF goes back to what it was (single CPU).
  *   report   printed on the console; halts if PEACHOS_HEAP_PANIC_ON_BAD_FREE.
  *   print    the console (serial + VGA).
- *   secret   rdtsc mixed with kheap.c's default.
  */
 #include "../memory/heap/heap_index.h"
 #include "../memory/heap/kheap_port.h"
@@ -84,11 +83,4 @@ void kheap_port_report(const struct heap_report* report)
 void kheap_port_print(const char* message)
 {
     print(message);
-}
-
-uintptr_t kheap_port_secret(void)
-{
-    uint64_t tsc = rdtsc();
-    uintptr_t mixed = (uintptr_t)(tsc * 0x9E3779B97F4A7C15ull >> 32) ^ (uintptr_t)tsc;
-    return mixed ^ kheap_default_secret();
 }

@@ -7,11 +7,10 @@
 
 bool heap_report_is_free(enum heap_report_kind kind)
 {
-    /* Three kinds come from an allocation, not from a free: a write after
-     * free found when the object is handed out again, a corrupt slab met by
-     * kmalloc, and an index that named a run the table says is taken. */
-    return kind != HEAP_REPORT_CACHE_USE_AFTER_FREE && kind != HEAP_REPORT_CACHE_QUARANTINE &&
-           kind != HEAP_REPORT_INDEX_MISMATCH;
+    /* Two kinds come from an allocation, not from a free: a write after
+     * free found when the object is handed out again, and an index that
+     * named a run the table says is taken. */
+    return kind != HEAP_REPORT_CACHE_USE_AFTER_FREE && kind != HEAP_REPORT_INDEX_MISMATCH;
 }
 
 const char* heap_report_action(enum heap_report_kind kind)
@@ -22,7 +21,7 @@ const char* heap_report_action(enum heap_report_kind kind)
     if (kind == HEAP_REPORT_CACHE_USE_AFTER_FREE) {
         return "write after free of";
     }
-    return kind == HEAP_REPORT_CACHE_QUARANTINE ? "corrupt slab at" : "index named";
+    return "index named";
 }
 
 const char* heap_report_reason(enum heap_report_kind kind)
@@ -44,10 +43,10 @@ const char* heap_report_reason(enum heap_report_kind kind)
         return "no live small object there";
     case HEAP_REPORT_CACHE_USE_AFTER_FREE:
         return "small object written after free";
-    case HEAP_REPORT_CACHE_QUARANTINE:
-        return "slab header corrupt, slab quarantined";
     case HEAP_REPORT_INDEX_MISMATCH:
         return "index and table disagree, index dropped (linear scan from now on)";
+    case HEAP_REPORT_WINDOW_CORRUPT:
+        return "record of the window allocation's backing blocks corrupt";
     }
     return "unknown";
 }

@@ -3,23 +3,16 @@
  *
  * The design in short (docs/kcache.md has the rest):
  *   - a slab is a CACHE-typed heap allocation of 1..KCACHE_MAX_SLAB_BLOCKS
- *     blocks; its first bytes are the header (kcache_internal.h), then the
- *     objects;
- *   - the allocation bitmap in the header is the only record of which
- *     objects are live, so a free is checked exactly (start of an object,
- *     bit set) and nothing the allocator follows lives in a free object;
- *   - the header is sealed with a checksum keyed by the cache's secret and
- *     the slab's address, verified before every use of the header: a header
- *     changed by a stray write (say, an overrun of the memory just below the
- *     slab) is reported and never followed;
- *   - a class that meets such a header where it needs one (its partial-list
- *     head, its spare, a neighbour of a slab that empties) quarantines the slab and rebuilds its partial list
- *     from the table (see "quarantine" below), so one overrun costs a slab,
- *     not the whole size class;
- *   - class descriptors, list heads, keys and counters live in struct
- *     kcache, outside the pool.
- * kcache_check and its helpers are in kcache_check.c. Needs memory.c and
- * heap.c / heap_check.c only; no libc.
+ *     blocks holding objects only;
+ *   - what the caches know of a slab is its record in the slab table
+ *     (struct kcache_slab, kcache.h), outside the pool: class, list links,
+ *     live count and the allocation bitmap, the only record of which objects
+ *     are live. So a free is checked exactly (start of an object, bit set)
+ *     and no write into the pool can change what the caches decide;
+ *   - class descriptors, list heads and counters live in struct kcache, also
+ *     outside the pool.
+ * kcache_check and the other read-only questions are in kcache_check.c.
+ * Needs memory.c and heap.c / heap_check.c only; no libc.
  */
 #include "kcache_internal.h"
 #include "heap_status.h"
@@ -29,6 +22,7 @@
 /* Geometry fields are uint16_t and classes are at most half a block. */
 _Static_assert(PEACHOS_HEAP_BLOCK_SIZE >= 2 * KCACHE_MAX_SIZE, "a block must hold two of the largest objects");
 _Static_assert(PEACHOS_HEAP_BLOCK_SIZE <= 32768, "geometry is stored in 16-bit fields");
+_Static_assert(KCACHE_MAX_SLAB_BLOCKS * PEACHOS_HEAP_BLOCK_SIZE / KCACHE_ALIGN <= UINT16_MAX, "inuse is 16 bits");
 /* Slot numbers come from a 32-bit reciprocal: exact while offset * size < 2^32. */
 _Static_assert((uint64_t)KCACHE_MAX_SLAB_BLOCKS * PEACHOS_HEAP_BLOCK_SIZE * KCACHE_MAX_SIZE < ((uint64_t)1 << 32),
                "reciprocal division is exact");
@@ -62,26 +56,12 @@ size_t kcache_class_of(size_t size)
            (size - 2 * (size_t)KCACHE_SMALL_MAX - 1) / (2 * (size_t)KCACHE_SMALL_MAX / KCACHE_OCTAVE_CLASSES);
 }
 
-static size_t kcache_round_align(size_t n)
-{
-    return (n + KCACHE_ALIGN - 1) & ~(size_t)(KCACHE_ALIGN - 1);
-}
-
-/* Most objects of `size` a slab of `blocks` blocks holds after its header. */
+/* The objects of `size` a slab of `blocks` blocks holds. */
 static struct kcache_geometry kcache_geometry_for(size_t size, size_t blocks)
 {
-    size_t bytes = blocks * KCACHE_BS;
-    size_t capacity = bytes / size;
-    size_t words = 0;
-    size_t offset = 0;
-    for (; capacity > 0; capacity--) {
-        words = (capacity + KCACHE_WORD_BITS - 1) / KCACHE_WORD_BITS;
-        offset = kcache_round_align(KCACHE_HEADER_BYTES + words * sizeof(uintptr_t));
-        if (offset + capacity * size <= bytes) {
-            break;
-        }
-    }
-    struct kcache_geometry g = { (uint16_t)blocks, (uint16_t)capacity, (uint16_t)offset, (uint16_t)words };
+    size_t capacity = blocks * KCACHE_BS / size;
+    size_t words = (capacity + KCACHE_WORD_BITS - 1) / KCACHE_WORD_BITS;
+    struct kcache_geometry g = { (uint16_t)blocks, (uint16_t)capacity, (uint16_t)words };
     return g;
 }
 
@@ -92,7 +72,7 @@ static size_t kcache_waste(size_t size, const struct kcache_geometry* g)
 
 /*
  * The preferred slab: the shortest one wasting at most 1/50 of its bytes
- * (header, bitmap and tail), else the one wasting the smallest share.
+ * (the tail past the last object), else the one wasting the smallest share.
  * Short slabs keep partially-used memory low and are easy to place; the 2%
  * bound is what W2's density goal leaves after class rounding.
  */
@@ -110,31 +90,6 @@ static struct kcache_geometry kcache_pick_geometry(size_t size)
         }
     }
     return best;
-}
-
-/* ---------------------------------------------------------------- sealing */
-
-/* splitmix64's finaliser: spreads a secret into unrelated keys. */
-static uint64_t kcache_mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-/* Link setters keep the check in step (list moves are not the hot path). */
-static void kcache_set_next(const struct kcache* kc, struct kcache_slab* s, struct kcache_slab* next)
-{
-    s->check += ((uintptr_t)next - (uintptr_t)s->next) * kc->keys[KCACHE_W_NEXT];
-    s->next = next;
-}
-
-static void kcache_set_prev(const struct kcache* kc, struct kcache_slab* s, struct kcache_slab* prev)
-{
-    s->check += ((uintptr_t)prev - (uintptr_t)s->prev) * kc->keys[KCACHE_W_PREV];
-    s->prev = prev;
 }
 
 /* -------------------------------------------------------------- reporting */
@@ -155,32 +110,6 @@ static void kcache_reject(struct kcache* kc, enum heap_report_kind kind, const v
     kcache_report(kc, kind, ptr);
 }
 
-/* A header that fails its check where an allocation needed it: counted,
- * reported (CACHE_QUARANTINE, ptr = slab). Not a refused free: nobody freed
- * anything, so rejected_frees is left alone. */
-static void kcache_corrupt(struct kcache* kc, const struct kcache_slab* s)
-{
-    kc->corruptions++;
-    kcache_report(kc, HEAP_REPORT_CACHE_QUARANTINE, s);
-}
-
-/*
- * Quarantine: class c met the corrupt header of s where it needed it (its
- * partial-list head or its spare). Reported once, here; then abandoned: s
- * stays allocated in the table for ever (still counted in c->slabs, its
- * objects in c->objects), nothing is read from or written to it again, kfree
- * into it stays refused by its check, and kcache_check keeps naming it. The
- * caller drops it from the list by rebuilding the list (kcache_rebuild).
- */
-static void kcache_quarantine(struct kcache* kc, struct kcache_class* c, const struct kcache_slab* s)
-{
-    kcache_corrupt(kc, s);
-    c->quarantined++;
-    if (c->spare == s) {
-        c->spare = NULL;
-    }
-}
-
 static bool kcache_forced(struct kcache* kc, enum kcache_fault_site site)
 {
     if (kc->fault != NULL && kc->fault(kc->fault_ctx, site)) {
@@ -192,29 +121,57 @@ static bool kcache_forced(struct kcache* kc, enum kcache_fault_site site)
 
 /* ------------------------------------------------------------------- init */
 
-int kcache_init(struct kcache* kc, struct heap* heap, uintptr_t secret, unsigned flags)
+size_t kcache_table_bytes(size_t blocks)
 {
-    if (kc == NULL || heap == NULL || (flags & ~KCACHE_FLAG_POISON) != 0) {
+    if (blocks >= KCACHE_NONE || blocks > SIZE_MAX / sizeof(struct kcache_slab)) {
+        return 0; /* list links are 32-bit block numbers */
+    }
+    return blocks * sizeof(struct kcache_slab);
+}
+
+/* [a, a + an) and [b, b + bn) share a byte. */
+static bool kcache_overlap(uintptr_t a, size_t an, uintptr_t b, size_t bn)
+{
+    return an != 0 && bn != 0 && a < b + bn && b < a + an;
+}
+
+/* The slab table the caller gives: big enough, aligned, clear of the heap. */
+static bool kcache_table_fits(const struct kcache* kc, const struct heap* heap, const void* mem, size_t bytes)
+{
+    size_t blocks = heap->table != NULL ? heap->table->total : 0;
+    size_t need = kcache_table_bytes(blocks);
+    uintptr_t at = (uintptr_t)mem;
+    if (need == 0 || bytes < need || at % _Alignof(struct kcache_slab) != 0 || at > UINTPTR_MAX - need) {
+        return false;
+    }
+    return !kcache_overlap(at, need, (uintptr_t)heap->saddr, blocks * KCACHE_BS) &&
+           !kcache_overlap(at, need, (uintptr_t)heap->table->entries, blocks) &&
+           !kcache_overlap(at, need, (uintptr_t)kc, sizeof(*kc)) &&
+           !kcache_overlap(at, need, (uintptr_t)heap, sizeof(*heap));
+}
+
+int kcache_init(struct kcache* kc, struct heap* heap, void* slab_table, size_t table_bytes, unsigned flags)
+{
+    if (kc == NULL || heap == NULL || slab_table == NULL || (flags & ~KCACHE_FLAG_POISON) != 0 ||
+        !kcache_table_fits(kc, heap, slab_table, table_bytes)) {
         return -EINVARG;
     }
     memset(kc, 0, sizeof(*kc));
     kc->heap = heap;
     kc->pool = (uintptr_t)heap->saddr;
-    kc->entries = heap->table != NULL ? heap->table->entries : NULL;
-    kc->blocks = heap->table != NULL ? heap->table->total : 0;
+    kc->entries = heap->table->entries;
+    kc->blocks = heap->table->total;
+    kc->slab_table = (struct kcache_slab*)slab_table;
     kc->flags = flags;
-    uint64_t seed = kcache_mix((uint64_t)secret + 0x9E3779B97F4A7C15ull);
-    kc->key_final = (uintptr_t)seed;
-    for (size_t i = 0; i < KCACHE_HEADER_WORDS; i++) {
-        seed = kcache_mix(seed + 0x9E3779B97F4A7C15ull);
-        kc->keys[i] = (uintptr_t)seed | 1u; /* odd */
-    }
+    memset(slab_table, 0, kcache_table_bytes(kc->blocks));
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
         struct kcache_class* c = &kc->classes[ci];
         c->size = (uint32_t)kcache_class_size(ci);
         c->reciprocal = UINT32_MAX / c->size + 1; /* = 2^32 / size, + 1 unless size is a power of two */
         c->geometry[KCACHE_PREFERRED] = kcache_pick_geometry(c->size);
         c->geometry[KCACHE_SINGLE] = kcache_geometry_for(c->size, 1);
+        c->partial = KCACHE_NONE;
+        c->spare = KCACHE_NONE;
     }
     return PEACHOS_ALL_OK;
 }
@@ -254,30 +211,31 @@ static void* kcache_alloc_blocks(struct kcache* kc, size_t size, enum kcache_fau
 
 /* ------------------------------------------------------------------ slabs */
 
-/* Lay out a fresh slab in `mem`: zero header, padding bits set, sealed. */
-static struct kcache_slab* kcache_format(struct kcache* kc, void* mem, size_t ci, size_t which)
+/* Write the record of a fresh slab at `first`: no live object, padding bits
+ * set, on no list. Its blocks' records were all zero (the invariant). */
+static void kcache_format(struct kcache* kc, size_t first, size_t ci, size_t which)
 {
-    struct kcache_slab* s = (struct kcache_slab*)mem;
-    const struct kcache_geometry* g = &kc->classes[ci].geometry[which];
-    size_t size = kc->classes[ci].size;
-    memset(s, 0, g->offset);
-    s->shape = (uintptr_t)(ci << 1 | which);
+    struct kcache_class* c = &kc->classes[ci];
+    const struct kcache_geometry* g = &c->geometry[which];
+    struct kcache_slab* s = kcache_record(kc, first);
+    s->shape = kcache_shape(ci, which);
+    s->next = KCACHE_NONE;
+    s->prev = KCACHE_NONE;
     for (size_t bit = g->capacity; bit < (size_t)g->words * KCACHE_WORD_BITS; bit++) {
-        s->bitmap[bit / KCACHE_WORD_BITS] |= (uintptr_t)1 << (bit % KCACHE_WORD_BITS);
+        *kcache_word(kc, first, bit / KCACHE_WORD_BITS) |= (uintptr_t)1 << (bit % KCACHE_WORD_BITS);
     }
     if (kc->flags & KCACHE_FLAG_POISON) {
-        memset(kcache_object(s, g, size, 0), KCACHE_POISON_BYTE, (size_t)g->capacity * size);
+        memset(kcache_object(kc, first, c->size, 0), KCACHE_POISON_BYTE, (size_t)g->capacity * c->size);
     }
-    s->check = kcache_seal_value(kc, s, g->words);
-    return s;
 }
 
-/* A new empty slab for class ci, preferred length first, then one block. */
-static struct kcache_slab* kcache_grow(struct kcache* kc, size_t ci)
+/* A new empty slab for class ci, preferred length first, then one block:
+ * its first block, or KCACHE_NONE. */
+static uint32_t kcache_grow(struct kcache* kc, size_t ci)
 {
     struct kcache_class* c = &kc->classes[ci];
     if (kcache_forced(kc, KCACHE_FAULT_SLAB)) {
-        return NULL;
+        return KCACHE_NONE;
     }
     size_t which = KCACHE_PREFERRED;
     void* mem = kcache_heap_blocks(kc, c->geometry[which].blocks, HEAP_BLOCK_TYPE_CACHE);
@@ -286,24 +244,27 @@ static struct kcache_slab* kcache_grow(struct kcache* kc, size_t ci)
         mem = kcache_heap_blocks(kc, 1, HEAP_BLOCK_TYPE_CACHE);
     }
     if (mem == NULL) {
-        return NULL;
+        return KCACHE_NONE;
     }
+    size_t first = heap_address_to_block(kc->heap, mem);
     c->slabs++;
     kc->slabs++;
     kc->slab_blocks += c->geometry[which].blocks;
-    return kcache_format(kc, mem, ci, which);
+    kcache_format(kc, first, ci, which);
+    return (uint32_t)first;
 }
 
-/* Give an empty, unlisted, verified slab back to the heap. The header is
- * wiped first so that no stale copy of it can pass a check later. */
-static void kcache_release(struct kcache* kc, struct kcache_slab* s, const struct kcache_geometry* g)
+/* Give an empty, unlisted slab back to the heap; its records go back to 0. */
+static void kcache_release(struct kcache* kc, size_t first)
 {
+    struct kcache_slab* s = kcache_record(kc, first);
     struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
-    memset(s, 0, g->offset);
-    heap_free_typed(kc->heap, s, HEAP_BLOCK_TYPE_CACHE);
+    size_t blocks = kcache_geometry_of(kc, s->shape)->blocks;
+    memset(s, 0, blocks * sizeof(*s));
+    heap_free_typed(kc->heap, kcache_object(kc, first, 0, 0), HEAP_BLOCK_TYPE_CACHE);
     c->slabs--;
     kc->slabs--;
-    kc->slab_blocks -= g->blocks;
+    kc->slab_blocks -= blocks;
 }
 
 size_t kcache_trim(struct kcache* kc)
@@ -313,148 +274,56 @@ size_t kcache_trim(struct kcache* kc)
         return 0;
     }
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
-        struct kcache_slab* s = kc->classes[ci].spare;
-        if (s == NULL) {
-            continue;
+        struct kcache_class* c = &kc->classes[ci];
+        if (c->spare != KCACHE_NONE) {
+            freed += kcache_geometry_of(kc, kcache_record(kc, c->spare)->shape)->blocks;
+            kcache_release(kc, c->spare);
+            c->spare = KCACHE_NONE;
         }
-        const struct kcache_geometry* g = kcache_slab_ok(kc, s);
-        if (g == NULL) {
-            kcache_quarantine(kc, &kc->classes[ci], s); /* no longer the spare, never freed */
-            continue;
-        }
-        kc->classes[ci].spare = NULL;
-        freed += g->blocks;
-        kcache_release(kc, s, g);
     }
     return freed;
 }
 
 /* ------------------------------------------------------------ partial list */
 
-/*
- * Callers have verified s, whose links name the neighbours. A neighbour's
- * link is written without verifying the neighbour first: nothing is read
- * from it but the old value of that link, and the setter adds the change to
- * its check, so a neighbour that was corrupt stays exactly as corrupt and is
- * caught when it is next used. That saves two checks per list move. (Its
- * links are never trusted: a slab that empties has both neighbours
- * verified before it is unlinked, kcache_link_of.)
- */
-static void kcache_list_push(const struct kcache* kc, struct kcache_class* c, struct kcache_slab* s)
+static void kcache_list_push(struct kcache* kc, struct kcache_class* c, uint32_t b)
 {
-    struct kcache_slab* head = c->partial;
-    kcache_set_prev(kc, s, NULL);
-    kcache_set_next(kc, s, head);
-    if (head != NULL) {
-        kcache_set_prev(kc, head, s);
+    struct kcache_slab* s = kcache_record(kc, b);
+    s->prev = KCACHE_NONE;
+    s->next = c->partial;
+    if (c->partial != KCACHE_NONE) {
+        kcache_record(kc, c->partial)->prev = b;
     }
-    c->partial = s;
+    c->partial = b;
     c->partial_slabs++;
 }
 
-static void kcache_list_unlink(const struct kcache* kc, struct kcache_class* c, struct kcache_slab* s)
+KCACHE_HOT void kcache_list_unlink(struct kcache* kc, struct kcache_class* c, uint32_t b)
 {
-    struct kcache_slab* prev = s->prev;
-    struct kcache_slab* next = s->next;
-    if (prev != NULL) {
-        kcache_set_next(kc, prev, next);
+    struct kcache_slab* s = kcache_record(kc, b);
+    if (s->prev != KCACHE_NONE) {
+        kcache_record(kc, s->prev)->next = s->next;
     } else {
-        c->partial = next;
+        c->partial = s->next;
     }
-    if (next != NULL) {
-        kcache_set_prev(kc, next, prev);
+    if (s->next != KCACHE_NONE) {
+        kcache_record(kc, s->next)->prev = s->prev;
     }
-    kcache_set_next(kc, s, NULL);
-    kcache_set_prev(kc, s, NULL);
+    s->next = KCACHE_NONE;
+    s->prev = KCACHE_NONE;
     c->partial_slabs--;
 }
 
-/* What one link of a slab says about its place on the partial list. */
-enum kcache_link
+/* An empty slab off the list: kept as the class's spare if it has none
+ * (hysteresis: a class at the edge of a slab does not grow and give back
+ * a slab on every call), else given back to the heap. */
+static void kcache_retire(struct kcache* kc, struct kcache_class* c, uint32_t b)
 {
-    KCACHE_LINK_BACK,    /* the neighbour is a sound slab of the class linking back (or NULL, rightly) */
-    KCACHE_LINK_STALE,   /* it is not: the slab is off the list, its links stale */
-    KCACHE_LINK_CORRUPT, /* the neighbour is a slab whose header fails its check: nothing known */
-};
-
-/*
- * The verified slab s of class c is emptying; its next (next_side) or prev
- * link names a neighbour. Is s on the list, as that link says? A slab is
- * off the list, with stale links, when a rebuild left it out because its
- * header was corrupt then and the header was put back since. The neighbour
- * is verified before its link is read: a corrupt neighbour's links say
- * nothing (an overrun may have rewritten them), so neither answer may be
- * built on them. A neighbour that is no slab, of another class or linking
- * elsewhere proves s off the list; a NULL prev is right only for the head.
- */
-static enum kcache_link kcache_link_of(const struct kcache* kc, const struct kcache_class* c,
-                                       const struct kcache_slab* s, bool next_side)
-{
-    const struct kcache_slab* n = next_side ? s->next : s->prev;
-    if (n == NULL) {
-        return next_side || c->partial == s ? KCACHE_LINK_BACK : KCACHE_LINK_STALE;
+    if (c->spare == KCACHE_NONE) {
+        c->spare = b;
+    } else {
+        kcache_release(kc, b);
     }
-    if (kcache_listed_block(kc, n) == SIZE_MAX) {
-        return KCACHE_LINK_STALE; /* no slab starts there (any more) */
-    }
-    if (kcache_slab_ok(kc, n) == NULL) {
-        return KCACHE_LINK_CORRUPT;
-    }
-    const struct kcache_slab* back = next_side ? n->prev : n->next;
-    return back == s && &kc->classes[kcache_shape_class(n->shape)] == c ? KCACHE_LINK_BACK : KCACHE_LINK_STALE;
-}
-
-/*
- * Rebuild the partial list of class ci from the table, after a quarantine:
- * the corrupt slab's links cannot be trusted, so the list is not repaired
- * around it but made again. Every CACHE allocation in the table is looked
- * at; its header must be sound (kcache_slab_sound) before anything is read
- * from it; a corrupt one is skipped and counted (its class is unknown, it
- * is never linked). Each sound slab of class ci gets fresh links through the
- * setters (which keep its check): 0 < inuse < capacity -> appended to the
- * list (table order); empty -> the spare if the class has none (else given
- * back to the heap); full -> on no list. Other classes are not touched.
- * O(table + headers of all slabs): only ever after a reported corruption.
- */
-static void kcache_rebuild(struct kcache* kc, size_t ci)
-{
-    struct kcache_class* c = &kc->classes[ci];
-    struct kcache_slab* tail = NULL;
-    size_t corrupt = 0;
-    c->partial = NULL;
-    c->partial_slabs = 0;
-    size_t n;
-    for (size_t i = 0, first; (first = kcache_next_slab(kc, &i, &n)) != SIZE_MAX;) {
-        struct kcache_slab* s = kcache_slab_at(kc, first);
-        const struct kcache_geometry* g = kcache_slab_sound(kc, s, n);
-        if (g == NULL) {
-            corrupt++;
-            continue;
-        }
-        if (kcache_shape_class(s->shape) != ci) {
-            continue;
-        }
-        kcache_set_next(kc, s, NULL);
-        kcache_set_prev(kc, s, NULL);
-        if (s->inuse == 0) {
-            if (c->spare == NULL) {
-                c->spare = s;
-            } else if (c->spare != s) {
-                kcache_release(kc, s, g);
-            }
-        } else if (s->inuse < g->capacity) {
-            kcache_set_prev(kc, s, tail);
-            if (tail != NULL) {
-                kcache_set_next(kc, tail, s);
-            } else {
-                c->partial = s;
-            }
-            tail = s;
-            c->partial_slabs++;
-        }
-    }
-    kc->rebuilds++;
-    kc->rebuild_corrupt = corrupt;
 }
 
 /* --------------------------------------------------------- small objects */
@@ -471,202 +340,100 @@ static void kcache_check_poison(struct kcache* kc, const unsigned char* object, 
     }
 }
 
-/*
- * No partial slab: the spare (verified before it moves), else a new slab.
- * It becomes the class's only partial slab; its links are already NULL. A
- * corrupt spare is quarantined and the list rebuilt, which may find partial
- * slabs or an empty one to use (both verified by the rebuild).
- */
-static struct kcache_slab* kcache_refill(struct kcache* kc, size_t ci)
+/* No partial slab: the spare, else a new slab. It becomes the class's only
+ * partial slab (its links are KCACHE_NONE already). KCACHE_NONE if the heap
+ * has no room. */
+static uint32_t kcache_refill(struct kcache* kc, size_t ci)
 {
     struct kcache_class* c = &kc->classes[ci];
-    struct kcache_slab* s = c->spare;
-    if (s != NULL && KCACHE_UNLIKELY(kcache_slab_ok(kc, s) == NULL)) {
-        kcache_quarantine(kc, c, s);
-        kcache_rebuild(kc, ci);
-        if (c->partial != NULL) {
-            return c->partial;
-        }
-        s = c->spare;
-    }
-    if (s != NULL) {
-        c->spare = NULL;
+    uint32_t b = c->spare;
+    if (b != KCACHE_NONE) {
+        c->spare = KCACHE_NONE;
     } else {
-        s = kcache_grow(kc, ci);
-        if (s == NULL) {
-            return NULL;
+        b = kcache_grow(kc, ci);
+        if (b == KCACHE_NONE) {
+            return KCACHE_NONE;
         }
     }
-    c->partial = s;
+    c->partial = b;
     c->partial_slabs = 1;
-    return s;
+    return b;
 }
 
-/* Lowest free slot of a verified, non-full slab, marked live; the check is
- * updated for the bitmap word and inuse. SIZE_MAX if the bitmap is full. */
-KCACHE_HOT size_t kcache_take_slot(const struct kcache* kc, struct kcache_slab* s, const struct kcache_geometry* g)
+/* Lowest free slot of the non-full slab at `first`, marked live. */
+KCACHE_HOT size_t kcache_take_slot(struct kcache* kc, size_t first, const struct kcache_geometry* g)
 {
     for (size_t w = 0; w < g->words; w++) {
-        uintptr_t bits = s->bitmap[w];
-        /* cppcheck 2.10 wrongly takes ~bits for always non-zero: a word
+        uintptr_t* word = kcache_word(kc, first, w);
+        /* cppcheck 2.10 wrongly takes ~*word for always non-zero: a word
          * whose bits are all set (64 live objects) makes it 0. */
         // cppcheck-suppress knownConditionTrueFalse
-        if (~bits != 0) {
-            size_t bit = (size_t)__builtin_ctzl((unsigned long)~bits);
-            uintptr_t mask = (uintptr_t)1 << bit;
-            s->bitmap[w] = bits | mask;
-            s->inuse++;
-            s->check += mask * kc->keys[KCACHE_W_BITMAP + w] + kc->keys[KCACHE_W_INUSE];
+        if (~*word != 0) {
+            size_t bit = (size_t)__builtin_ctzl((unsigned long)~*word);
+            *word |= (uintptr_t)1 << bit;
             return w * KCACHE_WORD_BITS + bit;
         }
     }
+    PEACHOS_HEAP_ASSERT(false); /* a partial slab has a free slot */
     return SIZE_MAX;
 }
 
-/* Slot `slot` of the verified slab s has just been taken: s leaves the
- * list if that filled it; the object (its poison checked). */
-KCACHE_HOT void* kcache_hand_out(struct kcache* kc, struct kcache_class* c, struct kcache_slab* s,
-                                 const struct kcache_geometry* g, size_t slot)
+KCACHE_HOT void* kcache_alloc_small(struct kcache* kc, size_t ci)
 {
-    if (s->inuse == g->capacity) {
-        kcache_list_unlink(kc, c, s); /* full slabs are on no list */
+    struct kcache_class* c = &kc->classes[ci];
+    uint32_t b = c->partial;
+    if (KCACHE_UNLIKELY(b == KCACHE_NONE)) {
+        b = kcache_refill(kc, ci);
+        if (b == KCACHE_NONE) {
+            return NULL;
+        }
+    }
+    struct kcache_slab* s = kcache_record(kc, b);
+    const struct kcache_geometry* g = kcache_geometry_of(kc, s->shape);
+    size_t slot = kcache_take_slot(kc, b, g);
+    if (KCACHE_UNLIKELY(slot == SIZE_MAX)) {
+        return NULL;
+    }
+    if (++s->inuse == g->capacity) {
+        kcache_list_unlink(kc, c, b); /* full slabs are on no list */
     }
     c->objects++;
-    unsigned char* object = kcache_object(s, g, c->size, slot);
+    unsigned char* object = kcache_object(kc, b, c->size, slot);
     if (KCACHE_UNLIKELY(kc->flags & KCACHE_FLAG_POISON)) {
         kcache_check_poison(kc, object, c->size);
     }
     return object;
 }
 
-/*
- * The slab `bad` that class ci was about to use (its partial-list head, or
- * the slab its refill returned) failed its check: quarantine it, rebuild the
- * list, and take the object from the rebuilt list, or the refill. Out of
- * line and reached by a tail call, so that the fast path keeps nothing
- * across it. The loop runs once: every slab the rebuild links, and every
- * spare it keeps, has just passed kcache_slab_sound, which implies the
- * checks below, and the refill quarantines an unverified spare itself.
- * (Each further pass would quarantine a different slab, so it ends anyway.)
- */
-static __attribute__((noinline, cold)) void* kcache_alloc_recover(struct kcache* kc, size_t ci, struct kcache_slab* bad)
-{
-    struct kcache_class* c = &kc->classes[ci];
-    struct kcache_slab* s = bad;
-    const struct kcache_geometry* g;
-    size_t slot;
-    do {
-        kcache_quarantine(kc, c, s);
-        kcache_rebuild(kc, ci);
-        s = c->partial != NULL ? c->partial : kcache_refill(kc, ci);
-        if (s == NULL) {
-            return NULL; /* no sound slab left and no room for a new one */
-        }
-        g = kcache_slab_ok(kc, s);
-        slot = g != NULL && s->inuse < g->capacity ? kcache_take_slot(kc, s, g) : SIZE_MAX;
-    } while (slot == SIZE_MAX);
-    return kcache_hand_out(kc, c, s, g, slot);
-}
-
-KCACHE_HOT void* kcache_alloc_small(struct kcache* kc, size_t ci)
-{
-    struct kcache_class* c = &kc->classes[ci];
-    struct kcache_slab* s = c->partial;
-    if (KCACHE_UNLIKELY(s == NULL)) {
-        s = kcache_refill(kc, ci);
-        if (s == NULL) {
-            return NULL;
-        }
-    }
-    /* Verify before changing anything; a sealed partial slab is never full. */
-    const struct kcache_geometry* g = kcache_slab_ok(kc, s);
-    if (KCACHE_UNLIKELY(g == NULL || s->inuse >= g->capacity)) {
-        return kcache_alloc_recover(kc, ci, s);
-    }
-    size_t slot = kcache_take_slot(kc, s, g);
-    if (KCACHE_UNLIKELY(slot == SIZE_MAX)) { /* a sealed bitmap that disagrees with inuse */
-        return kcache_alloc_recover(kc, ci, s);
-    }
-    return kcache_hand_out(kc, c, s, g, slot);
-}
-
-/*
- * The verified slab s has just emptied, and a neighbour its links name is
- * a slab whose header fails its check (the other links back, or is corrupt
- * too): whether s is on the list cannot be known, and unlinking it would
- * trust a corrupt header's links, keeping it would leave a link to s behind
- * if it is. So each corrupt neighbour is quarantined (reported once) and the
- * class's list rebuilt from the table, as when kmalloc meets a corrupt head;
- * the rebuild makes s the spare or gives it back. Cold: only after a
- * corruption.
- */
-static __attribute__((noinline, cold)) void kcache_free_recover(struct kcache* kc, struct kcache_class* c,
-                                                                struct kcache_slab* s, enum kcache_link prev,
-                                                                enum kcache_link next)
-{
-    if (prev == KCACHE_LINK_CORRUPT) {
-        kcache_quarantine(kc, c, s->prev);
-    }
-    if (next == KCACHE_LINK_CORRUPT) {
-        kcache_quarantine(kc, c, s->next);
-    }
-    kcache_rebuild(kc, (size_t)(c - kc->classes));
-}
-
-/* s went from full to partial, or to empty: move it (list, spare, heap). */
-static void kcache_free_moved(struct kcache* kc, struct kcache_slab* s, const struct kcache_geometry* g,
-                              bool was_full)
-{
-    struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
-    if (s->inuse != 0) {
-        kcache_list_push(kc, c, s);
-        return;
-    }
-    enum kcache_link prev = was_full ? KCACHE_LINK_STALE : kcache_link_of(kc, c, s, false);
-    enum kcache_link next = was_full ? KCACHE_LINK_STALE : kcache_link_of(kc, c, s, true);
-    if (prev == KCACHE_LINK_BACK && next == KCACHE_LINK_BACK) {
-        kcache_list_unlink(kc, c, s); /* both neighbours verified */
-    } else if (prev != KCACHE_LINK_STALE && next != KCACHE_LINK_STALE) {
-        kcache_free_recover(kc, c, s, prev, next);
-        return;
-    } else { /* full: links NULL already; off the list: stale links, never followed */
-        kcache_set_next(kc, s, NULL);
-        kcache_set_prev(kc, s, NULL);
-    }
-    if (c->spare == NULL) { /* hysteresis: keep one empty slab per class */
-        c->spare = s;
-    } else {
-        kcache_release(kc, s, g);
-    }
-}
-
 KCACHE_HOT void kcache_free_small(struct kcache* kc, void* ptr, size_t first)
 {
-    struct kcache_slab* s = kcache_slab_at(kc, first);
-    const struct kcache_geometry* g = kcache_slab_ok(kc, s);
+    struct kcache_slab* s = kcache_record(kc, first);
+    const struct kcache_geometry* g = kcache_geometry_of(kc, s->shape);
     if (KCACHE_UNLIKELY(g == NULL)) {
         kc->corruptions++;
         kcache_reject(kc, HEAP_REPORT_FREE_CORRUPT, ptr);
         return;
     }
-    size_t slot = kcache_slot_of(kc, s, g, ptr);
+    struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
+    size_t slot = kcache_slot_of(kc, first, g, c, ptr);
     if (KCACHE_UNLIKELY(slot == SIZE_MAX)) {
         kcache_reject(kc, HEAP_REPORT_CACHE_BAD_FREE, ptr);
         return;
     }
-    struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
-    size_t w = slot / KCACHE_WORD_BITS;
-    uintptr_t mask = (uintptr_t)1 << (slot % KCACHE_WORD_BITS);
     bool was_full = s->inuse == g->capacity;
-    s->bitmap[w] &= ~mask;
+    *kcache_word(kc, first, slot / KCACHE_WORD_BITS) &= ~((uintptr_t)1 << (slot % KCACHE_WORD_BITS));
     s->inuse--;
-    s->check -= mask * kc->keys[KCACHE_W_BITMAP + w] + kc->keys[KCACHE_W_INUSE];
     c->objects--;
     if (KCACHE_UNLIKELY(kc->flags & KCACHE_FLAG_POISON)) {
-        memset(kcache_object(s, g, c->size, slot), KCACHE_POISON_BYTE, c->size);
+        memset(ptr, KCACHE_POISON_BYTE, c->size);
     }
-    if (was_full || s->inuse == 0) {
-        kcache_free_moved(kc, s, g, was_full);
+    if (s->inuse == 0) {
+        if (!was_full) {
+            kcache_list_unlink(kc, c, (uint32_t)first);
+        }
+        kcache_retire(kc, c, (uint32_t)first);
+    } else if (was_full) {
+        kcache_list_push(kc, c, (uint32_t)first);
     }
 }
 

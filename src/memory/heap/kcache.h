@@ -12,24 +12,19 @@
  * bits 0x02: 1 block 43, 2 blocks C3 03, 3 blocks C3 83 03. Larger sizes get
  * whole blocks with the seed's encoding exactly (41, C1 01, ...).
  *
- * Slab layout: [header | bitmap | pad to 16 | object 0 | object 1 | ...]. The
- * header (struct kcache_slab, private: kcache_internal.h) holds the partial-list
- * links, the class, the geometry, the number of live objects and the
- * allocation bitmap (1 bit per object, 1 = live). There is no free list in
- * the objects: free objects hold nothing the allocator reads (except the
- * poison, when enabled). The header carries a checksum keyed with a per-cache
- * secret over all its words and the slab's own address; it is verified
- * before every use, and a mismatch is reported and never followed. A slab
- * whose header fails when the class needs it (partial-list head, spare, a
- * neighbour of a slab that empties) is quarantined: left allocated for
- * ever, its objects lost, and the class's partial list rebuilt from the
- * table (O(table), on that rare event) so that the class goes on working
- * (docs/kcache.md, "Quarantine").
+ * A slab holds objects only: object k at slab + k * size. What the caches
+ * know of a slab (its class, partial-list links, live count and allocation
+ * bitmap) lives in the slab table, one record per heap block beside the
+ * block table, in memory the caller gives (kcache_meta_bytes), outside the
+ * pool. No byte of the pool is allocator state, so a write past the end of
+ * an object (or anywhere in the pool) can change objects but never what the
+ * caches decide: an object is never handed out twice, and a bad free is
+ * decided from the table and the slab table alone.
  *
  * Alignment: every small object is 16-byte aligned (slabs are block-aligned,
- * the first object is at a multiple of 16, classes are multiples of 16).
- * Whole-block allocations (size > KCACHE_MAX_SIZE, and kcache_palloc of any
- * size) are PEACHOS_HEAP_BLOCK_SIZE-aligned.
+ * classes are multiples of 16). Whole-block allocations (size >
+ * KCACHE_MAX_SIZE, and kcache_palloc of any size) are
+ * PEACHOS_HEAP_BLOCK_SIZE-aligned.
  *
  * Threading: no locking here; the caller serialises (kheap does).
  */
@@ -42,7 +37,7 @@
 
 #include "heap.h"
 
-#define KCACHE_ALIGN 16          /* alignment of every small object */
+#define KCACHE_ALIGN 16          /* alignment of every small object, and the smallest class */
 #define KCACHE_SMALL_STEP 16     /* class spacing up to KCACHE_SMALL_MAX */
 #define KCACHE_SMALL_MAX 512     /* last class of the 16-byte steps */
 #define KCACHE_MAX_SIZE 2048     /* largest size served by a cache: half a 4 KiB block */
@@ -53,6 +48,38 @@
 #define KCACHE_POISON_BYTE 0x6B  /* content of a free object with KCACHE_FLAG_POISON */
 /* The classes above KCACHE_SMALL_MAX cover two powers of two. */
 _Static_assert(KCACHE_MAX_SIZE == 4 * KCACHE_SMALL_MAX, "two octaves above the 16-byte steps");
+
+/* Bitmap words per heap block in the slab table: a bit for every
+ * KCACHE_ALIGN bytes, so any slab's bitmap fits in its blocks' records. */
+#define KCACHE_BLOCK_WORDS (PEACHOS_HEAP_BLOCK_SIZE / KCACHE_ALIGN / (8 * sizeof(uintptr_t)))
+#define KCACHE_NONE UINT32_MAX /* no slab: an empty list, no spare, the end of a list */
+
+/*
+ * The slab table's record of one heap block (an array of these, one per
+ * block of the heap, given to kcache_init). The record of a slab's first
+ * block describes the slab; the bitmap of a slab of k blocks is the k
+ * records' words read in order (word w in record first + w / KCACHE_BLOCK_WORDS),
+ * 1 = live object. Invariants (kcache_check verifies each):
+ *   - a block that starts no slab: shape, next, prev and inuse are 0;
+ *   - a block of no slab: its words are 0;
+ *   - a slab's first block: shape == (class << 1 | geometry) + 1 and that
+ *     geometry's length is the CACHE allocation's length in the table;
+ *     inuse == the number of live objects <= capacity; next/prev are the
+ *     first blocks of its neighbours on the class's partial list, or
+ *     KCACHE_NONE (both, when full or the spare);
+ *   - a slab's words: the first `words` hold one bit per object, then 1s
+ *     from the capacity to the end of the last of them (so the free-slot
+ *     search needs no bound); the words after them are 0.
+ */
+struct kcache_slab
+{
+    uint32_t next;   /* partial list: first block of the next slab, or KCACHE_NONE */
+    uint32_t prev;
+    uint16_t inuse;  /* live objects */
+    uint8_t shape;   /* (class << 1 | KCACHE_PREFERRED or KCACHE_SINGLE) + 1; 0: no slab starts here */
+    uint8_t unused;  /* 0 */
+    uintptr_t bits[KCACHE_BLOCK_WORDS];
+};
 
 /* kcache_init flags */
 #define KCACHE_FLAG_POISON 0x1u /* poison freed objects, check the poison on allocation */
@@ -70,8 +97,6 @@ enum kcache_fault_site
  * heap were full. Called once per attempt, before the heap is asked. */
 typedef bool (*kcache_fault_fn)(void* ctx, enum kcache_fault_site site);
 
-struct kcache_slab; /* header in the slab's first block, see kcache_internal.h */
-
 #define KCACHE_PREFERRED 0
 #define KCACHE_SINGLE 1
 
@@ -79,21 +104,17 @@ struct kcache_slab; /* header in the slab's first block, see kcache_internal.h *
 struct kcache_geometry
 {
     uint16_t blocks;   /* slab length in blocks */
-    uint16_t capacity; /* objects per slab */
-    uint16_t offset;   /* byte offset of object 0: header + bitmap, rounded up to KCACHE_ALIGN */
+    uint16_t capacity; /* objects per slab: blocks * block size / class size */
     uint16_t words;    /* bitmap words (uintptr_t) */
 };
 
 /*
  * One size class. Invariants (kcache_check verifies each):
  *   - every slab of the class has 0 < inuse < capacity and is on `partial`,
- *     or inuse == capacity and is on no list (next == prev == NULL),
+ *     or inuse == capacity and is on no list (next == prev == KCACHE_NONE),
  *     or inuse == 0 and is `spare` (at most one: the hysteresis);
  *   - `partial` is a well-formed doubly-linked list of partial_slabs slabs;
  *   - slabs and objects count the class's slabs and live objects.
- * A quarantined slab breaks the first invariant for good (its header is
- * corrupt), so kcache_check keeps reporting it; it stays counted in
- * `slabs` and its objects in `objects` (they are still allocated).
  */
 struct kcache_class
 {
@@ -102,18 +123,12 @@ struct kcache_class
     /* [KCACHE_PREFERRED]: the normal slab (least waste, see kcache.c);
      * [KCACHE_SINGLE]: one block, used when no longer free run is left. */
     struct kcache_geometry geometry[2];
-    struct kcache_slab* partial;       /* slabs with free and live objects */
-    struct kcache_slab* spare;         /* the one empty slab kept, or NULL */
+    uint32_t partial;                  /* first block of the first slab with free and live objects */
+    uint32_t spare;                    /* first block of the one empty slab kept, or KCACHE_NONE */
     size_t partial_slabs;
     size_t slabs;
     size_t objects;
-    size_t quarantined;                /* corrupt slabs abandoned by this class */
 };
-
-/* Header words a slab may have (kcache_internal.h): 5 fixed + the largest bitmap,
- * a 16-byte class in the longest slab. */
-#define KCACHE_HEADER_WORDS \
-    (5 + (KCACHE_MAX_SLAB_BLOCKS * PEACHOS_HEAP_BLOCK_SIZE / KCACHE_ALIGN + 8 * sizeof(uintptr_t) - 1) / (8 * sizeof(uintptr_t)))
 
 struct kcache
 {
@@ -123,18 +138,15 @@ struct kcache
     uintptr_t pool;                  /* heap->saddr */
     HEAP_BLOCK_TABLE_ENTRY* entries; /* heap->table->entries */
     size_t blocks;                   /* heap->table->total */
-    uintptr_t keys[KCACHE_HEADER_WORDS]; /* checksum key of each header word (odd), from the secret */
-    uintptr_t key_final;                 /* checksum offset and address key */
+    struct kcache_slab* slab_table;  /* the caller's memory: a record per block */
     unsigned flags;
     kcache_fault_fn fault;
     void* fault_ctx;
     size_t slabs;          /* all slabs of all classes */
     size_t slab_blocks;    /* heap blocks they occupy */
-    size_t corruptions;    /* corrupt slab headers detected (each reported) */
+    size_t corruptions;    /* frees into a slab whose record names no class (each reported) */
     size_t use_after_free; /* poison violations detected (each reported) */
     size_t forced_failures;/* allocations failed by the fault hook */
-    size_t rebuilds;       /* partial lists rebuilt from the table after a quarantine */
-    size_t rebuild_corrupt;/* corrupt slab headers the last rebuild's table scan skipped */
     struct kcache_class classes[KCACHE_CLASSES];
 };
 
@@ -148,20 +160,26 @@ struct kcache_stats
     size_t corruptions;
     size_t use_after_free;
     size_t forced_failures;
-    size_t quarantined_slabs;     /* corrupt slabs abandoned, all classes (still allocated) */
-    size_t list_rebuilds;         /* partial lists rebuilt from the table */
-    size_t rebuild_corrupt_slabs; /* corrupt slab headers the last rebuild skipped, all classes */
+    size_t table_bytes;   /* the slab table, outside the pool */
 };
 
+/* Bytes of slab table a heap of `blocks` blocks needs (a record per block),
+ * or 0 if `blocks` is too many for 32-bit list links. */
+size_t kcache_table_bytes(size_t blocks);
+
 /*
- * Set up caches over `heap` (which must have been created and be otherwise
- * empty of CACHE-typed blocks; re-creating the heap means calling this
- * again, since the heap's pool and table are copied). `secret` keys the header checksums: use an
- * unpredictable value (kheap: kheap_port_secret()). Computes each class's
- * geometry. Returns 0, or -EINVARG for a NULL argument or unknown flags
- * (then nothing is written). O(KCACHE_CLASSES).
+ * Set up caches over `heap`, which must have been created and hold no
+ * CACHE-typed blocks (re-creating the heap means calling this again, since
+ * the heap's pool and table are copied). `slab_table` is the caller's
+ * memory for the slab table, at least kcache_table_bytes(blocks of the
+ * heap) bytes, aligned for a uintptr_t, sharing no byte with the pool, the
+ * block table or *kc; it is cleared here and must not be written by anyone
+ * else after. Computes each class's geometry. Returns 0, or -EINVARG for a
+ * NULL argument, unknown flags, or a slab table that is too small,
+ * misaligned or overlaps the heap (then nothing is written).
+ * O(KCACHE_CLASSES + slab table bytes).
  */
-int kcache_init(struct kcache* kc, struct heap* heap, uintptr_t secret, unsigned flags);
+int kcache_init(struct kcache* kc, struct heap* heap, void* slab_table, size_t table_bytes, unsigned flags);
 
 /* Install the fault hook (NULL: never fail on purpose). */
 void kcache_set_fault(struct kcache* kc, kcache_fault_fn fn, void* ctx);
@@ -174,11 +192,8 @@ size_t kcache_class_of(size_t size);
  * the smallest class that fits; larger -> whole blocks (block-aligned, plain
  * seed encoding). NULL when the heap cannot supply the memory (after
  * returning every spare slab to it and trying once more).
- * A corrupt header met on the way (the class's partial-list head, or its
- * spare) is reported once (HEAP_REPORT_CACHE_QUARANTINE, ptr = the slab,
- * corruptions + 1) and quarantined; the class's partial list is rebuilt
- * from the table and the allocation goes on from a sound slab: O(table +
- * slab headers) for that call only.
+ * O(1) but for a new slab (heap_malloc_blocks_typed) and, with
+ * KCACHE_FLAG_POISON, the poison check of the object.
  */
 void* kcache_alloc(struct kcache* kc, size_t size);
 
@@ -188,10 +203,11 @@ void* kcache_palloc(struct kcache* kc, size_t size);
 /*
  * kfree: NULL does nothing. A live small object or the start of a live block
  * allocation is freed. Anything else (interior or misaligned pointer, double
- * free, free block, outside the pool, corrupt slab header) changes nothing,
- * increments heap->rejected_frees and is passed to heap->report: small-object
- * pointers with HEAP_REPORT_CACHE_BAD_FREE (HEAP_REPORT_FREE_CORRUPT for a
- * corrupt header), others with the kinds heap_free uses.
+ * free, free block, outside the pool) changes nothing, increments
+ * heap->rejected_frees and is passed to heap->report: pointers into a slab
+ * with HEAP_REPORT_CACHE_BAD_FREE (HEAP_REPORT_FREE_CORRUPT if the slab's
+ * record names no class: a slab table written by someone else), others
+ * with the kinds heap_free uses. O(1) for a small object.
  */
 void kcache_free(struct kcache* kc, void* ptr);
 
@@ -214,9 +230,7 @@ void* kcache_realloc(struct kcache* kc, void* ptr, size_t size);
  * pointer kcache_free would refuse (no report for NULL/bad pointers). */
 size_t kcache_size(const struct kcache* kc, const void* ptr);
 
-/* Return every spare slab to the heap. Returns the number of blocks freed.
- * A spare whose header fails its check is reported and quarantined (no
- * longer the spare, never freed). */
+/* Return every spare slab to the heap. Returns the number of blocks freed. */
 size_t kcache_trim(struct kcache* kc);
 
 /* Counters (O(KCACHE_CLASSES)). */
@@ -224,14 +238,14 @@ void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats);
 
 /*
  * heap_check, then every cache invariant: each class's partial list and
- * spare, every slab header (checksum, class, geometry, bitmap vs inuse,
- * padding bits), that every CACHE-typed allocation in the table is a slab
- * of its class on the right list, the counters, and with KCACHE_FLAG_POISON
- * the poison of every free object. Returns 0 or -ECORRUPT with the first
- * offending block in *bad_block (SIZE_MAX for a counter), -EINVARG for NULL.
- * O(table + slab headers (+ free objects with poison)). Never writes.
- * A quarantined slab keeps failing it (at the slab's block while its header
- * is corrupt): a heap with one is not sound, though every class works.
+ * spare; every record of the slab table (struct kcache_slab: class,
+ * geometry against the table, bitmap against inuse, padding bits, the
+ * zeros of blocks that start no slab); that every CACHE-typed allocation in
+ * the table is a slab of its class on the right list; the counters; and
+ * with KCACHE_FLAG_POISON the poison of every free object. Returns 0 or
+ * -ECORRUPT with the first offending block in *bad_block (SIZE_MAX for a
+ * counter), -EINVARG for NULL. O(blocks (+ free objects with poison)).
+ * Never writes.
  */
 int kcache_check(const struct kcache* kc, size_t* bad_block);
 

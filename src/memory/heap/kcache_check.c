@@ -1,9 +1,9 @@
 /*
  * kcache_check.c - the checker of the small-object caches: every invariant
- * of docs/kcache.md ("kcache_check"), from the table up; and the other
- * questions that never write: what kfree would do with a pointer
- * (kcache_lookup, for ksize and krealloc), ksize, the counters.
- * Shares the slab header and its verification with kcache.c through
+ * of docs/kcache.md ("kcache_check"), from the block table and the slab
+ * table up; and the other questions that never write: what kfree would do
+ * with a pointer (kcache_lookup, for ksize and krealloc), ksize, the
+ * counters. Shares the reads of the slab table with kcache.c through
  * kcache_internal.h; needs heap.c / heap_check.c only, not kcache.c.
  */
 #include "kcache_internal.h"
@@ -21,14 +21,15 @@ bool kcache_lookup(const struct kcache* kc, const void* ptr, struct kcache_ref* 
     }
     ref->first = first;
     if ((heap->table->entries[first] & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE) {
-        const struct kcache_slab* s = kcache_slab_at(kc, first);
-        const struct kcache_geometry* g = kcache_slab_ok(kc, s);
-        if (g == NULL || kcache_slot_of(kc, s, g, ptr) == SIZE_MAX) {
+        uint8_t shape = kcache_record(kc, first)->shape;
+        const struct kcache_geometry* g = kcache_geometry_of(kc, shape);
+        const struct kcache_class* c = &kc->classes[kcache_shape_class(shape)];
+        if (g == NULL || kcache_slot_of(kc, first, g, c, ptr) == SIZE_MAX) {
             return false;
         }
         ref->small = true;
         ref->blocks = 0;
-        ref->usable = kc->classes[kcache_shape_class(s->shape)].size;
+        ref->usable = c->size;
         return true;
     }
     size_t bad;
@@ -60,12 +61,10 @@ void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats)
     stats->corruptions = kc->corruptions;
     stats->use_after_free = kc->use_after_free;
     stats->forced_failures = kc->forced_failures;
-    stats->list_rebuilds = kc->rebuilds;
-    stats->rebuild_corrupt_slabs = kc->rebuild_corrupt;
+    stats->table_bytes = kcache_table_bytes(kc->blocks);
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
         const struct kcache_class* c = &kc->classes[ci];
-        stats->quarantined_slabs += c->quarantined;
-        stats->spare_slabs += c->spare != NULL;
+        stats->spare_slabs += c->spare != KCACHE_NONE;
         stats->objects += c->objects;
         stats->object_bytes += c->objects * c->size;
     }
@@ -80,12 +79,12 @@ struct kcache_census
 };
 
 /* First byte of a free object that is not poison, or NULL. */
-static const unsigned char* kcache_poison_broken(const struct kcache_slab* s, const struct kcache_geometry* g,
-                                                 size_t size)
+static const unsigned char* kcache_poison_broken(const struct kcache* kc, size_t first,
+                                                 const struct kcache_geometry* g, size_t size)
 {
     for (size_t slot = 0; slot < g->capacity; slot++) {
-        const unsigned char* object = kcache_object(s, g, size, slot);
-        for (size_t i = 0; i < size && !kcache_slot_live(s, slot); i++) {
+        const unsigned char* object = kcache_object(kc, first, size, slot);
+        for (size_t i = 0; i < size && !kcache_slot_live(kc, first, slot); i++) {
             if (object[i] != KCACHE_POISON_BYTE) {
                 return &object[i];
             }
@@ -94,58 +93,138 @@ static const unsigned char* kcache_poison_broken(const struct kcache_slab* s, co
     return NULL;
 }
 
+static size_t kcache_popcount(uintptr_t w)
+{
+    size_t n = 0;
+    for (; w != 0; w &= w - 1) {
+        n++;
+    }
+    return n;
+}
+
+/* Live objects the bitmap of the slab at `first` holds, or SIZE_MAX if a
+ * padding bit (from the capacity to the end of its words) is clear or a
+ * word after them is not 0. */
+static size_t kcache_bitmap_live(const struct kcache* kc, size_t first, const struct kcache_geometry* g)
+{
+    size_t live = 0;
+    for (size_t w = 0; w < (size_t)g->blocks * KCACHE_BLOCK_WORDS; w++) {
+        uintptr_t word = *kcache_word(kc, first, w);
+        if (w >= g->words && word != 0) {
+            return SIZE_MAX;
+        }
+        live += kcache_popcount(word);
+    }
+    for (size_t bit = g->capacity; bit < (size_t)g->words * KCACHE_WORD_BITS; bit++) {
+        if (!kcache_slot_live(kc, first, bit)) {
+            return SIZE_MAX;
+        }
+        live--;
+    }
+    return live;
+}
+
+/* The first of the records [from, to) that is not clear, or SIZE_MAX. A
+ * clear record has every field 0 and, with `words`, its words too (the
+ * words of a slab's other blocks hold its bitmap). */
+static size_t kcache_unclear_record(const struct kcache* kc, size_t from, size_t to, bool words)
+{
+    for (size_t b = from; b < to; b++) {
+        const struct kcache_slab* s = kcache_record(kc, b);
+        bool clear = s->next == 0 && s->prev == 0 && s->inuse == 0 && s->shape == 0 && s->unused == 0;
+        for (size_t w = 0; words && w < KCACHE_BLOCK_WORDS; w++) {
+            clear = clear && s->bits[w] == 0;
+        }
+        if (!clear) {
+            return b;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* The slab at `first` (its record sound) has free and live objects. */
+static bool kcache_partial(const struct kcache* kc, size_t first)
+{
+    const struct kcache_slab* s = kcache_record(kc, first);
+    return s->inuse > 0 && s->inuse < kcache_geometry_of(kc, s->shape)->capacity;
+}
+
+/* The record of the CACHE allocation of n blocks at `first`: a geometry n
+ * blocks long, inuse <= capacity and matching the bitmap, links as its
+ * state wants (none unless partial), the other blocks' records clear. */
+static const struct kcache_geometry* kcache_slab_sound(const struct kcache* kc, size_t first, size_t n)
+{
+    const struct kcache_slab* s = kcache_record(kc, first);
+    const struct kcache_geometry* g = kcache_geometry_of(kc, s->shape);
+    if (g == NULL || g->blocks != n || s->unused != 0 || s->inuse > g->capacity ||
+        kcache_bitmap_live(kc, first, g) != s->inuse || kcache_unclear_record(kc, first + 1, first + n, false) != SIZE_MAX) {
+        return NULL;
+    }
+    bool listed = kcache_partial(kc, first);
+    bool unlinked = s->next == KCACHE_NONE && s->prev == KCACHE_NONE;
+    return listed || unlinked ? g : NULL;
+}
+
 /* One CACHE allocation of n blocks at `first`, on its own. Returns the bad
  * block or SIZE_MAX, and counts it into its class's census. */
 static size_t kcache_check_slab(const struct kcache* kc, size_t first, size_t n, struct kcache_census* census)
 {
-    const struct kcache_slab* s = kcache_slab_at(kc, first);
-    const struct kcache_geometry* g = kcache_slab_sound(kc, s, n);
+    const struct kcache_geometry* g = kcache_slab_sound(kc, first, n);
     if (g == NULL) {
         return first;
     }
+    const struct kcache_slab* s = kcache_record(kc, first);
     size_t ci = kcache_shape_class(s->shape);
-    bool listed = s->inuse > 0 && s->inuse < g->capacity;
-    bool spare = s->inuse == 0;
-    if ((spare && kc->classes[ci].spare != s) || (!listed && (s->next != NULL || s->prev != NULL))) {
+    if (s->inuse == 0 && kc->classes[ci].spare != first) {
         return first;
     }
     if (kc->flags & KCACHE_FLAG_POISON) {
-        const unsigned char* broken = kcache_poison_broken(s, g, kc->classes[ci].size);
+        const unsigned char* broken = kcache_poison_broken(kc, first, g, kc->classes[ci].size);
         if (broken != NULL) {
             return heap_address_to_block(kc->heap, broken);
         }
     }
     census[ci].slabs++;
-    census[ci].partial += listed;
+    census[ci].partial += kcache_partial(kc, first);
     census[ci].objects += s->inuse;
     return SIZE_MAX;
 }
 
+/* A block named by a list head, a link or a spare: the start of a sound
+ * slab (the table scan has checked every one) of class ci. */
+static bool kcache_names_slab(const struct kcache* kc, uint32_t b, size_t ci)
+{
+    if (b >= kc->blocks) {
+        return false;
+    }
+    const struct heap_table* table = kc->heap->table;
+    HEAP_BLOCK_TABLE_ENTRY want = HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_TYPE_CACHE;
+    uint8_t shape = kcache_record(kc, b)->shape;
+    return (table->entries[b] & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) == want && shape != 0 &&
+           kcache_shape_class(shape) == ci;
+}
+
 /* The class's list and spare against the census. On failure *bad is the
- * offending slab's block, or SIZE_MAX for a bad pointer or counter. */
+ * offending slab's block, or SIZE_MAX for a bad link or counter. */
 static bool kcache_check_class(const struct kcache* kc, size_t ci, const struct kcache_census* census, size_t* bad)
 {
     const struct kcache_class* c = &kc->classes[ci];
-    const struct kcache_slab* prev = NULL;
+    uint32_t prev = KCACHE_NONE;
     size_t count = 0;
     *bad = SIZE_MAX;
-    for (const struct kcache_slab* s = c->partial; s != NULL; s = s->next) {
-        size_t block = kcache_listed_block(kc, s);
-        /* The table scan checked the header; here: it is of this class,
+    for (uint32_t b = c->partial; b != KCACHE_NONE; b = kcache_record(kc, b)->next) {
+        /* The table scan checked the record; here: it is of this class,
          * partial, linked both ways, and the walk cannot loop (count bound). */
-        if (block == SIZE_MAX || kcache_shape_class(s->shape) != ci || s->inuse == 0 ||
-            s->inuse >= kcache_geometry_of(kc, s->shape)->capacity || s->prev != prev || ++count > census->partial) {
-            *bad = block;
+        if (!kcache_names_slab(kc, b, ci) || !kcache_partial(kc, b) || kcache_record(kc, b)->prev != prev ||
+            ++count > census->partial) {
+            *bad = b < kc->blocks ? b : SIZE_MAX;
             return false;
         }
-        prev = s;
+        prev = b;
     }
-    if (c->spare != NULL) {
-        size_t block = kcache_listed_block(kc, c->spare);
-        if (block == SIZE_MAX || kcache_shape_class(c->spare->shape) != ci || c->spare->inuse != 0) {
-            *bad = block;
-            return false;
-        }
+    if (c->spare != KCACHE_NONE && (!kcache_names_slab(kc, c->spare, ci) || kcache_record(kc, c->spare)->inuse != 0)) {
+        *bad = c->spare < kc->blocks ? c->spare : SIZE_MAX;
+        return false;
     }
     return count == census->partial && count == c->partial_slabs && census->slabs == c->slabs &&
            census->objects == c->objects;
@@ -157,6 +236,28 @@ static int kcache_check_fail(size_t* bad_block, size_t block)
         *bad_block = block;
     }
     return -ECORRUPT;
+}
+
+/* Every slab of the table, and the records between them. The bad block,
+ * or SIZE_MAX; the census and the totals filled. */
+static size_t kcache_check_table(const struct kcache* kc, struct kcache_census* census, size_t* slabs,
+                                 size_t* blocks)
+{
+    size_t n;
+    size_t end = 0; /* first block after the last slab checked */
+    for (size_t i = 0, first; (first = kcache_next_slab(kc, &i, &n)) != SIZE_MAX;) {
+        size_t bad = kcache_unclear_record(kc, end, first, true);
+        if (bad == SIZE_MAX) {
+            bad = kcache_check_slab(kc, first, n, census);
+        }
+        if (bad != SIZE_MAX) {
+            return bad;
+        }
+        (*slabs)++;
+        *blocks += n;
+        end = first + n;
+    }
+    return kcache_unclear_record(kc, end, kc->blocks, true);
 }
 
 int kcache_check(const struct kcache* kc, size_t* bad_block)
@@ -176,17 +277,11 @@ int kcache_check(const struct kcache* kc, size_t* bad_block)
     memset(census, 0, sizeof(census));
     size_t slabs = 0;
     size_t blocks = 0;
-    size_t n;
-    for (size_t i = 0, first; (first = kcache_next_slab(kc, &i, &n)) != SIZE_MAX;) {
-        size_t bad = kcache_check_slab(kc, first, n, census);
-        if (bad != SIZE_MAX) {
-            return kcache_check_fail(bad_block, bad);
-        }
-        slabs++;
-        blocks += n;
+    size_t bad = kcache_check_table(kc, census, &slabs, &blocks);
+    if (bad != SIZE_MAX) {
+        return kcache_check_fail(bad_block, bad);
     }
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
-        size_t bad = SIZE_MAX;
         if (!kcache_check_class(kc, ci, &census[ci], &bad)) {
             return kcache_check_fail(bad_block, bad);
         }

@@ -28,30 +28,11 @@ static struct kcache kernel_cache;
 /* Kept here so that the hook survives kheap_init (which resets the caches). */
 static kcache_fault_fn kernel_fault;
 static void* kernel_fault_ctx;
+static void* kernel_cache_table; /* kheap_place_cache_table */
+static size_t kernel_cache_table_bytes;
 #else
 #define KHEAP_KCACHE NULL
 #endif
-
-/*
- * A secret for ports without a better one: the cycle counter where there is
- * one (differs every boot), mixed with a stack and a data address (they
- * differ only with address randomisation).
- */
-uintptr_t kheap_default_secret(void)
-{
-    uintptr_t secret = (uintptr_t)&kernel_heap;
-    volatile uintptr_t stack_slot = 0;
-    secret ^= (uintptr_t)&stack_slot << 7;
-#if defined(__i386__) || defined(__x86_64__)
-    uint64_t tsc = __builtin_ia32_rdtsc();
-    secret ^= (uintptr_t)tsc ^ (uintptr_t)(tsc >> 29);
-#endif
-    return secret;
-}
-
-/* Ports that do not define kheap_port_secret get the default: a weak alias,
- * so a port's own definition wins at link time. */
-uintptr_t kheap_port_secret(void) __attribute__((weak, alias("kheap_default_secret")));
 
 /* The heap the caches live on: the only one, or the port's first region. */
 #if PEACHOS_KHEAP_REGIONS
@@ -64,6 +45,34 @@ static void kheap_report(void* ctx, const struct heap_report* report)
 {
     (void)ctx;
     kheap_port_report(report);
+}
+
+/*
+ * Where the caches' slab table goes: the port's memory if it gives some,
+ * else the top of the region, which shrinks to the blocks whose records
+ * fit beside them. Outside the pool either way, but memory of the port's
+ * own, away from the pool, is better: nothing runs into it from the last
+ * block. Without the caches there is nothing to place.
+ */
+#if !PEACHOS_KHEAP_REGIONS
+static /* else kheap_regions.c calls it for its first region */
+#endif
+void kheap_place_cache_table(struct kheap_region* region)
+{
+#if PEACHOS_KHEAP_CACHES
+    uintptr_t start = (uintptr_t)region->start;
+    uintptr_t end = (uintptr_t)region->end;
+    if (region->cache_table == NULL && end > start) {
+        size_t blocks = (end - start) / (PEACHOS_HEAP_BLOCK_SIZE + sizeof(struct kcache_slab));
+        region->end = (void*)(start + blocks * PEACHOS_HEAP_BLOCK_SIZE);
+        region->cache_table = region->end;
+        region->cache_table_bytes = kcache_table_bytes(blocks);
+    }
+    kernel_cache_table = region->cache_table;
+    kernel_cache_table_bytes = region->cache_table_bytes;
+#else
+    (void)region;
+#endif
 }
 
 static int kheap_create(void)
@@ -79,6 +88,7 @@ static int kheap_create(void)
     if (region.table == NULL || (uintptr_t)region.end < (uintptr_t)region.start) {
         return -EINVARG;
     }
+    kheap_place_cache_table(&region);
     kernel_heap_table.entries = region.table;
     kernel_heap_table.total = ((uintptr_t)region.end - (uintptr_t)region.start) / PEACHOS_HEAP_BLOCK_SIZE;
 #if PEACHOS_KHEAP_INDEX
@@ -96,7 +106,7 @@ static int kheap_create_caches(void)
 {
 #if PEACHOS_KHEAP_CACHES
     unsigned flags = PEACHOS_KCACHE_POISON ? KCACHE_FLAG_POISON : 0u;
-    int res = kcache_init(&kernel_cache, KHEAP_MAIN, kheap_port_secret(), flags);
+    int res = kcache_init(&kernel_cache, KHEAP_MAIN, kernel_cache_table, kernel_cache_table_bytes, flags);
     if (res == PEACHOS_ALL_OK) {
         kcache_set_fault(&kernel_cache, kernel_fault, kernel_fault_ctx);
     }

@@ -33,7 +33,8 @@
 /* Create the kernel heap. On failure it prints "kheap: failed to create heap"
  * through the port, and every later kmalloc returns NULL. Calling it again
  * re-creates the heap, forgetting every allocation. With the caches, their
- * checksum secret comes from kheap_port_secret(). */
+ * slab table is the region's cache_table, or the top of the region
+ * (kheap_port.h). */
 void kheap_init(void);
 
 /* True once kheap_init has succeeded. */

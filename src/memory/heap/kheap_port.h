@@ -22,6 +22,11 @@ struct kheap_region
     HEAP_BLOCK_TABLE_ENTRY* table; /* (end - start) / block size entries */
     void* index;                   /* placement index memory, or NULL for the linear scan */
     size_t index_bytes;
+    /* The small-object caches' slab table (kcache_table_bytes(blocks)), used
+     * only with the caches and only in the first region. NULL: kheap takes
+     * it from the top of the region, which shrinks by about 1.2%. */
+    void* cache_table;
+    size_t cache_table_bytes;
 };
 
 /* Fill *region; return 0, or a negative code (then kheap stays unusable). */
@@ -45,15 +50,5 @@ void kheap_port_report(const struct heap_report* report);
 
 /* Print a line of diagnostic text (kheap_init failure). */
 void kheap_port_print(const char* message);
-
-/* Secret keying the small-object caches' header checksums (kcache.h), read
- * once per kheap_init. Should be unpredictable: a cycle counter, a boot-time
- * random value, addresses. Optional: kheap.c defines it as a weak alias of
- * kheap_default_secret() for ports that do not. */
-uintptr_t kheap_port_secret(void);
-
-/* kheap.c's default secret: rdtsc (on x86) mixed with a stack and a data
- * address. A port may mix it into its own. */
-uintptr_t kheap_default_secret(void);
 
 #endif /* PEACHOS_KHEAP_PORT_H */

@@ -52,6 +52,7 @@ int kheap_regions_create(void)
     if (count == 0 || count > PEACHOS_KHEAP_REGIONS) {
         return -EINVARG;
     }
+    kheap_place_cache_table(&regions[0]);
     for (int k = 0; k < count; k++) {
         const struct kheap_region* r = &regions[k];
         void* index = PEACHOS_KHEAP_INDEX ? r->index : NULL;

@@ -17,6 +17,10 @@ struct kcache; /* NULL without the caches */
 /* The weak default of kheap_port_regions: kheap_port_region(), once. */
 int kheap_default_regions(struct kheap_region* regions, size_t max);
 
+/* kheap.c: put the caches' slab table in, or at the top of, the region
+ * that carries the caches. */
+void kheap_place_cache_table(struct kheap_region* region);
+
 /* Build the multiheap from the port's regions; 0 or a negative code. */
 int kheap_regions_create(void);
 
