@@ -88,10 +88,10 @@ static inline struct fuzz_table_facts fuzz_check_table(const uint8_t* t, size_t 
             if (e == 0x00) {
                 continue;
             }
-            if (e == 0x41 || e == 0x43) {
+            if (e == 0x41 || e == 0x43 || e == 0x45) { /* plain, cache, vmap */
                 f.used++;
                 f.allocations++;
-            } else if (e == 0xC1 || e == 0xC3) {
+            } else if (e == 0xC1 || e == 0xC3 || e == 0xC5) {
                 f.used++;
                 f.allocations++;
                 in_chain = 1;
@@ -169,7 +169,7 @@ struct fuzz_map_stats
 static inline int fuzz_entry_bad(unsigned e)
 {
     unsigned type = e & 0x0E;
-    return e != 0 && ((e & 0x30) != 0 || !(e & 0x01) || (type != 0x00 && type != 0x02));
+    return e != 0 && ((e & 0x30) != 0 || !(e & 0x01) || (type != 0x00 && type != 0x02 && type != 0x04));
 }
 
 static inline void fuzz_render_map(struct fuzz_buf* b, const uint8_t* t, size_t total, size_t k, size_t width,
@@ -204,8 +204,9 @@ static inline void fuzz_render_map(struct fuzz_buf* b, const uint8_t* t, size_t 
                 } else if (fuzz_entry_bad(e)) {
                     c = '?';
                 } else {
-                    int cache = (e & 0x0E) == 0x02;
-                    c = (e & 0x40) ? (cache ? 'C' : '#') : (cache ? 'c' : '=');
+                    unsigned type = e & 0x0E; /* 0x02 cache, 0x04 vmap */
+                    c = (e & 0x40) ? (type == 0x02 ? 'C' : type == 0x04 ? 'V' : '#')
+                                   : (type == 0x02 ? 'c' : type == 0x04 ? 'v' : '=');
                 }
             } else {
                 size_t taken = 0;

@@ -334,14 +334,14 @@ static void test_malloc_typed_encodings(void** state)
     }
 }
 
-/* A type other than PLAIN or CACHE (outside the mask, or a type heap_check
- * does not know) is refused, uncounted; nothing changes. */
+/* A type other than PLAIN, CACHE or VMAP (outside the mask, or a type
+ * heap_check does not know) is refused, uncounted; nothing changes. */
 static void test_malloc_typed_bad_type(void** state)
 {
     (void)state;
     static const HEAP_BLOCK_TABLE_ENTRY bad[] = {
         0x01, 0x10, 0x20, 0x40, 0x80, 0x03, 0xFF, 0x0F, /* outside the mask */
-        0x04, 0x06, 0x08, 0x0A, 0x0C, 0x0E,             /* unknown types */
+        0x06, 0x08, 0x0A, 0x0C, 0x0E,                   /* unknown types */
     };
     bool indexed;
     FOR_EACH_MODE(indexed)

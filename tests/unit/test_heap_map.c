@@ -77,7 +77,7 @@ static void test_map_bad_entries(void** state)
 {
     (void)state;
     struct unit_heap u;
-    make_table(&u, "80 40 42 51 45 4F F1 00 41 02", 1, 1);
+    make_table(&u, "80 40 42 51 47 4F F1 00 41 02", 1, 1);
     assert_map(&u.heap, 1, 64, 0,
                "HEAPMAP v1 blocks=10 per_char=1 width=64\n"
                "00000000 ???????.#?\n"

@@ -11,6 +11,12 @@
 
 #include "../memory.h"
 
+/* The owners heap_check knows (heap.h): any other type in the table is corrupt. */
+static bool heap_type_known(HEAP_BLOCK_TABLE_ENTRY type)
+{
+    return type == HEAP_BLOCK_TYPE_PLAIN || type == HEAP_BLOCK_TYPE_CACHE || type == HEAP_BLOCK_TYPE_VMAP;
+}
+
 static bool heap_validate_alignment(const void* ptr)
 {
     return ((uintptr_t)ptr % PEACHOS_HEAP_BLOCK_SIZE) == 0;
@@ -183,7 +189,7 @@ void* heap_malloc_blocks_typed(struct heap* heap, size_t total_blocks, HEAP_BLOC
 {
     /* Only the types heap_check knows: any other would write a table that
      * heap_check reports as corrupt (found by tests/fuzz/fuzz_heap_ops). */
-    if (heap == NULL || total_blocks == 0 || (type != HEAP_BLOCK_TYPE_PLAIN && type != HEAP_BLOCK_TYPE_CACHE)) {
+    if (heap == NULL || total_blocks == 0 || !heap_type_known(type)) {
         return NULL;
     }
     size_t start = heap_get_start_block(heap, total_blocks);
@@ -235,7 +241,7 @@ size_t heap_chain_length(const struct heap_table* table, size_t first, HEAP_BLOC
     const HEAP_BLOCK_TABLE_ENTRY body = (HEAP_BLOCK_TABLE_ENTRY)(HEAP_BLOCK_TABLE_ENTRY_TAKEN | type);
     size_t total = table->total;
     *bad = first;
-    if (first >= total || (type != HEAP_BLOCK_TYPE_PLAIN && type != HEAP_BLOCK_TYPE_CACHE) ||
+    if (first >= total || !heap_type_known(type) ||
         (entries[first] & (HEAP_BLOCK_TABLE_ENTRY)~HEAP_BLOCK_HAS_NEXT) != head) {
         return 0;
     }
@@ -316,6 +322,33 @@ void heap_free_typed(struct heap* heap, void* ptr, HEAP_BLOCK_TABLE_ENTRY type)
 void heap_free(struct heap* heap, void* ptr)
 {
     heap_free_typed(heap, ptr, HEAP_BLOCK_TYPE_PLAIN);
+}
+
+/*
+ * Scattered blocks: each free block from the lowest up becomes a one-block
+ * allocation of `type` (table byte TAKEN | IS_FIRST | type), until n are
+ * taken; a run of free blocks is written and told to the index at once.
+ */
+size_t heap_take_blocks(struct heap* heap, size_t n, HEAP_BLOCK_TABLE_ENTRY type, void** out)
+{
+    PEACHOS_HEAP_ASSERT(heap_type_known(type) && (n == 0 || out != NULL));
+    HEAP_BLOCK_TABLE_ENTRY* entries = heap->table->entries;
+    size_t total = heap->table->total;
+    size_t taken = 0;
+    for (size_t b = 0; b < total && taken < n;) {
+        if (entries[b] != HEAP_BLOCK_TABLE_ENTRY_FREE) {
+            b++;
+            continue;
+        }
+        size_t start = b;
+        for (; b < total && taken < n && entries[b] == HEAP_BLOCK_TABLE_ENTRY_FREE; b++) {
+            entries[b] = (HEAP_BLOCK_TABLE_ENTRY)(HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | type);
+            out[taken++] = heap_block_to_address(heap, b);
+        }
+        heap_note_taken(heap, start, b - start);
+        heap->live_allocations += b - start;
+    }
+    return taken;
 }
 
 size_t heap_allocation_start(const struct heap* heap, const void* ptr)

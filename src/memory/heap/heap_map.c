@@ -40,7 +40,7 @@ static bool heap_map_entry_is_bad(HEAP_BLOCK_TABLE_ENTRY e)
     HEAP_BLOCK_TABLE_ENTRY type = e & HEAP_BLOCK_TYPE_MASK;
     return e != HEAP_BLOCK_TABLE_ENTRY_FREE &&
            ((e & ~HEAP_BLOCK_KNOWN_BITS) != 0 || !(e & HEAP_BLOCK_TABLE_ENTRY_TAKEN) ||
-            (type != HEAP_BLOCK_TYPE_PLAIN && type != HEAP_BLOCK_TYPE_CACHE));
+            (type != HEAP_BLOCK_TYPE_PLAIN && type != HEAP_BLOCK_TYPE_CACHE && type != HEAP_BLOCK_TYPE_VMAP));
 }
 
 static char heap_map_block_char(HEAP_BLOCK_TABLE_ENTRY e)
@@ -51,11 +51,10 @@ static char heap_map_block_char(HEAP_BLOCK_TABLE_ENTRY e)
     if (heap_map_entry_is_bad(e)) {
         return '?';
     }
-    bool cache = (e & HEAP_BLOCK_TYPE_MASK) == HEAP_BLOCK_TYPE_CACHE;
-    if (e & HEAP_BLOCK_IS_FIRST) {
-        return cache ? 'C' : '#';
-    }
-    return cache ? 'c' : '=';
+    static const char first[] = { '#', 'C', 'V' }; /* by type: plain, cache, vmap */
+    static const char more[] = { '=', 'c', 'v' };
+    size_t type = (size_t)(e & HEAP_BLOCK_TYPE_MASK) >> 1;
+    return (e & HEAP_BLOCK_IS_FIRST) ? first[type] : more[type];
 }
 
 static char heap_map_group_char(const HEAP_BLOCK_TABLE_ENTRY* entries, size_t n)
