@@ -83,6 +83,22 @@ KCACHE_HOT size_t kcache_slot_of(const struct kcache* kc, size_t first, const st
     return slot;
 }
 
+/* The engine (kcache.c), for the front end (kcache_front.c). */
+
+/* An object of class ci, or NULL if the heap has no room for a new slab. */
+void* kcache_alloc_small(struct kcache* kc, size_t ci);
+
+/* Free ptr, inside the CACHE allocation starting at block `first`, or
+ * refuse and report it. O(1). */
+void kcache_free_small(struct kcache* kc, void* ptr, size_t first);
+
+/* n blocks of `type` from the heap; when it is full, the spare slabs are
+ * given back and the heap asked once more. */
+void* kcache_heap_blocks(struct kcache* kc, size_t n, HEAP_BLOCK_TABLE_ENTRY type);
+
+/* The fault hook wants this attempt at `site` to fail (counted). */
+bool kcache_forced(struct kcache* kc, enum kcache_fault_site site);
+
 /* A pointer kcache_free would accept: a small object or a block allocation. */
 struct kcache_ref
 {
