@@ -9,4 +9,11 @@
 #ifndef PEACHOS_CONFIG_H
 #define PEACHOS_CONFIG_H
 
+/* The demo kernels keep the small-object caches' slab table here, between
+ * their image and the heap, outside the pool (kheap_port.c): a record per
+ * heap block, 1.1 MiB (i686) or 1.2 MiB (x86_64) for the 100 MiB heap. The
+ * linker scripts keep the image below it. */
+#define KERNEL_SLAB_TABLE_ADDRESS 0x00C00000
+#define KERNEL_SLAB_TABLE_MAX_BYTES 0x00400000
+
 #endif /* PEACHOS_CONFIG_H */

@@ -4,19 +4,41 @@
  *   region   the config.h addresses: pool at PEACHOS_HEAP_ADDRESS (16 MiB),
  *            table at PEACHOS_HEAP_TABLE_ADDRESS (0x7E00), placement index at
  *            PEACHOS_HEAP_INDEX_ADDRESS (0xE200), at most
- *            PEACHOS_HEAP_INDEX_MAX_BYTES. Paging is off: physical = virtual.
+ *            PEACHOS_HEAP_INDEX_MAX_BYTES, the caches' slab table at
+ *            KERNEL_SLAB_TABLE_ADDRESS (config.h). Paging is off: physical =
+ *            virtual.
  *   lock     pushf; cli - every heap operation runs with interrupts off;
  *   unlock   push; popf - IF goes back to what it was (single CPU).
  *   report   printed on the console; halts if PEACHOS_HEAP_PANIC_ON_BAD_FREE.
  *   print    the console (serial + VGA).
  */
 #include "../memory/heap/heap_index.h"
+#include "../memory/heap/kheap.h"
 #include "../memory/heap/kheap_port.h"
 #include "../status.h"
 #include "../memory/heap/heap_status.h"
 #include "io.h"
 #include "kernel.h"
 #include "print.h"
+
+/* The caches' slab table, away from the pool (without the caches: none). */
+static int kernel_slab_table(struct kheap_region* region, size_t blocks)
+{
+#if PEACHOS_KHEAP_CACHES
+    size_t bytes = kcache_table_bytes(blocks);
+    if (bytes == 0 || bytes > KERNEL_SLAB_TABLE_MAX_BYTES) {
+        printk("kheap: slab table needs %zu bytes, only %u reserved at 0x%x\n", bytes,
+               (unsigned)KERNEL_SLAB_TABLE_MAX_BYTES, (unsigned)KERNEL_SLAB_TABLE_ADDRESS);
+        return -ENOMEM;
+    }
+    region->cache_table = (void*)KERNEL_SLAB_TABLE_ADDRESS;
+    region->cache_table_bytes = bytes;
+#else
+    (void)region;
+    (void)blocks;
+#endif
+    return PEACHOS_ALL_OK;
+}
 
 int kheap_port_region(struct kheap_region* region)
 {
@@ -41,7 +63,7 @@ int kheap_port_region(struct kheap_region* region)
     region->table = (HEAP_BLOCK_TABLE_ENTRY*)PEACHOS_HEAP_TABLE_ADDRESS;
     region->index = (void*)PEACHOS_HEAP_INDEX_ADDRESS;
     region->index_bytes = index_bytes;
-    return PEACHOS_ALL_OK;
+    return kernel_slab_table(region, blocks);
 }
 
 uintptr_t kheap_port_lock(void)

@@ -18,6 +18,9 @@
 #if PEACHOS_KHEAP_REGIONS
 #include "kheap_regions.h" /* only then: a kernel with one region needs neither it nor multiheap.h */
 #endif
+#if PEACHOS_KHEAP_VMALLOC
+#include "kheap_vmalloc.h"
+#endif
 
 struct heap kernel_heap;
 struct heap_table kernel_heap_table;
@@ -81,6 +84,7 @@ static int kheap_create(void)
     return kheap_regions_create();
 #else
     struct kheap_region region;
+    memset(&region, 0, sizeof(region)); /* a port that knows nothing of a field leaves it NULL */
     int res = kheap_port_region(&region);
     if (res < 0) {
         return res;
@@ -133,6 +137,9 @@ void kheap_init(void)
         heap_set_report(&kernel_heap, kheap_report, NULL);
 #endif
         kernel_heap_ready = true;
+#if PEACHOS_KHEAP_VMALLOC
+        kheap_vm_create(kheap_report);
+#endif
     }
     kheap_port_unlock(state);
 }
@@ -248,13 +255,44 @@ void* kzalloc_small(size_t size)
 }
 #endif
 
+/*
+ * The window (kheap_vmalloc.c): it owns every pointer in its range, and
+ * takes the block requests no region can serve contiguously.
+ */
+#if PEACHOS_KHEAP_VMALLOC
+#define KHEAP_VM_OWNS(ptr) kheap_vm_owns(ptr)
+#define KHEAP_VM_FALLBACK(ptr, size) ((ptr) != NULL || (size) == 0 ? (ptr) : kheap_window_alloc(size))
+
+/* krealloc under the lock: a window pointer stays in the window; heap
+ * memory that cannot grow where it is nor move to a run goes there. */
+static void* kheap_realloc_any(void* ptr, size_t size)
+{
+    if (kheap_vm_owns(ptr)) {
+        return kheap_vm_realloc(ptr, size);
+    }
+    void* moved = KHEAP_REALLOC(ptr, size);
+    size_t have = moved == NULL && size != 0 ? KHEAP_SIZE(ptr) : 0;
+    if (have != 0 && (moved = kheap_vm_alloc(size)) != NULL) {
+        memcpy(moved, ptr, have < size ? have : size);
+        KHEAP_FREE(ptr);
+    }
+    return moved;
+}
+#define KHEAP_REALLOC_ANY(ptr, size) kheap_realloc_any((ptr), (size))
+#else
+#define KHEAP_VM_OWNS(ptr) ((void)(ptr), false)
+#define KHEAP_VM_FALLBACK(ptr, size) ((void)(size), (ptr))
+#define KHEAP_REALLOC_ANY(ptr, size) KHEAP_REALLOC((ptr), (size))
+#endif
+
 void* kmalloc(size_t size)
 {
 #if PEACHOS_KMALLOC_SMALL_OBJECTS
-    return kmalloc_small(size);
+    void* ptr = kmalloc_small(size);
 #else
-    return kpalloc(size);
+    void* ptr = kpalloc(size);
 #endif
+    return KHEAP_VM_FALLBACK(ptr, size);
 }
 
 void* kzalloc(size_t size)
@@ -262,7 +300,7 @@ void* kzalloc(size_t size)
 #if PEACHOS_KMALLOC_SMALL_OBJECTS
     return kheap_zeroed(kmalloc(size), size);
 #else
-    return kpzalloc(size);
+    return kheap_zeroed(kmalloc(size), kheap_block_bytes(size)); /* kpzalloc, or the window */
 #endif
 }
 
@@ -280,7 +318,7 @@ void* krealloc(void* ptr, size_t size)
         return kmalloc(size); /* whatever kmalloc hands out in this configuration */
     }
     uintptr_t state = kheap_port_lock();
-    void* moved = kernel_heap_ready ? KHEAP_REALLOC(ptr, size) : NULL;
+    void* moved = kernel_heap_ready ? KHEAP_REALLOC_ANY(ptr, size) : NULL;
     kheap_port_unlock(state);
     return moved;
 }
@@ -288,7 +326,7 @@ void* krealloc(void* ptr, size_t size)
 size_t ksize(const void* ptr)
 {
     uintptr_t state = kheap_port_lock();
-    size_t size = kernel_heap_ready ? KHEAP_SIZE(ptr) : 0;
+    size_t size = !kernel_heap_ready ? 0 : KHEAP_VM_OWNS(ptr) ? kheap_vm_size(ptr) : KHEAP_SIZE(ptr);
     kheap_port_unlock(state);
     return size;
 }
@@ -296,7 +334,9 @@ size_t ksize(const void* ptr)
 void kfree(void* ptr)
 {
     uintptr_t state = kheap_port_lock();
-    if (kernel_heap_ready) {
+    if (kernel_heap_ready && KHEAP_VM_OWNS(ptr)) {
+        kheap_vm_free(ptr);
+    } else if (kernel_heap_ready) {
         KHEAP_FREE(ptr);
     }
     kheap_port_unlock(state);

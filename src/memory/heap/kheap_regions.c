@@ -45,6 +45,7 @@ int kheap_regions_create(void)
     struct kheap_region regions[PEACHOS_KHEAP_REGIONS];
     kernel_first = NULL;
     multiheap_init(&kernel_regions);
+    memset(regions, 0, sizeof(regions)); /* a port that knows nothing of a field leaves it NULL */
     int count = kheap_port_regions(regions, PEACHOS_KHEAP_REGIONS);
     if (count < 0) {
         return count;
