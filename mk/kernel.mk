@@ -7,11 +7,12 @@
 #                   MEM=6G (default 128M): the machine's RAM
 #   make kernel     just build build/kernel/peachos.elf
 #   make debug      boot it with a GDB stub (port GDB_PORT, default 1234) and start gdb with
-#                   tools/gdb/peachheap.py (heap-map, heap-stats, heap-check)
+#                   tools/gdb/peachheap.py (heap-map, heap-stats, heap-check); ARCH=x86_64
+#                   and MEM= as for run
 #   make test-boot  boot with 128M (must pass) and with 64M (must refuse cleanly), then
 #                   boot the panic build (build/kernel-panic/: PEACHOS_HEAP_PANIC_ON_BAD_FREE=1
 #                   and SELFTEST_PANIC_PROBE, one bad free right after kheap_init: must panic)
-#   make test-gdb   gdb in batch mode against the booted kernel
+#   make test-gdb   gdb in batch mode against the booted kernels (i686 at 128M, x86_64 at 6G)
 #
 # docs/kernel.md describes the layout, the port and the exit codes.
 
@@ -134,17 +135,34 @@ test-boot: $(KERNEL_ELF) $(KERNEL_PANIC_ELF)
 	@tools/need qemu-system-x86
 	tests/boot/test-boot.sh $(KERNEL_ELF) $(KERNEL_PANIC_ELF)
 
-test-gdb: $(KERNEL_ELF)
+# Both kernels under gdb, several regions each (i686 -m 128M: two; x86_64
+# -m 6G: three, one above 4 GiB).
+test-gdb: $(KERNEL_ELF) $(BUILD)/kernel64/peachos64.elf
 	@tools/need qemu-system-x86 gdb
 	tests/gdb/test-gdb.sh $(KERNEL_ELF)
+	tests/gdb/test-gdb.sh $(BUILD)/kernel64/peachos64-debug.elf x86_64 $(BUILD)/kernel64/peachos64.elf 6G
 
-debug: $(KERNEL_ELF)
+# gdb reads the symbols of the ELF it is given: the 64-bit kernel's are in
+# peachos64-debug.elf (QEMU boots its ELF32 copy). The CPU starts in 32-bit
+# mode, so gdb is told the architecture, and a hardware breakpoint holds
+# across the switch to long mode.
+ifeq ($(ARCH),x86_64)
+DEBUG_SYMBOLS := $(BUILD)/kernel64/peachos64-debug.elf
+DEBUG_GDB_ARGS := -ex 'set architecture i386:x86-64'
+DEBUG_BREAK := hbreak
+else
+DEBUG_SYMBOLS := $(KERNEL_ELF)
+DEBUG_GDB_ARGS :=
+DEBUG_BREAK := break
+endif
+
+debug: $(RUN_ELF)
 	@tools/need qemu-system-x86 gdb
 	@mkdir -p $(BUILD)/gdb
-	@echo "debug: qemu waits for gdb on :$(GDB_PORT); the kernel's serial output goes to $(BUILD)/gdb/serial.log"
-	@echo "debug: try: break kernel_selftest_done, continue, heap-stats, heap-map, heap-check"
-	@$(QEMU) -kernel $(KERNEL_ELF) -m $(QEMU_MEM) -serial file:$(BUILD)/gdb/serial.log $(QEMU_FLAGS) \
+	@echo "debug: $(RUN_QEMU) -m $(MEM) waits for gdb on :$(GDB_PORT); the kernel's serial output goes to $(BUILD)/gdb/serial.log"
+	@echo "debug: try: $(DEBUG_BREAK) kernel_selftest_done, continue, heap-stats, heap-map, heap-check (every region; --region=K for one)"
+	@$(RUN_QEMU) -kernel $(RUN_ELF) -m $(MEM) -serial file:$(BUILD)/gdb/serial.log $(QEMU_FLAGS) \
 	    -S -gdb tcp:127.0.0.1:$(GDB_PORT) & \
 	qpid=$$!; trap 'kill $$qpid 2>/dev/null' EXIT; \
-	gdb -q -x tools/gdb/peachheap.py -ex 'target remote 127.0.0.1:$(GDB_PORT)' $(KERNEL_ELF); \
+	gdb -q -x tools/gdb/peachheap.py $(DEBUG_GDB_ARGS) -ex 'target remote 127.0.0.1:$(GDB_PORT)' $(DEBUG_SYMBOLS); \
 	kill $$qpid 2>/dev/null; wait $$qpid 2>/dev/null; true

@@ -70,11 +70,10 @@ static size_t add_region(struct kheap_region* regions, size_t n, size_t max, uin
     if (end - start <= table + MIN_REGION_BLOCKS * BS) {
         return n;
     }
-    regions[n].table = (HEAP_BLOCK_TABLE_ENTRY*)(uintptr_t)start;
-    regions[n].start = (void*)(uintptr_t)(start + table);
-    regions[n].end = (void*)(uintptr_t)end;
-    regions[n].index = NULL;
-    regions[n].index_bytes = 0;
+    /* Every other field zero: no index, nothing else of the port's. */
+    regions[n] = (struct kheap_region){ .table = (HEAP_BLOCK_TABLE_ENTRY*)(uintptr_t)start,
+                                        .start = (void*)(uintptr_t)(start + table),
+                                        .end = (void*)(uintptr_t)end };
     return n + 1;
 }
 

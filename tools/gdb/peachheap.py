@@ -3,10 +3,15 @@
 #   gdb -x tools/gdb/peachheap.py -ex 'target remote :1234' build/kernel/peachos.elf
 #   (or: make debug)
 #
-# Commands (they read the live block table of a stopped kernel through the
-# symbol `kernel_heap`, a struct heap in src/memory/heap/kheap.c):
+# Commands (they read the live block tables of a stopped kernel: every
+# region of the multiheap `kernel_regions` (src/memory/heap/kheap_regions.c)
+# when the kernel has one - PEACHOS_KHEAP_REGIONS, both demo kernels - one
+# section per region in address order, each after a `HEAPMAP region k of n
+# pool=.. table=.. blocks=..` line, the kernel's own format; else the one
+# heap `kernel_heap` of src/memory/heap/kheap.c). --region=K picks one
+# region, --heap=EXPR any struct heap:
 #
-#   heap-map   [PER_CHAR [WIDTH [MAX_LINES]]] [--from=B] [--blocks=N] [--color] [--heap=EXPR]
+#   heap-map   [PER_CHAR [WIDTH [MAX_LINES]]] [--from=B] [--blocks=N] [--color] [--region=K|--heap=EXPR]
 #              the table as text, in heap_dump_map's format and alphabet
 #              (heap.h, docs/encoding.md): with one block per character
 #              '.' free, '#' first block, '=' further block, 'C'/'c' the same
@@ -15,18 +20,22 @@
 #              tenths (rounded up), '?' any invalid entry. Defaults: PER_CHAR 0
 #              (= the smallest that fits MAX_LINES lines), WIDTH 64, MAX_LINES
 #              16 - the same map the kernel prints at the end of `make run`.
-#   heap-stats [--heap=EXPR]
+#   heap-stats [--region=K|--heap=EXPR]
 #              total / used / free blocks, largest free run, live allocations,
 #              slab blocks, computed from the table, next to the counters kept
 #              in struct heap (used_blocks, live_allocations, rejected_frees,
-#              failed_allocs); a disagreement is flagged.
-#   heap-check [--heap=EXPR]
+#              failed_allocs); a disagreement is flagged. With several
+#              regions, then the totals (largest_free: the largest of any).
+#   heap-check [--region=K|--heap=EXPR]
 #              the table invariants, as heap_check() verifies them: every run
 #              starts with TAKEN|IS_FIRST, HAS_NEXT chains stay inside the table
 #              and end on a TAKEN entry without HAS_NEXT, continuation blocks
 #              carry TAKEN, no IS_FIRST and the run's type, no stray flags on
 #              free entries, only known bits and types; then the counters.
 #              Prints "heap-check: OK ..." or the first bad block and why.
+#              With several regions: each region, then the multiheap's own
+#              invariants (regions sorted by address, pools disjoint, no table
+#              inside another region's pool, total_blocks the sum).
 #              (The placement index is not verified here; heap_check does.)
 #
 # Works with plain Debian gdb (Python 3 API only: gdb.parse_and_eval,
@@ -60,10 +69,13 @@ class HeapSnapshot:
     """The heap's table and counters, read once from the target."""
 
     def __init__(self, expr):
-        try:
-            heap = gdb.parse_and_eval(expr)
-        except gdb.error as err:
-            raise gdb.GdbError("peachheap: cannot read '%s': %s (is the kernel's ELF loaded?)" % (expr, err))
+        if isinstance(expr, gdb.Value):
+            heap = expr
+        else:
+            try:
+                heap = gdb.parse_and_eval(expr)
+            except gdb.error as err:
+                raise gdb.GdbError("peachheap: cannot read '%s': %s (is the kernel's ELF loaded?)" % (expr, err))
         if heap.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
             heap = heap.dereference()
         table_ptr = heap["table"]
@@ -78,7 +90,7 @@ class HeapSnapshot:
         self.rejected_frees = int(heap["rejected_frees"])
         self.failed_allocs = int(heap["failed_allocs"])
         self.indexed = int(heap["index"]) != 0
-        if self.total <= 0 or self.total > (1 << 28):
+        if self.total <= 0 or self.total > (1 << 32):
             raise gdb.GdbError("peachheap: implausible table size %d" % self.total)
         try:
             mem = gdb.selected_inferior().read_memory(self.entries_addr, self.total)
@@ -150,27 +162,68 @@ def parse_args(arg, numbers_allowed):
     return nums, opts
 
 
-def heap_expr(opts):
-    expr = opts.get("heap", "kernel_heap")
+def multiheap_regions():
+    """The regions of the kernel's multiheap in address order (struct heap
+    values), or None when the kernel has none (one region) or not yet."""
+    try:
+        mh = gdb.parse_and_eval("kernel_regions")
+        count = int(mh["count"])
+    except gdb.error:
+        return None
+    if count <= 0 or count > 64:
+        return None
+    return [mh["slot"][int(mh["order"][k])]["heap"] for k in range(count)]
+
+
+def region_line(k, n, snap):
+    """The kernel's own header of region k's section (regions_print.c)."""
+    return ("HEAPMAP region %d of %d pool=0x%016x..0x%016x table=0x%016x blocks=%d"
+            % (k, n, snap.saddr, snap.saddr + snap.total * 4096, snap.entries_addr, snap.total))
+
+
+def heaps(opts):
+    """[(k, n, HeapSnapshot)]: every region (k, n), or one heap (k None)."""
+    expr = opts.get("heap")
     if expr is True:
         raise gdb.GdbError("peachheap: --heap needs an expression, e.g. --heap=kernel_heap")
-    return expr
+    if expr is not None:
+        return [(None, 1, HeapSnapshot(expr))]
+    regions = multiheap_regions()
+    want = opts.get("region")
+    if regions is None:
+        if want not in (None, True) and int(want, 0) != 0:
+            raise gdb.GdbError("peachheap: --region=%s: the kernel has one heap (kernel_heap)" % want)
+        return [(None, 1, HeapSnapshot("kernel_heap"))]
+    n = len(regions)
+    if want not in (None, True):
+        k = int(want, 0)
+        if k < 0 or k >= n:
+            raise gdb.GdbError("peachheap: --region=%d: the kernel has regions 0..%d" % (k, n - 1))
+        return [(k, n, HeapSnapshot(regions[k]))]
+    return [(k, n, HeapSnapshot(h)) for k, h in enumerate(regions)]
 
 
 class HeapMap(gdb.Command):
     """Print the kernel heap's block table as a text map (heap_dump_map's format).
-Usage: heap-map [PER_CHAR [WIDTH [MAX_LINES]]] [--from=BLOCK] [--blocks=N] [--color] [--heap=EXPR]
-PER_CHAR 0 (default) picks the smallest that fits MAX_LINES (default 16) lines of WIDTH (default 64)."""
+Usage: heap-map [PER_CHAR [WIDTH [MAX_LINES]]] [--from=BLOCK] [--blocks=N] [--color] [--region=K|--heap=EXPR]
+PER_CHAR 0 (default) picks the smallest that fits MAX_LINES (default 16) lines of WIDTH (default 64).
+Every region of the kernel's multiheap, one section each, unless --region or --heap picks one."""
 
     def __init__(self):
         super().__init__("heap-map", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
         nums, opts = parse_args(arg, True)
+        for k, n, snap in heaps(opts):
+            if k is not None:
+                gdb.write(region_line(k, n, snap) + "\n")
+            self.draw(snap, nums, opts)
+
+    @staticmethod
+    def draw(snap, nums, opts):
         per_char = nums[0] if len(nums) > 0 else 0
         width = nums[1] if len(nums) > 1 else 64
         max_lines = nums[2] if len(nums) > 2 else 16
-        snap = HeapSnapshot(heap_expr(opts))
         first = int(opts.get("from", 0), 0) if opts.get("from") not in (None, True) else 0
         count = int(opts.get("blocks"), 0) if opts.get("blocks") not in (None, True) else snap.total - first
         if first < 0 or first >= snap.total or count <= 0:
@@ -214,14 +267,27 @@ PER_CHAR 0 (default) picks the smallest that fits MAX_LINES (default 16) lines o
 
 class HeapStats(gdb.Command):
     """Print the kernel heap's statistics, computed from its live table and read from its counters.
-Usage: heap-stats [--heap=EXPR]"""
+Usage: heap-stats [--region=K|--heap=EXPR]"""
 
     def __init__(self):
         super().__init__("heap-stats", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
         _, opts = parse_args(arg, False)
-        snap = HeapSnapshot(heap_expr(opts))
+        sums = [0] * 7
+        listed = heaps(opts)
+        for k, n, snap in listed:
+            if k is not None:
+                gdb.write(region_line(k, n, snap) + "\n")
+            figures = self.region(snap)
+            sums = [a + b for a, b in zip(sums, figures)]
+            sums[3] = max(sums[3] - figures[3], figures[3])  # the largest run of any one region
+        if len(listed) > 1:
+            gdb.write("heap-stats: regions=%d total=%d used=%d free=%d largest_free=%d allocations=%d "
+                      "rejected_frees=%d failed_allocs=%d (the regions' own counters)\n" % tuple([len(listed)] + sums))
+
+    @staticmethod
+    def region(snap):
         used, firsts, slab_blocks, slabs = snap.table_counts()
         largest = snap.largest_free_run()
         free = snap.total - used
@@ -238,11 +304,12 @@ Usage: heap-stats [--heap=EXPR]"""
         gdb.write("heap-stats: counters used_blocks=%d live_allocations=%d: %s\n"
                   % (snap.used_blocks, snap.live_allocations,
                      "agree with the table" if agree else "DISAGREE with the table"))
+        return [snap.total, used, free, largest, firsts, snap.rejected_frees, snap.failed_allocs]
 
 
 class HeapCheck(gdb.Command):
     """Verify the kernel heap's table invariants (as heap_check does) and its counters.
-Usage: heap-check [--heap=EXPR]"""
+Usage: heap-check [--region=K|--heap=EXPR]"""
 
     def __init__(self):
         super().__init__("heap-check", gdb.COMMAND_DATA)
@@ -285,18 +352,45 @@ Usage: heap-check [--heap=EXPR]"""
                           % (snap.live_allocations, allocations))
         return None, None
 
+    @staticmethod
+    def multiheap_problem(snaps):
+        """The multiheap's own invariants over its regions (address order)."""
+        for a, b in zip(snaps, snaps[1:]):
+            if a.saddr + a.total * 4096 > b.saddr:
+                return "the pools of regions at 0x%x and 0x%x overlap or are out of order" % (a.saddr, b.saddr)
+        for i, t in enumerate(snaps):
+            for j, p in enumerate(snaps):
+                if i != j and p.saddr < t.entries_addr + t.total and t.entries_addr < p.saddr + p.total * 4096:
+                    return "the table of region %d (0x%x) lies in the pool of region %d" % (i, t.entries_addr, j)
+        total = int(gdb.parse_and_eval("kernel_regions")["total_blocks"])
+        if total != sum(p.total for p in snaps):
+            return "total_blocks=%d but the regions have %d" % (total, sum(p.total for p in snaps))
+        return None
+
     def invoke(self, arg, from_tty):
         _, opts = parse_args(arg, False)
-        snap = HeapSnapshot(heap_expr(opts))
-        block, why = self.first_problem(snap)
-        if why is None:
-            used, firsts, _, _ = snap.table_counts()
-            gdb.write("heap-check: OK (%d blocks, %d used in %d allocations)\n" % (snap.total, used, firsts))
-        elif block is None:
-            gdb.write("heap-check: BAD counters: %s\n" % why)
-        else:
-            gdb.write("heap-check: BAD block %d (address 0x%08x, table entry at 0x%08x): %s\n"
-                      % (block, snap.saddr + block * 4096, snap.entries_addr + block, why))
+        listed = heaps(opts)
+        bad = 0
+        for k, n, snap in listed:
+            where = "" if k is None else "region %d: " % k
+            block, why = self.first_problem(snap)
+            bad += why is not None
+            if why is None:
+                used, firsts, _, _ = snap.table_counts()
+                gdb.write("heap-check: %sOK (%d blocks, %d used in %d allocations)\n" % (where, snap.total, used, firsts))
+            elif block is None:
+                gdb.write("heap-check: %sBAD counters: %s\n" % (where, why))
+            else:
+                gdb.write("heap-check: %sBAD block %d (address 0x%08x, table entry at 0x%08x): %s\n"
+                          % (where, block, snap.saddr + block * 4096, snap.entries_addr + block, why))
+        if len(listed) > 1:
+            why = self.multiheap_problem([snap for _, _, snap in listed])
+            if why is not None:
+                gdb.write("heap-check: BAD multiheap: %s\n" % why)
+            elif bad == 0:
+                gdb.write("heap-check: OK (%d regions, %d blocks)\n" % (len(listed), sum(p.total for _, _, p in listed)))
+            else:
+                gdb.write("heap-check: BAD (%d of %d regions)\n" % (bad, len(listed)))
 
 
 HeapMap()
