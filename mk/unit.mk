@@ -119,3 +119,20 @@ test-unit-valgrind: $(UNIT_BIN) | unit-valgrind-deps
 UNIT_CONFIG_BIN := $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN) $(UNIT_REGIONS_BIN) $(UNIT_REGIONS_LEAN_BIN)
 test-unit-configs: $(UNIT_CONFIG_BIN)
 	$(call unit_run,$(UNIT_CONFIG_BIN),,test-unit-configs)
+
+# The kernel heap's window (PEACHOS_KHEAP_VMALLOC=1, kheap_vmalloc.c): its
+# test (the test file is the port's window) with one region and with
+# several, and kheap tests whose port offers no window (nothing changes).
+UNIT_VMALLOC_FLAGS := -DPEACHOS_KHEAP_VMALLOC=1
+UNIT_VMALLOC_BIN := $(addprefix $(UNIT_DIR)/vmalloc/,test_kvmalloc_kheap test_kheap test_kmalloc_contract) \
+                    $(UNIT_DIR)/vmalloc-regions/test_kvmalloc_kheap
+UNIT_CONFIG_BIN += $(UNIT_VMALLOC_BIN)
+test-unit-configs: $(UNIT_VMALLOC_BIN)
+
+$(UNIT_DIR)/vmalloc/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_VMALLOC_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
+$(UNIT_DIR)/vmalloc-regions/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_VMALLOC_FLAGS) $(UNIT_REGIONS_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)

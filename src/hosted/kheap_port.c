@@ -116,7 +116,9 @@ static int kheap_hosted_map_region(size_t heap_bytes, struct kheap_region* regio
     size_t slabs = 0;
 #endif
     size_t bytes = guard + page + table + index + slabs + PEACHOS_HEAP_BLOCK_SIZE;
-    void* map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* Shared, so that a test's kvmalloc window can map the pool's pages a
+     * second time (mremap with old size 0 copies only shared mappings). */
+    void* map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (map == MAP_FAILED) {
         return -ENOMEM;
     }

@@ -95,6 +95,20 @@
 #endif
 
 /*
+ * Virtually contiguous allocations (kvmalloc.h, kheap_vmalloc.c): 0 (the
+ * default) = left out, kvmalloc.c need not be linked. 1 = kheap_init asks
+ * the port for a window (kheap_port_window; its weak default says no), and
+ * with one, a kmalloc, kzalloc, kcalloc or krealloc no region can serve
+ * contiguously is built from scattered blocks mapped one after the other
+ * there. Such memory is contiguous only virtually: a kernel that hands
+ * kmalloc'd memory to paging code or devices as physical addresses must
+ * use kpalloc (never from the window) for that.
+ */
+#ifndef PEACHOS_KHEAP_VMALLOC
+#define PEACHOS_KHEAP_VMALLOC 0
+#endif
+
+/*
  * What the kernel port does with a refused free (bad pointer, double free):
  * 0 = print a report on the console and carry on (the heap is unchanged),
  * 1 = print the report and halt.

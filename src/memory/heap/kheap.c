@@ -279,8 +279,12 @@ static void* kheap_realloc_any(void* ptr, size_t size)
     return moved;
 }
 #define KHEAP_REALLOC_ANY(ptr, size) kheap_realloc_any((ptr), (size))
+#define KHEAP_VM_SIZE(ptr) kheap_vm_size(ptr)
+#define KHEAP_VM_FREE(ptr) kheap_vm_free(ptr)
 #else
 #define KHEAP_VM_OWNS(ptr) ((void)(ptr), false)
+#define KHEAP_VM_SIZE(ptr) ((void)(ptr), (size_t)0)
+#define KHEAP_VM_FREE(ptr) ((void)(ptr))
 #define KHEAP_VM_FALLBACK(ptr, size) ((void)(size), (ptr))
 #define KHEAP_REALLOC_ANY(ptr, size) KHEAP_REALLOC((ptr), (size))
 #endif
@@ -326,7 +330,7 @@ void* krealloc(void* ptr, size_t size)
 size_t ksize(const void* ptr)
 {
     uintptr_t state = kheap_port_lock();
-    size_t size = !kernel_heap_ready ? 0 : KHEAP_VM_OWNS(ptr) ? kheap_vm_size(ptr) : KHEAP_SIZE(ptr);
+    size_t size = !kernel_heap_ready ? 0 : KHEAP_VM_OWNS(ptr) ? KHEAP_VM_SIZE(ptr) : KHEAP_SIZE(ptr);
     kheap_port_unlock(state);
     return size;
 }
@@ -335,7 +339,7 @@ void kfree(void* ptr)
 {
     uintptr_t state = kheap_port_lock();
     if (kernel_heap_ready && KHEAP_VM_OWNS(ptr)) {
-        kheap_vm_free(ptr);
+        KHEAP_VM_FREE(ptr);
     } else if (kernel_heap_ready) {
         KHEAP_FREE(ptr);
     }

@@ -130,6 +130,25 @@ struct multiheap* kheap_regions(void);
 bool kheap_regions_first_only(bool on);
 #endif
 
+#if PEACHOS_KHEAP_VMALLOC
+#include "kvmalloc.h"
+/*
+ * Virtually contiguous memory (PEACHOS_KHEAP_VMALLOC = 1 and a port with a
+ * window, kheap_port.h): contiguous whole blocks if a region has the run
+ * (kpalloc), else blocks from anywhere mapped one after the other in the
+ * window (kvmalloc.h); block-aligned; NULL for 0 or when neither has room.
+ * kmalloc, kzalloc, kcalloc and krealloc fall back to the window the same
+ * way. Freed with kfree or kvfree; ksize and krealloc take it too. Not for
+ * paging code or devices: the blocks behind it are scattered.
+ */
+void* kvmalloc(size_t size);
+void kvfree(void* ptr);
+
+/* The kernel heap's window (kvmalloc_check, its heap for heap_dump_map;
+ * read under the lock), NULL without one or before kheap_init. */
+struct kvmalloc* kheap_window(void);
+#endif
+
 /* Take / release the kernel heap's lock (the port's hook). */
 uintptr_t kheap_lock(void);
 void kheap_unlock(uintptr_t state);

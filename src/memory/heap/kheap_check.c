@@ -5,6 +5,9 @@
  */
 #include "kheap.h"
 #include "heap_status.h"
+#if PEACHOS_KHEAP_VMALLOC
+#include "kheap_vmalloc.h"
+#endif
 
 #if PEACHOS_KHEAP_REGIONS
 /* Every region and the multiheap's invariants, then the caches. */
@@ -29,6 +32,11 @@ int kheap_check(size_t* bad)
 {
     uintptr_t state = kheap_lock();
     int res = KHEAP_CHECK(bad);
+#if PEACHOS_KHEAP_VMALLOC
+    if (res == 0) {
+        res = kheap_vm_check(bad); /* the window, its record, the VMAP blocks */
+    }
+#endif
     kheap_unlock(state);
     return res;
 }

@@ -51,4 +51,27 @@ void kheap_port_report(const struct heap_report* report);
 /* Print a line of diagnostic text (kheap_init failure). */
 void kheap_port_print(const char* message);
 
+#if PEACHOS_KHEAP_VMALLOC
+#include "kvmalloc.h"
+/* The window of virtually contiguous allocations (PEACHOS_KHEAP_VMALLOC
+ * only, kvmalloc.h): a block-aligned virtual range where nothing is
+ * mapped, its table ((end - start) / block size bytes), an optional index,
+ * the backing record (KVMALLOC_BACKING_BYTES), all outside every pool, and
+ * the paging hooks that map a window block to a heap block. */
+struct kheap_window
+{
+    void* start;
+    void* end;
+    HEAP_BLOCK_TABLE_ENTRY* table;
+    void* index; /* NULL: the linear scan */
+    size_t index_bytes;
+    void** backing;
+    struct kvmalloc_ops ops;
+};
+
+/* Fill *window; return 0, or a negative code for no window. Optional:
+ * kheap's weak default has none (kmalloc then never falls back). */
+int kheap_port_window(struct kheap_window* window);
+#endif
+
 #endif /* PEACHOS_KHEAP_PORT_H */
