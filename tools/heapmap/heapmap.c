@@ -3,6 +3,7 @@
  *
  *   heapmap [render] [options] INPUT     draw INPUT as PREFIX.png + PREFIX.svg
  *   heapmap text [options] INPUT         print heap_dump_map's text map of a table
+ *   heapmap regions [options] INPUT      draw every heap region of a kernel's output
  *   heapmap replay [options]             run a workload on a hosted heap, draw it
  *
  * See tools/heapmap/README.md.
@@ -21,6 +22,7 @@ static void usage(void)
             "usage: heapmap [render] [--format auto|raw|hex|text] [--map N] [--cols N] [--cell PX]\n"
             "               [--labels] [--title TEXT] [-o PREFIX] INPUT|-\n"
             "       heapmap text [--format raw|hex] [--per-char K] [--width W] [--lines L] INPUT|-\n"
+            "       heapmap regions [--region K] [--cols N] [--cell PX] [--title TEXT] [-o PREFIX] INPUT|-\n"
             "       heapmap replay --help\n"
             "INPUT: a raw table (one byte per block), a hex listing (--format hex or *.hex),\n"
             "or text containing a \"HEAPMAP v1\" map (e.g. captured serial output).\n");
@@ -60,6 +62,7 @@ struct args
     enum hm_format format;
     size_t map_number;
     size_t per_char, width, lines;
+    size_t region; /* regions: SIZE_MAX = all */
     const char* out;
     const char* input;
     struct hm_render_options render;
@@ -113,6 +116,8 @@ static int parse_args(int argc, char** argv, struct args* a)
             a->width = n;
         } else if (strcmp(k, "--lines") == 0 && number(v, &n)) {
             a->lines = n;
+        } else if (strcmp(k, "--region") == 0 && number(v, &n)) {
+            a->region = n;
         } else {
             fprintf(stderr, "heapmap: bad option or value: %s %s\n", k, v);
             return -1;
@@ -132,7 +137,11 @@ static int load(const struct args* a, struct hm_map* map)
     if (data == NULL) {
         return -1;
     }
-    int res = hm_parse(data, len, detect(data, len, a->input, a->format), a->map_number, map);
+    enum hm_format format = detect(data, len, a->input, a->format);
+    if (format == HM_FORMAT_TEXT && a->map_number == 0 && memmem(data, len, "HEAPMAP region ", 15) != NULL) {
+        fprintf(stderr, "heapmap: drawing the input's last map; `heapmap regions` draws every heap region\n");
+    }
+    int res = hm_parse(data, len, format, a->map_number, map);
     free(data);
     return res;
 }
@@ -197,6 +206,37 @@ static int render_main(int argc, char** argv)
     return res < 0 ? 1 : 0;
 }
 
+/* heapmap regions: every "HEAPMAP region" section of a kernel's output,
+ * stacked in one picture (regions.c), or the one --region names. */
+static int regions_main(int argc, char** argv)
+{
+    struct args a = { 0 };
+    a.out = "heapmap";
+    a.region = SIZE_MAX;
+    if (parse_args(argc, argv, &a) < 0) {
+        usage();
+        return 2;
+    }
+    size_t len = 0, count = 0;
+    unsigned char* data = hm_read_file(a.input, &len);
+    struct hm_section* sections = data != NULL ? hm_parse_regions(data, len, &count) : NULL;
+    free(data);
+    if (sections == NULL) {
+        return 1;
+    }
+    int res = 0;
+    if (a.region == SIZE_MAX) {
+        res = hm_render_regions(sections, count, &a.render, a.out);
+    } else if (a.region < count) {
+        res = hm_render_regions(&sections[a.region], 1, &a.render, a.out);
+    } else {
+        fprintf(stderr, "heapmap: --region %zu: the input has regions 0..%zu\n", a.region, count - 1);
+        res = -1;
+    }
+    hm_free_regions(sections, count);
+    return res < 0 ? 1 : 0;
+}
+
 int main(int argc, char** argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -208,6 +248,9 @@ int main(int argc, char** argv)
     }
     if (strcmp(argv[1], "text") == 0) {
         return text_main(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "regions") == 0) {
+        return regions_main(argc - 2, argv + 2);
     }
     if (strcmp(argv[1], "render") == 0) {
         return render_main(argc - 2, argv + 2);

@@ -79,6 +79,43 @@ struct hm_render_options
 };
 /* Write <prefix>.png and <prefix>.svg; print "image ..." on stdout. 0 on success. */
 int hm_render(const struct hm_map* map, const struct hm_render_options* options, const char* prefix);
+/* Where the parts of one map's picture go (hm_layout), in pixels from its top left. */
+struct hm_layout
+{
+    size_t cols, rows;
+    int cell, gap;
+    int label_w, label_step;
+    double label_font;
+    int title_h;
+    int grid_x, grid_y;
+    int legend_y;
+    int width, height;
+};
+void hm_layout(const struct hm_map* map, const struct hm_render_options* o, struct hm_layout* l);
+/* Draw one map's picture (title, grid, legend) on cr, at its origin. */
+typedef struct _cairo cairo_t;
+void hm_draw(cairo_t* cr, const struct hm_map* map, const struct hm_render_options* o, const struct hm_layout* l);
+/* Write <prefix>.png and <prefix>.svg of width x height pixels, drawn by
+ * draw(cr, ctx) on each surface. 0 on success, else a message on stderr. */
+typedef void (*hm_draw_fn)(cairo_t* cr, const void* ctx);
+int hm_write(const char* prefix, int width, int height, hm_draw_fn draw, const void* ctx);
+
+/* regions.c: the kernel's heap regions (docs/kernel.md), one section each:
+ * a "HEAPMAP region k of n pool=A..B table=T blocks=N" line, then its text
+ * map. Parse every section of a text input (NULL, with a message on stderr,
+ * if there is none or one is bad); draw them one below the other. */
+struct hm_section
+{
+    size_t k, n, blocks;
+    unsigned long long pool_start, pool_end, table;
+    struct hm_map map;
+};
+struct hm_section* hm_parse_regions(const unsigned char* data, size_t len, size_t* count);
+void hm_free_regions(struct hm_section* sections, size_t count);
+/* Print a "region ..." line per section, a "regions ..." totals line and
+ * a "section ..." line per section's place in the picture, then "image ...". */
+int hm_render_regions(const struct hm_section* sections, size_t count, const struct hm_render_options* options,
+                      const char* prefix);
 
 /* replay.c */
 int hm_replay_main(int argc, char** argv);

@@ -43,18 +43,6 @@ static const struct hm_rgb hm_group_full_rgb = HM_RGB(0x1d4f8c);
 #define HM_SWATCH 14
 #define HM_MIN_WIDTH 660
 
-struct hm_layout
-{
-    size_t cols, rows;
-    int cell, gap;
-    int label_w, label_step;
-    double label_font;
-    int title_h;
-    int grid_x, grid_y;
-    int legend_y;
-    int width, height;
-};
-
 static void hm_set(cairo_t* cr, struct hm_rgb c)
 {
     cairo_set_source_rgb(cr, c.r, c.g, c.b);
@@ -99,7 +87,7 @@ static double hm_text_width(cairo_t* cr, const char* text)
     return ext.x_advance;
 }
 
-static void hm_layout(const struct hm_map* map, const struct hm_render_options* o, struct hm_layout* l)
+void hm_layout(const struct hm_map* map, const struct hm_render_options* o, struct hm_layout* l)
 {
     memset(l, 0, sizeof(*l));
     size_t n = map->ncells;
@@ -413,8 +401,7 @@ static void hm_draw_legend(cairo_t* cr, const struct hm_map* map, const struct h
     }
 }
 
-static void hm_draw(cairo_t* cr, const struct hm_map* map, const struct hm_render_options* o,
-                    const struct hm_layout* l)
+void hm_draw(cairo_t* cr, const struct hm_map* map, const struct hm_render_options* o, const struct hm_layout* l)
 {
     hm_set(cr, hm_background);
     cairo_paint(cr);
@@ -430,10 +417,8 @@ static void hm_draw(cairo_t* cr, const struct hm_map* map, const struct hm_rende
     hm_draw_legend(cr, map, l);
 }
 
-int hm_render(const struct hm_map* map, const struct hm_render_options* options, const char* prefix)
+int hm_write(const char* prefix, int width, int height, hm_draw_fn draw, const void* ctx)
 {
-    struct hm_layout l;
-    hm_layout(map, options, &l);
     size_t plen = strlen(prefix) + 5;
     char* png = malloc(plen);
     char* svg = malloc(plen);
@@ -444,9 +429,9 @@ int hm_render(const struct hm_map* map, const struct hm_render_options* options,
     snprintf(png, plen, "%s.png", prefix);
     snprintf(svg, plen, "%s.svg", prefix);
 
-    cairo_surface_t* image = cairo_image_surface_create(CAIRO_FORMAT_RGB24, l.width, l.height);
+    cairo_surface_t* image = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
     cairo_t* cr = cairo_create(image);
-    hm_draw(cr, map, options, &l);
+    draw(cr, ctx);
     cairo_destroy(cr);
     cairo_status_t status = cairo_surface_write_to_png(image, png);
     cairo_surface_destroy(image);
@@ -455,10 +440,10 @@ int hm_render(const struct hm_map* map, const struct hm_render_options* options,
         goto out;
     }
 
-    cairo_surface_t* vector = cairo_svg_surface_create(svg, l.width, l.height);
+    cairo_surface_t* vector = cairo_svg_surface_create(svg, width, height);
     cairo_svg_surface_set_document_unit(vector, CAIRO_SVG_UNIT_PX);
     cr = cairo_create(vector);
-    hm_draw(cr, map, options, &l);
+    draw(cr, ctx);
     cairo_destroy(cr);
     cairo_surface_finish(vector);
     status = cairo_surface_status(vector);
@@ -467,11 +452,35 @@ int hm_render(const struct hm_map* map, const struct hm_render_options* options,
         fprintf(stderr, "heapmap: cannot write %s: %s\n", svg, cairo_status_to_string(status));
         goto out;
     }
-    printf("image png=%s svg=%s width=%d height=%d grid_x=%d grid_y=%d cell=%d gap=%d cols=%zu rows=%zu\n", png,
-           svg, l.width, l.height, l.grid_x, l.grid_y, l.cell, l.gap, l.cols, l.rows);
     res = 0;
 out:
     free(png);
     free(svg);
     return res;
+}
+
+struct hm_one
+{
+    const struct hm_map* map;
+    const struct hm_render_options* options;
+    const struct hm_layout* layout;
+};
+
+static void hm_draw_one(cairo_t* cr, const void* ctx)
+{
+    const struct hm_one* one = ctx;
+    hm_draw(cr, one->map, one->options, one->layout);
+}
+
+int hm_render(const struct hm_map* map, const struct hm_render_options* options, const char* prefix)
+{
+    struct hm_layout l;
+    hm_layout(map, options, &l);
+    struct hm_one one = { map, options, &l };
+    if (hm_write(prefix, l.width, l.height, hm_draw_one, &one) < 0) {
+        return -1;
+    }
+    printf("image png=%s.png svg=%s.svg width=%d height=%d grid_x=%d grid_y=%d cell=%d gap=%d cols=%zu rows=%zu\n",
+           prefix, prefix, l.width, l.height, l.grid_x, l.grid_y, l.cell, l.gap, l.cols, l.rows);
+    return 0;
 }

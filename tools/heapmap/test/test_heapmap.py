@@ -120,9 +120,12 @@ def read_png(path):
     return width, height, rows
 
 
-def check_images(out, name, states=None):
-    """The PNG and SVG of the last 'image' line of `out`; cell colours if states given."""
+def check_images(out, name, states=None, section=None):
+    """The PNG and SVG of the last 'image' line of `out`; cell colours if states given
+    (in the grid of the 'section' line `section` when given: `heapmap regions`)."""
     img = fields(lines_starting(out, "image")[-1])
+    if section is not None:
+        img.update((k, v) for k, v in fields(section).items() if k in ("grid_x", "grid_y", "cell", "cols", "rows"))
     png, svg = os.path.join(WORK, img["png"]), os.path.join(WORK, img["svg"])
     w, h = int(img["width"]), int(img["height"])
     check(os.path.getsize(png) > 0 and os.path.getsize(svg) > 0, name + ": PNG and SVG written")
@@ -296,6 +299,59 @@ def colorize():
     check_stats(r.stdout, KNOWN, "colorize-map output read back")
 
 
+def regions():
+    """heapmap regions: a kernel's per-region sections (docs/kernel.md), drawn one below the other."""
+    known = open(os.path.join(HERE, "known.txt")).read()
+    # region 1: 12 blocks, from a text map (states and statistics worked out by hand)
+    second = "HEAPMAP v1 blocks=12 per_char=1 width=16\n00000000 #==..Cc.#...\n" \
+             "HEAPMAP end used=6 free=6 largest_free=3 allocations=3 rejected_frees=0\n"
+    second_stats = {"blocks": "12", "used": "6", "free": "6", "largest_free": "3", "allocations": "3",
+                    "cache_blocks": "2", "invalid": "0", "fragmentation": "0.5000"}
+    second_states = "AMMFFKkFAFFF"
+    older = "HEAPMAP v1 blocks=4 per_char=1 width=16\n00000000 ....\nHEAPMAP end used=0 free=4 largest_free=4 " \
+            "allocations=0 rejected_frees=0\n"
+    serial = ("booting\n" + older + "heap map: every region, one section each\n"
+              "HEAPMAP region 0 of 2 pool=0x0000000001000000..0x0000000001030000 table=0x0000000000007e00 blocks=48\n"
+              "kheap region 0: total=48 used=16\n" + known +
+              "HEAPMAP region 1 of 2 pool=0x0000000100000000..0x000000010000c000 table=0x00000000ffff0000 blocks=12\n"
+              + second + "kheap regions: 2 regions\n").replace("\n", "\r\n")
+    open(os.path.join(WORK, "regions.log"), "w", newline="").write(serial)
+    p = run(["regions", "regions.log", "-o", "regions"])
+    regs = lines_starting(p.stdout, "region")
+    check(len(regs) == 2, "regions: one line per region (%d)" % len(regs))
+    if len(regs) == 2:
+        check(fields(regs[0])["pool"] == "0x0000000001000000..0x0000000001030000" and
+              fields(regs[1])["table"] == "0x00000000ffff0000", "regions: the sections' addresses")
+        check_stats("stats " + regs[0].split(" stats ", 1)[1], KNOWN, "region 0")
+        check_stats("stats " + regs[1].split(" stats ", 1)[1], second_stats, "region 1")
+    total = fields(lines_starting(p.stdout, "regions")[0])
+    check(total == {"count": "2", "blocks": "60", "used": "22", "free": "38", "largest_free": "10",
+                    "allocations": "11", "fragmentation": "0.7368"}, "regions: the totals line: %s" % total)
+    sections = lines_starting(p.stdout, "section")
+    img = fields(lines_starting(p.stdout, "image")[-1])
+    check(len(sections) == 2 and img["sections"] == "2", "regions: two sections drawn")
+    if len(sections) == 2:
+        a, b = fields(sections[0]), fields(sections[1])
+        check(int(a["y"]) == 0 and int(b["y"]) == int(a["height"]) and
+              int(img["height"]) == int(a["height"]) + int(b["height"]), "regions: sections stacked, lowest first")
+        check_images(p.stdout, "region 0", KNOWN_STATES, sections[0])
+        check_images(p.stdout, "region 1", second_states, sections[1])
+    p = run(["regions", "regions.log", "--region", "1", "-o", "region1"])
+    check(len(lines_starting(p.stdout, "region")) == 1 and lines_starting(p.stdout, "section")[0].startswith(
+        "section 1 y=0 "), "regions --region 1: that section alone")
+    check_images(p.stdout, "region 1 alone", second_states, lines_starting(p.stdout, "section")[0])
+    run(["regions", "regions.log", "--region", "2", "-o", "x"], expect_ok=False)
+    # a section whose map disagrees with its line, a missing section, no section at all
+    for text, what in ((serial.replace("ffff0000 blocks=12", "ffff0000 blocks=13"), "another block count"),
+                       (serial.replace("region 1 of 2", "region 1 of 3"), "region count differs"),
+                       (known, "no \"HEAPMAP region \" section")):
+        open(os.path.join(WORK, "bad-regions.log"), "w").write(text)
+        r = run(["regions", "bad-regions.log", "-o", "x"], expect_ok=False)
+        check(what in r.stderr, "regions: refused (%s): %s" % (what, r.stderr.strip()))
+    p = run(["regions.log", "-o", "regions-last"])
+    check("heapmap regions" in p.stderr, "render of a regions log says that `heapmap regions` draws them all")
+
+
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
@@ -437,6 +493,7 @@ def main():
         r = run(["replay", "-w", "bad.trace", "--no-plot", "-o", "bad"], expect_ok=False)
         check("line" in r.stderr, "bad trace (%s) names the line: %s" % (what, r.stderr.strip()))
 
+    regions()
     bench_traces()
     colorize()
 
