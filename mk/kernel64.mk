@@ -17,7 +17,7 @@
 KERNEL64_DIR := $(BUILD)/kernel64
 # The heap spans the multiboot memory map's RAM (src/kernel64/kheap_port64.c):
 # the seed's region and the available RAM above it, below and above 4 GiB.
-KERNEL64_HEAP_FLAGS := -DPEACHOS_KHEAP_REGIONS=8
+KERNEL64_HEAP_FLAGS := -DPEACHOS_KHEAP_REGIONS=8 -DPEACHOS_KHEAP_VMALLOC=1
 KERNEL64_ELF := $(KERNEL64_DIR)/peachos64.elf
 KERNEL64_DEBUG_ELF := $(KERNEL64_DIR)/peachos64-debug.elf
 KERNEL64_CFLAGS := --target=x86_64-elf -march=x86-64 -mcmodel=small -mno-red-zone -std=c11 -ffreestanding \

@@ -196,6 +196,14 @@ static void test_scattered_blocks_mapped_in_order(void** state)
     assert_null(kvmalloc_alloc(&fx->kv, 1)); /* no free block left */
     assert_int_equal(fx->kv.failed_allocs, 1);
     kvmalloc_free(&fx->kv, v);
+    v = kvmalloc_alloc_from(&fx->kv, 12 * UNIT_BS, &fx->a); /* A alone: 12 free blocks */
+    assert_ptr_equal(kvmalloc_backing(&fx->kv, v), sim.arena + B_BLOCKS * UNIT_BS);
+    assert_null(kvmalloc_alloc_from(&fx->kv, 9 * UNIT_BS, &fx->b)); /* B has 8 */
+    assert_non_null(kvmalloc_alloc_from(&fx->kv, 8 * UNIT_BS, &fx->b));
+    assert_int_equal(fx->kv.failed_allocs, 2);
+    assert_all_sound();
+    kvmalloc_free(&fx->kv, (void*)(WINDOW + 12 * UNIT_BS));
+    kvmalloc_free(&fx->kv, v);
     assert_int_equal(sim.mapped, 0);
     assert_int_equal(fx->a.used_blocks + fx->b.used_blocks, 20);
     assert_int_equal(fx->kv.blocks, 0);

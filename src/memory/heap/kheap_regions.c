@@ -81,6 +81,11 @@ struct multiheap* kheap_regions(void)
     return kheap_ready() ? &kernel_regions : NULL;
 }
 
+bool kheap_regions_first_only_now(void)
+{
+    return kernel_first_only;
+}
+
 bool kheap_regions_first_only(bool on)
 {
     uintptr_t state = kheap_port_lock();

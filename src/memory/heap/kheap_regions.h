@@ -29,6 +29,9 @@ struct heap* kheap_regions_first(void);
 
 void kheap_regions_set_report(heap_report_fn fn);
 
+/* Is first-only mode on (read under the lock: the window asks)? */
+bool kheap_regions_first_only_now(void);
+
 /* The kmalloc family's operations: whole blocks across the regions; the
  * small objects (and everything of the first region in first-only mode)
  * through the first region's own allocator (kc, or its heap without caches). */

@@ -16,6 +16,9 @@
 #include "heap_status.h"
 #include "kheap.h"
 #include "kvmalloc.h"
+#if PEACHOS_KHEAP_REGIONS
+#include "kheap_regions.h"
+#endif
 
 static struct kvmalloc kernel_window;
 static bool kernel_window_ready;
@@ -65,9 +68,16 @@ bool kheap_vm_owns(const void* ptr)
     return kernel_window_ready && kvmalloc_owns(&kernel_window, ptr);
 }
 
+/* In first-only mode the window, too, draws on the first region alone, so
+ * that a full first region is full, as with one region. */
 void* kheap_vm_alloc(size_t size)
 {
-    return kernel_window_ready ? kvmalloc_alloc(&kernel_window, size) : NULL;
+#if PEACHOS_KHEAP_REGIONS
+    const struct heap* only = kheap_regions_first_only_now() ? kheap_regions_first() : NULL;
+#else
+    const struct heap* only = NULL;
+#endif
+    return kernel_window_ready ? kvmalloc_alloc_from(&kernel_window, size, only) : NULL;
 }
 
 void kheap_vm_free(void* ptr)

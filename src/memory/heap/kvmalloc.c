@@ -168,22 +168,30 @@ static bool kv_record_sound(const struct kvmalloc* kv, size_t w0, size_t n)
     return true;
 }
 
-static size_t kv_free_source_blocks(const struct kvmalloc* kv)
+/* Is source k one the allocation may draw on (`only`, or all when NULL)? */
+static bool kv_draws_on(const struct kvmalloc* kv, size_t k, const struct heap* only)
+{
+    return only == NULL || kv->source[k] == only;
+}
+
+static size_t kv_free_source_blocks(const struct kvmalloc* kv, const struct heap* only)
 {
     size_t free = 0;
     for (size_t k = 0; k < kv->sources; k++) {
-        free += kv->source[k]->table->total - kv->source[k]->used_blocks;
+        free += kv_draws_on(kv, k, only) ? kv->source[k]->table->total - kv->source[k]->used_blocks : 0;
     }
     return free;
 }
 
 /* Back window blocks [w0, w0 + n) with the sources' lowest free blocks;
  * the caller made sure the sources have n free blocks. */
-static void kv_take(struct kvmalloc* kv, size_t w0, size_t n)
+static void kv_take(struct kvmalloc* kv, size_t w0, size_t n, const struct heap* only)
 {
     size_t got = 0;
     for (size_t k = 0; k < kv->sources && got < n; k++) {
-        got += heap_take_blocks(kv->source[k], n - got, HEAP_BLOCK_TYPE_VMAP, &kv->backing[w0 + got]);
+        got += kv_draws_on(kv, k, only)
+                   ? heap_take_blocks(kv->source[k], n - got, HEAP_BLOCK_TYPE_VMAP, &kv->backing[w0 + got])
+                   : 0;
     }
     PEACHOS_HEAP_ASSERT(got == n);
     for (size_t i = 0; i < n; i++) {
@@ -227,18 +235,23 @@ static bool kv_map(struct kvmalloc* kv, size_t w0, size_t n)
 
 void* kvmalloc_alloc(struct kvmalloc* kv, size_t size)
 {
+    return kvmalloc_alloc_from(kv, size, NULL);
+}
+
+void* kvmalloc_alloc_from(struct kvmalloc* kv, size_t size, const struct heap* only)
+{
     size_t n = kv_blocks_of(size);
     if (kv == NULL || n == 0) {
         return NULL;
     }
-    void* ptr = kv_free_source_blocks(kv) >= n ? heap_malloc_blocks_typed(&kv->window, n, HEAP_BLOCK_TYPE_PLAIN)
+    void* ptr = kv_free_source_blocks(kv, only) >= n ? heap_malloc_blocks_typed(&kv->window, n, HEAP_BLOCK_TYPE_PLAIN)
                                                : NULL;
     if (ptr == NULL) {
         kv->failed_allocs++;
         return NULL;
     }
     size_t w0 = heap_address_to_block(&kv->window, ptr);
-    kv_take(kv, w0, n);
+    kv_take(kv, w0, n, only);
     if (!kv_map(kv, w0, n)) {
         kv_release(kv, w0, w0 + n);
         heap_free(&kv->window, ptr);

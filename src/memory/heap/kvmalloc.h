@@ -129,6 +129,10 @@ void kvmalloc_set_report(struct kvmalloc* kv, heap_report_fn fn, void* ctx);
  */
 void* kvmalloc_alloc(struct kvmalloc* kv, size_t size);
 
+/* kvmalloc_alloc with the backing blocks from the source `only` (NULL:
+ * any source), e.g. while the kernel heap serves its first region alone. */
+void* kvmalloc_alloc_from(struct kvmalloc* kv, size_t size, const struct heap* only);
+
 /* Is ptr inside the window's range (live or not)? False for a NULL kv. */
 bool kvmalloc_owns(const struct kvmalloc* kv, const void* ptr);
 
