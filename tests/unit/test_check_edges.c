@@ -11,35 +11,18 @@
  *     object, a block chain with a reserved bit, a chain running off the end
  *     of the table, a block of unknown type;
  *   - kheap_check against corrupt cache bookkeeping in struct kcache: a list
- *     pointer or spare past the pool, the spare also on the partial list, a
+ *     head or spare past the heap, the spare also on the partial list, a
  *     full slab on the partial list;
- *   - a slab whose shape word names no geometry, met on every path that
- *     reads a header: kmalloc, kfree, ksize, krealloc, refill from the spare,
- *     kheap_trim, kheap_check. Each is reported; kfree, ksize and krealloc
- *     change nothing, kmalloc (from the list or the spare) and kheap_trim
- *     quarantine the slab once and the class goes on in another slab;
- *   - headers forged with a valid seal (computed from the keys, as only
- *     someone who knew the secret could) but impossible contents: a partial
- *     slab claiming to be full (quarantined by kmalloc), more objects than
- *     the slab holds, a full slab with a list link.
+ *   - a slab whose slab-table record names no class (the record written by
+ *     someone else), met by kfree, ksize, krealloc and kheap_check: kfree
+ *     and krealloc refuse with HEAP_REPORT_FREE_CORRUPT and change nothing,
+ *     ksize says 0, kheap_check names the slab; the rest of the class goes
+ *     on;
+ *   - records with impossible contents: a partial slab claiming to be full,
+ *     more objects than the slab holds, a full slab with a list link.
  */
 #include "unit.h"
 #include "unit_kheap.h"
-
-/* Recompute a header's check as kcache.c does (docs/kcache.md: key_final *
- * (address + 1) + the sum of word_i * keys[i]), to forge a header that
- * passes its seal - as only someone who knew the secret could. */
-static void reseal(struct unit_slab_mirror* s)
-{
-    const struct kcache* kc = kheap_cache();
-    const struct kcache_geometry* g = &kc->classes[s->shape >> 1].geometry[s->shape & 1];
-    uintptr_t sum = kc->key_final * ((uintptr_t)s + 1);
-    sum += s->next * kc->keys[1] + s->prev * kc->keys[2] + s->shape * kc->keys[3] + s->inuse * kc->keys[4];
-    for (size_t i = 0; i < g->words; i++) {
-        sum += s->bitmap[i] * kc->keys[5 + i];
-    }
-    s->check = sum;
-}
 
 static void init_heap(size_t blocks)
 {
@@ -139,7 +122,7 @@ static void test_lookup_slab_tail(void** state)
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
         const struct kcache_class* c = &kc->classes[ci];
         const struct kcache_geometry* g = &c->geometry[KCACHE_PREFERRED];
-        size_t tail = g->offset + (size_t)g->capacity * c->size;
+        size_t tail = (size_t)g->capacity * c->size; /* object 0 at the slab's first byte */
         if (tail >= (size_t)g->blocks * UNIT_BS) {
             continue; /* no tail in this class's slab */
         }
@@ -223,28 +206,27 @@ static void test_check_list_pointers(void** state)
     init_heap(64);
     struct kcache* kc = kheap_cache();
 
-    /* A partial list that points past the pool (block-aligned). */
-    struct kcache_slab* saved = kc->classes[5].partial;
-    assert_null(saved);
-    kc->classes[5].partial = (struct kcache_slab*)(void*)(pool() + 64 * UNIT_BS);
+    /* A partial list head past the heap's last block. */
+    assert_int_equal(kc->classes[5].partial, KCACHE_NONE);
+    kc->classes[5].partial = 64;
     expect_kheap_check(-ECORRUPT, SIZE_MAX);
-    kc->classes[5].partial = saved;
+    kc->classes[5].partial = KCACHE_NONE;
     expect_kheap_check(0, 0);
 
     /* The spare also on the partial list: listed slabs are never empty. */
     void* a = kmalloc_small(16);
     kfree(a);
-    struct kcache_slab* spare = kc->classes[0].spare;
-    assert_non_null(spare);
-    /* A spare pointer past the pool (in a class without slabs). */
-    kc->classes[5].spare = (struct kcache_slab*)(void*)(pool() + 64 * UNIT_BS);
+    uint32_t spare = kc->classes[0].spare;
+    assert_int_equal(spare, block_of(a));
+    /* A spare past the heap (in a class without slabs). */
+    kc->classes[5].spare = 64;
     expect_kheap_check(-ECORRUPT, SIZE_MAX);
-    kc->classes[5].spare = NULL;
+    kc->classes[5].spare = KCACHE_NONE;
     expect_kheap_check(0, 0);
-    assert_null(kc->classes[0].partial);
+    assert_int_equal(kc->classes[0].partial, KCACHE_NONE);
     kc->classes[0].partial = spare;
-    expect_kheap_check(-ECORRUPT, block_of(spare));
-    kc->classes[0].partial = NULL;
+    expect_kheap_check(-ECORRUPT, spare);
+    kc->classes[0].partial = KCACHE_NONE;
     expect_kheap_check(0, 0);
 
     /* A full slab on the partial list: listed slabs are never full. */
@@ -256,11 +238,11 @@ static void test_check_list_pointers(void** state)
         objs[i] = kmalloc_small(kc->classes[ci].size);
         assert_non_null(objs[i]);
     }
-    assert_null(kc->classes[ci].partial); /* full: on no list */
-    struct kcache_slab* full = (struct kcache_slab*)(void*)(pool() + block_of(objs[0]) * UNIT_BS);
+    assert_int_equal(kc->classes[ci].partial, KCACHE_NONE); /* full: on no list */
+    uint32_t full = (uint32_t)block_of(objs[0]);
     kc->classes[ci].partial = full;
-    expect_kheap_check(-ECORRUPT, block_of(full));
-    kc->classes[ci].partial = NULL;
+    expect_kheap_check(-ECORRUPT, full);
+    kc->classes[ci].partial = KCACHE_NONE;
     expect_kheap_check(0, 0);
     for (size_t i = 0; i < capacity; i++) {
         kfree(objs[i]);
@@ -268,144 +250,96 @@ static void test_check_list_pointers(void** state)
     expect_empty();
 }
 
-/* The cache's counters now. */
-static struct kcache_stats cache_stats(void)
-{
-    struct kcache_stats st;
-    kcache_get_stats(kheap_cache(), &st);
-    return st;
-}
-
-/* kmalloc_small(size) meets the corrupt slab s: one report naming it, one more
- * corruption and quarantined slab; the object is elsewhere. */
-static void* kmalloc_past_corrupt(size_t size, const struct unit_slab_mirror* s)
-{
-    struct kcache_stats before = cache_stats();
-    size_t reports = kheap_hosted_report_count();
-    unsigned char* p = kmalloc_small(size);
-    struct kcache_stats after = cache_stats();
-    assert_non_null(p);
-    assert_int_equal(kheap_hosted_report_count(), reports + 1);
-    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_CACHE_QUARANTINE);
-    assert_ptr_equal(kheap_hosted_last_report().ptr, s);
-    assert_int_equal(after.corruptions, before.corruptions + 1);
-    assert_int_equal(after.quarantined_slabs, before.quarantined_slabs + 1);
-    assert_int_equal(after.list_rebuilds, before.list_rebuilds + 1);
-    assert_true(block_of(p) != block_of(s));
-    return p;
-}
-
-/* A shape word that names no geometry: every path that reads the header
- * reports it (never follows it); kfree, ksize and krealloc change nothing,
- * kmalloc and trim quarantine the slab and the class goes on. */
-static void test_bad_shape_every_path(void** state)
+/* A record whose shape names no class: kfree, ksize and krealloc, which
+ * decide from the record, refuse the slab's objects and change nothing;
+ * kheap_check names the slab. The class's other slabs go on. */
+static void test_bad_shape_refused(void** state)
 {
     (void)state;
     init_heap(64);
+    struct kcache* kc = kheap_cache();
 
-    /* A partial slab of the 32-byte class. */
-    unsigned char* a = kmalloc_small(32);
-    unsigned char* b = kmalloc_small(32);
-    assert_non_null(a);
-    assert_non_null(b);
-    struct unit_slab_mirror* s = (struct unit_slab_mirror*)(void*)(pool() + block_of(a) * UNIT_BS);
-    uintptr_t shape = s->shape;
-    s->shape = 0x7FFF;
+    /* Two slabs of the 2048-byte class (two objects each): the first full. */
+    size_t ci = KCACHE_CLASSES - 1;
+    assert_int_equal(kc->classes[ci].geometry[KCACHE_PREFERRED].capacity, 2);
+    unsigned char* a = kmalloc_small(2048);
+    unsigned char* b = kmalloc_small(2048);
+    unsigned char* c = kmalloc_small(2048);
+    assert_int_equal(block_of(a), block_of(b));
+    assert_int_not_equal(block_of(a), block_of(c));
+    struct kcache_slab* rec = &kc->slab_table[block_of(a)];
+    uint8_t shape = rec->shape;
+    rec->shape = 0xFF;
     size_t used = kheap_get()->used_blocks;
     size_t rejected = kheap_get()->rejected_frees;
-    unsigned char* c = kmalloc_past_corrupt(32, s); /* alloc: header refused, quarantined */
-    assert_int_equal(kheap_get()->used_blocks, used + 1); /* a new one-block slab */
-    assert_int_equal(kheap_get()->rejected_frees, rejected);
-    kfree(a); /* free: refused as corrupt */
+    size_t reports = kheap_hosted_report_count();
+    kfree(a); /* refused as corrupt */
     assert_int_equal(kheap_get()->rejected_frees, rejected + 1);
     assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_ptr_equal(kheap_hosted_last_report().ptr, a);
+    assert_int_equal(kheap_hosted_last_report().block, block_of(a));
     assert_int_equal(ksize(a), 0);
-    assert_null(krealloc(b, 1000));
+    assert_int_equal(ksize(b), 0);
+    assert_null(krealloc(b, 4000)); /* refused as kfree refuses it */
     assert_int_equal(kheap_get()->rejected_frees, rejected + 2);
+    assert_int_equal(kheap_hosted_last_report().kind, HEAP_REPORT_FREE_CORRUPT);
+    assert_int_equal(kheap_hosted_report_count(), reports + 2);
+    assert_int_equal(kc->corruptions, 2);
+    assert_int_equal(rec->inuse, 2); /* nothing changed */
+    assert_int_equal(kheap_get()->used_blocks, used);
     expect_kheap_check(-ECORRUPT, block_of(a));
-    assert_int_equal(kheap_get()->used_blocks, used + 1);
-    /* Put back: sound, but missing from its class's list. */
-    s->shape = shape;
-    expect_kheap_check(-ECORRUPT, SIZE_MAX);
-    assert_int_equal(ksize(a), 32);
-    kfree(a);
-    kfree(b); /* emptied off the list: the spare */
-    kfree(c); /* c's slab emptied: given back */
+    /* The class's other slab is untouched: c is freed, one more comes. */
+    assert_int_equal(ksize(c), 2048);
+    kfree(c);
+    c = kmalloc_small(2048);
+    assert_int_equal(kheap_hosted_report_count(), reports + 2);
+    /* Put back: sound again; everything is freed. */
+    rec->shape = shape;
     expect_kheap_check(0, 0);
-
-    /* The spare: refill meets it, quarantines it, makes a new slab. */
-    assert_null(kheap_cache()->classes[1].partial);
-    assert_ptr_equal(kheap_cache()->classes[1].spare, s);
-    s->shape = 0x7FFF;
-    unsigned char* d = kmalloc_past_corrupt(32, s);
-    assert_null(kheap_cache()->classes[1].spare);
-    expect_kheap_check(-ECORRUPT, block_of(s));
-    kfree(d); /* d's slab: the spare */
-    struct unit_slab_mirror* t = (struct unit_slab_mirror*)(void*)(pool() + block_of(d) * UNIT_BS);
-    assert_ptr_equal(kheap_cache()->classes[1].spare, t);
-
-    /* Trim meets a corrupt spare: reported once, quarantined, not freed. */
-    t->shape = 0x7FFF;
-    struct kcache_stats st = cache_stats();
-    size_t reports = kheap_hosted_report_count();
-    assert_int_equal(kheap_trim(), 0);
-    assert_int_equal(kheap_trim(), 0);
-    assert_int_equal(kheap_hosted_report_count(), reports + 1);
-    assert_ptr_equal(kheap_hosted_last_report().ptr, t);
-    struct kcache_stats now = cache_stats();
-    assert_int_equal(now.corruptions, st.corruptions + 1);
-    assert_int_equal(now.quarantined_slabs, st.quarantined_slabs + 1);
-    assert_int_equal(now.spare_slabs, 0);
-    assert_int_equal(now.slabs, 2); /* both quarantined slabs stay allocated */
-    expect_kheap_check(-ECORRUPT, block_of(s) < block_of(t) ? block_of(s) : block_of(t));
+    assert_int_equal(ksize(a), 2048);
+    kfree(a);
+    kfree(b);
+    kfree(c);
+    assert_int_equal(kheap_get()->rejected_frees, rejected + 2);
+    expect_empty();
 }
 
-/* Headers forged with a valid seal but impossible contents: caught by the
- * invariants behind the seal. */
-static void test_forged_headers(void** state)
+/* Records with impossible contents: named by kheap_check. */
+static void test_impossible_records(void** state)
 {
     (void)state;
     init_heap(64);
-    struct kcache_stats st;
+    struct kcache* kc = kheap_cache();
 
-    /* A partial slab whose inuse claims it is full: kmalloc refuses it. */
+    /* A partial slab whose inuse claims it is full, or more than it holds. */
     unsigned char* a = kmalloc_small(32);
     assert_non_null(a);
-    struct unit_slab_mirror* s = (struct unit_slab_mirror*)(void*)(pool() + block_of(a) * UNIT_BS);
-    const struct kcache_geometry* g = &kheap_cache()->classes[1].geometry[s->shape & 1];
-    uintptr_t inuse = s->inuse;
+    struct kcache_slab* s = &kc->slab_table[block_of(a)];
+    const struct kcache_geometry* g = &kc->classes[1].geometry[(s->shape - 1) & 1];
+    uint16_t inuse = s->inuse;
     s->inuse = g->capacity;
-    reseal(s);
-    unsigned char* b = kmalloc_past_corrupt(32, s); /* quarantined: the rebuild finds the bitmap wrong too */
-    kcache_get_stats(kheap_cache(), &st);
-    assert_int_equal(st.rebuild_corrupt_slabs, 1);
-    expect_kheap_check(-ECORRUPT, block_of(s));
-    s->inuse = (uintptr_t)g->capacity + 1; /* more than the slab holds */
-    reseal(s);
-    expect_kheap_check(-ECORRUPT, block_of(s));
+    expect_kheap_check(-ECORRUPT, block_of(a));
+    s->inuse = (uint16_t)(g->capacity + 1);
+    expect_kheap_check(-ECORRUPT, block_of(a));
     s->inuse = inuse;
-    reseal(s);
-    expect_kheap_check(-ECORRUPT, SIZE_MAX); /* sound, off its class's list */
+    expect_kheap_check(0, 0);
     kfree(a); /* emptied: the spare */
-    kfree(b);
     expect_kheap_check(0, 0);
 
     /* A full slab (on no list) whose next link is set. */
     size_t ci = KCACHE_CLASSES - 1;
-    size_t capacity = kheap_cache()->classes[ci].geometry[KCACHE_PREFERRED].capacity;
+    size_t capacity = kc->classes[ci].geometry[KCACHE_PREFERRED].capacity;
     void* objs[64];
     assert_true(capacity <= 64);
     for (size_t i = 0; i < capacity; i++) {
-        objs[i] = kmalloc_small(kheap_cache()->classes[ci].size);
+        objs[i] = kmalloc_small(kc->classes[ci].size);
         assert_non_null(objs[i]);
     }
-    struct unit_slab_mirror* full = (struct unit_slab_mirror*)(void*)(pool() + block_of(objs[0]) * UNIT_BS);
+    struct kcache_slab* full = &kc->slab_table[block_of(objs[0])];
     assert_int_equal(full->inuse, capacity);
-    full->next = (uintptr_t)s;
-    reseal(full);
-    expect_kheap_check(-ECORRUPT, block_of(full));
-    full->next = 0;
-    reseal(full);
+    full->next = (uint32_t)block_of(a);
+    expect_kheap_check(-ECORRUPT, block_of(objs[0]));
+    full->next = KCACHE_NONE;
     expect_kheap_check(0, 0);
     for (size_t i = 0; i < capacity; i++) {
         kfree(objs[i]);
@@ -421,8 +355,8 @@ int main(void)
         cmocka_unit_test(test_lookup_slab_tail),
         cmocka_unit_test(test_lookup_corrupt_chain),
         cmocka_unit_test(test_check_list_pointers),
-        cmocka_unit_test(test_bad_shape_every_path),
-        cmocka_unit_test(test_forged_headers),
+        cmocka_unit_test(test_bad_shape_refused),
+        cmocka_unit_test(test_impossible_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
