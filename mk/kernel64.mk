@@ -15,7 +15,7 @@
 # would write below RSP; -mno-sse: CR4.OSFXSR is never set.
 
 KERNEL64_DIR := $(BUILD)/kernel64
-# The heap spans the multiboot memory map's RAM (src/kernel64/kheap_port64.c):
+# The heap spans the multiboot memory map's RAM (src/kernel/kheap_port_regions.c):
 # the seed's region and the available RAM above it, below and above 4 GiB.
 KERNEL64_HEAP_FLAGS := -DPEACHOS_KHEAP_REGIONS=8 -DPEACHOS_KHEAP_VMALLOC=1
 KERNEL64_ELF := $(KERNEL64_DIR)/peachos64.elf
@@ -26,11 +26,12 @@ KERNEL64_CFLAGS := --target=x86_64-elf -march=x86-64 -mcmodel=small -mno-red-zon
 KERNEL64_ASFLAGS := --target=x86_64-elf -g -Wall -Werror
 KERNEL64_LDFLAGS := -m elf_x86_64 -nostdlib -static --no-pie --build-id=none -z max-page-size=4096 \
                     -T src/boot64/linker64.ld
-# The i686 kernel's parts that are not 32-bit only: paging.c and
-# selftest_paging.c are (src/kernel64/selftest_paging64.c stands in), and
-# kernel.c's boot is kernel64.c's.
+# The i686 kernel's parts that are not 32-bit only. paging.c is (32-bit
+# tables, CR0.PG): src/kernel64/paging64.c implements paging.h with 4-level
+# tables, so selftest_paging.c's cases run here too (selftest_paging64.c
+# calls them); kernel.c's boot is kernel64.c's.
 KERNEL64_C_SRC := $(addprefix src/kernel/,boot_common.c print.c serial.c vga.c selftest.c selftest_reports.c kheap_port.c \
-                    mmap.c kheap_port_regions.c regions_print.c selftest_regions.c) \
+                    mmap.c kheap_port_regions.c regions_print.c selftest_regions.c selftest_paging.c paging_common.c) \
                   $(wildcard src/kernel64/*.c)
 KERNEL64_OBJ := $(patsubst src/%.c,$(KERNEL64_DIR)/%.o,$(KERNEL64_C_SRC) $(LIB_SRC)) $(KERNEL64_DIR)/boot64/boot64.o
 QEMU64 := qemu-system-x86_64

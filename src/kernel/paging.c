@@ -1,7 +1,7 @@
 /*
  * paging.c - x86 32-bit paging with 4 KiB pages (paging.h): identity
- * directories from the kernel heap, page mapping with PeachOS's alignment
- * rule, CR3 and CR0.PG.
+ * directories from the kernel heap, their entries, CR0.PG. The checks and
+ * calls common to both architectures are paging_common.c's.
  */
 #include "paging.h"
 
@@ -18,21 +18,6 @@
  * entry alone says who may touch it.
  */
 #define PAGING_DIR_FLAGS (PAGING_PRESENT | PAGING_WRITABLE | PAGING_USER)
-
-bool paging_is_aligned(uintptr_t address)
-{
-    return (address & (PAGING_PAGE_SIZE - 1)) == 0;
-}
-
-uintptr_t paging_align_up(uintptr_t address)
-{
-    return (address + PAGING_PAGE_SIZE - 1) & ~(uintptr_t)(PAGING_PAGE_SIZE - 1);
-}
-
-uintptr_t paging_align_down(uintptr_t address)
-{
-    return address & ~(uintptr_t)(PAGING_PAGE_SIZE - 1);
-}
 
 static struct paging_table* paging_table_at(const struct paging_dir* dir, uintptr_t virt)
 {
@@ -96,7 +81,7 @@ void paging_free(struct paging_dir* dir)
     kfree(dir);
 }
 
-int paging_get(const struct paging_dir* dir, uintptr_t virt, uint32_t* entry)
+int paging_get(const struct paging_dir* dir, uintptr_t virt, paging_entry_t* entry)
 {
     const struct paging_table* table = paging_is_aligned(virt) ? paging_table_at(dir, virt) : NULL;
     if (table == NULL) {
@@ -106,9 +91,16 @@ int paging_get(const struct paging_dir* dir, uintptr_t virt, uint32_t* entry)
     return 0;
 }
 
-int paging_map(struct paging_dir* dir, uintptr_t virt, uintptr_t phys, uint32_t flags)
+size_t paging_count_pages(const struct paging_dir* dir, paging_entry_t flags)
 {
-    return paging_map_range(dir, virt, phys, 1, flags);
+    size_t n = 0;
+    for (uintptr_t t = 0; t < PAGING_ENTRIES; t++) {
+        const struct paging_table* table = paging_table_at(dir, t << 22);
+        for (size_t j = 0; table != NULL && j < PAGING_ENTRIES; j++) {
+            n += (table->entries[j] & flags) == flags;
+        }
+    }
+    return n;
 }
 
 /* Every argument of a mapping of `count` pages is usable: checked before
@@ -116,19 +108,13 @@ int paging_map(struct paging_dir* dir, uintptr_t virt, uintptr_t phys, uint32_t 
 static bool paging_range_ok(const struct paging_dir* dir, uintptr_t virt, uintptr_t phys, size_t count,
                             uint32_t flags)
 {
-    if (!paging_is_aligned(virt) || !paging_is_aligned(phys) || (flags & ~PAGING_FLAGS_MASK) != 0) {
+    if (!paging_range_args_ok(virt, phys, count, flags)) {
         return false;
     }
     if (count == 0) {
-        return true; /* PeachOS: phys_end == phys maps nothing */
-    }
-    if (count - 1 > (UINTPTR_MAX >> 12)) {
-        return false;
+        return true;
     }
     uintptr_t last = (uintptr_t)(count - 1) * PAGING_PAGE_SIZE;
-    if (last > UINTPTR_MAX - virt || last > UINTPTR_MAX - phys) {
-        return false;
-    }
     for (uintptr_t t = virt >> 22; t <= (virt + last) >> 22 && t < PAGING_ENTRIES; t++) {
         if (!(dir->entries[t] & PAGING_PRESENT)) {
             return false;
@@ -151,26 +137,6 @@ int paging_map_range(struct paging_dir* dir, uintptr_t virt, uintptr_t phys, siz
         table->entries[paging_index_in_table(page)] = (uint32_t)(phys + i * PAGING_PAGE_SIZE) | flags;
     }
     return 0;
-}
-
-int paging_map_to(struct paging_dir* dir, uintptr_t virt, uintptr_t phys, uintptr_t phys_end, uint32_t flags)
-{
-    if (!paging_is_aligned(virt) || !paging_is_aligned(phys) || !paging_is_aligned(phys_end) || phys_end < phys) {
-        return -EINVARG;
-    }
-    return paging_map_range(dir, virt, phys, (phys_end - phys) / PAGING_PAGE_SIZE, flags);
-}
-
-void paging_switch(const struct paging_dir* dir)
-{
-    __asm__ volatile("mov %0, %%cr3" : : "r"((uintptr_t)dir) : "memory");
-}
-
-uintptr_t paging_current(void)
-{
-    uintptr_t cr3;
-    __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-    return cr3;
 }
 
 static uint32_t paging_cr0(void)

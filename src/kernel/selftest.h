@@ -26,6 +26,9 @@ void selftest_expect_reports(size_t count);
  * into a user page directory the way PeachOS maps them. Prints its cases
  * and adds them to *passed / *failed. */
 void selftest_paging(int* passed, int* failed);
+/* The paging cases themselves (selftest_paging.c, over paging.h on either
+ * architecture); i686's selftest_paging is just these. */
+void selftest_paging_cases(int* passed, int* failed);
 
 /* The regions case (selftest_regions.c, PEACHOS_KHEAP_REGIONS): a run that
  * only the highest region can give lands there. Adds to *passed / *failed;

@@ -7,7 +7,7 @@
  * no page with any other allocation. docs/kernel.md ("Paging") has the
  * memory layout.
  *
- *   A. a kernel directory identity-maps 4 GiB; CR3, CR0.PG on; a user
+ *   A. a kernel directory identity-maps 4 GiB; CR3, paging on; a user
  *      directory (identity, supervisor only) beside it;
  *   B. paging_map_to refuses an unaligned virt, phys or phys_end;
  *   C. one buffer per size around every small-object class boundary and past
@@ -19,7 +19,12 @@
  *      pages mapped, no other user page in the directory;
  *   E. a pattern per buffer written through the user directory is read back
  *      through the kernel's pointers;
- *   F. everything freed, paging off, the heap as it was and sound.
+ *   F. everything freed, paging off (x86_64: the boot tables back in CR3),
+ *      the heap as it was and sound.
+ *
+ * The same cases on i686 (paging.c: 32-bit directories, CR0.PG) and on
+ * x86_64 (src/kernel64/paging64.c: 4-level tables under the same
+ * interface); paging.h says what differs.
  *
  * A failure names the size, the allocator and why, on the lines above FAIL.
  */
@@ -120,21 +125,19 @@ static void case_directories(void)
         paging_enable();
         PG_EXPECT(paging_is_enabled());
         PG_EXPECT(paging_current() == (uintptr_t)pg_kernel_dir);
-        uint32_t entry = 0;
+        paging_entry_t entry = 0;
         PG_EXPECT(paging_get(pg_kernel_dir, 0xB8000, &entry) == 0 && entry == (0xB8000u | PG_KERNEL_FLAGS));
         PG_EXPECT(paging_get(pg_kernel_dir, 0xFFFFF000u, &entry) == 0 && entry == (0xFFFFF000u | PG_KERNEL_FLAGS));
         PG_EXPECT(pg_heap_sound()); /* the heap's table, index and pool, read through the tables */
     }
-    pg_result("kernel directory identity-maps 4 GiB (1024 page tables from kpalloc), CR3 loaded, CR0.PG on; "
-              "user directory beside it",
-              ok);
+    pg_result(PAGING_IDENTITY_WHAT "; user directory beside it", ok);
 }
 
 /* ---- B. PeachOS's alignment rule ---- */
 
 static bool pg_probe_unmapped(void)
 {
-    uint32_t entry = 0;
+    paging_entry_t entry = 0;
     return paging_get(pg_user_dir, PG_PROBE_VIRT, &entry) == 0 && entry == (PG_PROBE_VIRT | PG_KERNEL_FLAGS);
 }
 
@@ -142,7 +145,7 @@ static void case_alignment_rule(void)
 {
     bool ok = true;
     uintptr_t q = (uintptr_t)kpalloc(PAGE);
-    uint32_t entry = 0;
+    paging_entry_t entry = 0;
     PG_EXPECT(q != 0 && paging_is_aligned(q));
     PG_EXPECT(paging_map_to(pg_user_dir, PG_PROBE_VIRT + 1, q, q + PAGE, PG_USER_FLAGS) == -EINVARG);
     PG_EXPECT(paging_map_to(pg_user_dir, PG_PROBE_VIRT, q + 16, q + PAGE, PG_USER_FLAGS) == -EINVARG);
@@ -346,11 +349,12 @@ static void case_buffers(void)
 
 /* ---- D. mapped into the user directory ---- */
 
-static bool pg_entry_is(uintptr_t virt, uint32_t expected)
+static bool pg_entry_is(uintptr_t virt, paging_entry_t expected)
 {
-    uint32_t entry = 0;
+    paging_entry_t entry = 0;
     if (paging_get(pg_user_dir, virt, &entry) != 0 || entry != expected) {
-        printk("  user directory: entry of 0x%08x is 0x%08x, expected 0x%08x\n", (unsigned)virt, entry, expected);
+        printk("  user directory: entry of 0x%08x is 0x%08llx, expected 0x%08llx\n", (unsigned)virt,
+               (unsigned long long)entry, (unsigned long long)expected);
         return false;
     }
     return true;
@@ -362,10 +366,10 @@ static bool pg_mapping_exact(const struct pg_buf* b)
 {
     bool ok = true;
     for (size_t i = 0; i < b->pages; i++) {
-        ok = pg_entry_is(b->virt + i * PAGE, (uint32_t)((uintptr_t)b->ptr + i * PAGE) | PG_USER_FLAGS) && ok;
+        ok = pg_entry_is(b->virt + i * PAGE, (paging_entry_t)((uintptr_t)b->ptr + i * PAGE) | PG_USER_FLAGS) && ok;
     }
     uintptr_t after = b->virt + b->pages * PAGE;
-    return pg_entry_is(after, (uint32_t)after | PG_KERNEL_FLAGS) && ok;
+    return pg_entry_is(after, (paging_entry_t)after | PG_KERNEL_FLAGS) && ok;
 }
 
 static bool pg_map_buffer(struct pg_buf* b, size_t k)
@@ -387,22 +391,6 @@ static bool pg_map_buffer(struct pg_buf* b, size_t k)
     return pg_mapping_exact(b);
 }
 
-static size_t pg_user_pages(void)
-{
-    size_t n = 0;
-    for (size_t t = 0; t < PAGING_ENTRIES; t++) {
-        uint32_t dir_entry = pg_user_dir->entries[t];
-        if (!(dir_entry & PAGING_PRESENT)) {
-            continue;
-        }
-        const struct paging_table* table = (const struct paging_table*)(uintptr_t)(dir_entry & ~PAGING_FLAGS_MASK);
-        for (size_t j = 0; j < PAGING_ENTRIES; j++) {
-            n += (table->entries[j] & PAGING_USER) != 0;
-        }
-    }
-    return n;
-}
-
 static void case_user_mappings(void)
 {
     bool ok = true;
@@ -417,7 +405,7 @@ static void case_user_mappings(void)
     if (mapped != pg_count) {
         printk("  %zu of %zu buffers could not be mapped\n", pg_count - mapped, pg_count);
     }
-    size_t user = pg_user_pages();
+    size_t user = paging_count_pages(pg_user_dir, PAGING_USER);
     if (user != pages) {
         printk("  the user directory has %zu user pages, the buffers %zu\n", user, pages);
         ok = false;
@@ -514,10 +502,10 @@ static void case_teardown(const struct heap_stats* before)
     PG_EXPECT(after.used_blocks == before->used_blocks);
     PG_EXPECT(after.live_allocations == before->live_allocations);
     PG_EXPECT(pg_heap_sound());
-    pg_result("everything freed, paging off, the heap as before and kheap_check clean", ok);
+    pg_result("everything freed, " PAGING_OFF_WHAT ", the heap as before and kheap_check clean", ok);
 }
 
-void selftest_paging(int* passed, int* failed)
+void selftest_paging_cases(int* passed, int* failed)
 {
     pg_passed = passed;
     pg_failed = failed;
@@ -538,3 +526,11 @@ void selftest_paging(int* passed, int* failed)
     case_write_through_user();
     case_teardown(&before);
 }
+
+#if !defined(__x86_64__)
+/* On x86_64, src/kernel64/selftest_paging64.c runs these cases and its own. */
+void selftest_paging(int* passed, int* failed)
+{
+    selftest_paging_cases(passed, failed);
+}
+#endif
