@@ -81,7 +81,7 @@ test-kmalloc-model-poison: $(KCACHE_DIR)/kmalloc_model-poison
 # make test-multiheap-model-asan   the same under ASan + UBSan (another seed)
 # It links the block layer and multiheap.c only (no kernel heap, no caches).
 MULTIHEAP_MODEL_SRC := tests/model/multiheap_model.c $(LIB_CORE) src/memory/heap/heap_check.c \
-                       src/memory/heap/heap_index.c src/memory/heap/multiheap.c
+                       src/memory/heap/heap_index.c src/memory/heap/heap_index_tree.c src/memory/heap/multiheap.c
 MULTIHEAP_MODEL_DEPS := $(MULTIHEAP_MODEL_SRC) $(LIB_HDR)
 
 TEST_STEPS += test-multiheap-model test-multiheap-model-asan

@@ -13,7 +13,7 @@ HEAPMAP_HDR := $(wildcard tools/heapmap/*.h)
 # cairo and the heap alike) and without kheap.c (no port needed: replay
 # drives heap_create_indexed directly).
 HEAPMAP_LIB := src/memory/heap/heap.c src/memory/heap/heap_table.c src/memory/heap/heap_check.c src/memory/heap/heap_map.c \
-               src/memory/heap/heap_index.c
+               src/memory/heap/heap_index.c src/memory/heap/heap_index_tree.c
 PICTURES := docs/pictures
 PICTURES_WORK := $(BUILD)/tools/pictures
 

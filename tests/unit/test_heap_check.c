@@ -324,34 +324,53 @@ static void test_check_index_padding_bit_set(void** state)
     }
 }
 
-/* Every field of every summary node, flipped: caught, at a block of the table. */
+static void assert_caught_in_table(struct unit_heap* u, const char* what, size_t at)
+{
+    size_t bad = SIZE_MAX;
+    assert_int_equal(heap_check(&u->heap, &bad), -ECORRUPT);
+    if (bad >= u->blocks) {
+        print_error("heap of %zu blocks, %s %zu: heap_check reports block %zu\n", u->blocks, what, at, bad);
+    }
+    assert_true(bad < u->blocks);
+}
+
+/* Every field of every summary node, every best and every run count (the
+ * padding of each level too), flipped: caught, at a block of the table. */
 static void test_check_index_node_corrupted(void** state)
 {
     (void)state;
-    static const size_t sizes[] = { 1, 64, 65, 129, 300 };
+    static const size_t sizes[] = { 1, 64, 65, 129, 300, 1000, 5000 };
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         size_t n = sizes[k];
         struct unit_heap u;
         unit_heap_make(&u, n, true);
         assert_non_null(heap_malloc(&u.heap, 1)); /* not all free: prefix != suffix somewhere */
-        struct index_mirror* m = mirror(&u);
-        for (size_t node = 1; node < 2 * m->leaves; node++) {
+        const struct heap_index_layout* at = &u.heap.index_layout;
+        for (size_t node = 1; node < at->leaves; node++) {
             for (int field = 0; field < 3; field++) {
-                uint32_t* f = field == 0 ? &m->nodes[node].prefix
-                              : field == 1 ? &m->nodes[node].suffix
-                                           : &m->nodes[node].best;
+                uint32_t* f = field == 0 ? &at->nodes[node].prefix
+                              : field == 1 ? &at->nodes[node].suffix
+                                           : &at->nodes[node].best;
                 *f ^= 1;
-                size_t bad = SIZE_MAX;
-                assert_int_equal(heap_check(&u.heap, &bad), -ECORRUPT);
-                if (bad >= n) {
-                    print_error("heap of %zu blocks, node %zu field %d: heap_check reports block %zu\n", n, node,
-                                field, bad);
-                }
-                assert_true(bad < n);
+                assert_caught_in_table(&u, "node", node);
                 *f ^= 1;
                 unit_assert_clean(&u.heap);
             }
         }
+        for (size_t w = 0; w < at->words; w++) {
+            at->best[w] ^= 1;
+            assert_caught_in_table(&u, "best of word", w);
+            at->best[w] ^= 1;
+        }
+        size_t count_bytes = 8 * (size_t)((uint64_t*)(void*)at->nodes - at->counts);
+        for (size_t i = 0; i < count_bytes; i++) {
+            for (unsigned bit = 0; bit < 8; bit += 7) {
+                at->counts[i / 8] ^= (uint64_t)1 << (8 * (i % 8) + bit);
+                assert_caught_in_table(&u, "count byte", i);
+                at->counts[i / 8] ^= (uint64_t)1 << (8 * (i % 8) + bit);
+            }
+        }
+        unit_assert_clean(&u.heap);
         unit_heap_destroy(&u);
     }
 }

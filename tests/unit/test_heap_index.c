@@ -5,6 +5,8 @@
  */
 #include "unit.h"
 
+#include "memory/heap/heap_index_bits.h"
+
 /* Sizes around the 64-block words and the power-of-two leaf counts. */
 static const size_t sizes[] = { 1, 2, 63, 64, 65, 127, 128, 129, 191, 192, 193, 256, 257, 300, 1000 };
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
@@ -14,20 +16,22 @@ static void test_index_bytes(void** state)
     (void)state;
     assert_int_equal(heap_index_bytes(0), 0);
 #if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
-    /* x86_64: 40-byte header + 8 bytes per bitmap word (W) + 2 * 12 bytes per
-     * leaf (L = W rounded up to a power of two). */
+    /* x86_64: 40-byte header + 9 bytes per bitmap word (W: the word and its
+     * best) + 8 bytes per word of counts (one byte per word, then one per
+     * eight entries of the level below) + 12 bytes per leaf (L = W rounded
+     * up to a power of two; node 0 unused), rounded up to whole words. */
     assert_int_equal(heap_index_bytes(1), 72);
     assert_int_equal(heap_index_bytes(63), 72);
     assert_int_equal(heap_index_bytes(64), 72);
-    assert_int_equal(heap_index_bytes(65), 104);
-    assert_int_equal(heap_index_bytes(128), 104);
-    assert_int_equal(heap_index_bytes(129), 160);  /* W = 3, L = 4: no bitmap word for the padding leaf */
-    assert_int_equal(heap_index_bytes(256), 168);
-    assert_int_equal(heap_index_bytes(257), 272);
-    assert_int_equal(heap_index_bytes(25600), 15528); /* the default 100 MiB heap */
-    assert_int_equal(heap_index_bytes(262144), 131112); /* 1 GiB */
-    assert_int_equal(heap_index_bytes(262145), 229424); /* just past a power of two: the worst ratio, 0.875 */
-    assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 64), 2147483680u); /* W = 2^26 - 1, L = 2^26 */
+    assert_int_equal(heap_index_bytes(65), 96);
+    assert_int_equal(heap_index_bytes(128), 96);
+    assert_int_equal(heap_index_bytes(129), 128); /* W = 3, L = 4: the padding leaf costs 12 bytes */
+    assert_int_equal(heap_index_bytes(256), 136);
+    assert_int_equal(heap_index_bytes(257), 192);
+    assert_int_equal(heap_index_bytes(25600), 10248);  /* the default 100 MiB heap */
+    assert_int_equal(heap_index_bytes(262144), 90736); /* 1 GiB */
+    assert_int_equal(heap_index_bytes(262145), 139944); /* just past a power of two: the worst ratio */
+    assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 64), 1485982024u); /* W = 2^26 - 1, L = 2^26 */
     assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 63), 0); /* too many blocks for 32-bit counts */
     assert_int_equal(heap_index_bytes((size_t)UINT32_MAX), 0);
     assert_int_equal(heap_index_bytes(SIZE_MAX), 0);
@@ -39,15 +43,15 @@ static void test_index_bytes(void** state)
 /*
  * The size goal: at most 1 byte of index per block. It holds for every
  * heap of HEAP_INDEX_ONE_BYTE_FROM blocks or more (below that the fixed
- * header dominates), and the index never exceeds 7/8 byte per block plus the
- * header: checked for every size up to 2^20 blocks and around every power
- * of two above.
+ * header dominates), and the index never exceeds 35/64 byte per block plus
+ * the header and 32 bytes: checked for every size up to 2^20 blocks and
+ * around every power of two above.
  */
 static void check_index_size_bound(size_t n)
 {
     size_t bytes = heap_index_bytes(n);
     size_t header = sizeof(void*) == 8 ? 40 : 24;
-    if ((n >= HEAP_INDEX_ONE_BYTE_FROM && bytes > n) || 8 * (bytes - header) > 7 * n + 8 * 64) {
+    if ((n >= HEAP_INDEX_ONE_BYTE_FROM && bytes > n) || 64 * (bytes - header) > 35 * n + 64 * 32) {
         print_error("heap_index_bytes(%zu) = %zu\n", n, bytes);
         fail();
     }
@@ -306,13 +310,12 @@ static void test_create_indexed_over_stale_memory(void** state)
         void* end = (void*)(UNIT_POOL + total * UNIT_BS);
         struct unit_heap u;
         unit_heap_make(&u, total, true);
-        struct index_mirror* m = mirror(&u);
-        size_t nodes = 2 * m->leaves;
-        /* A summary node of each level made wrong, leaves left right. */
-        for (size_t node = 1; node < m->leaves; node *= 2) {
+        const struct heap_index_layout* at = &u.heap.index_layout;
+        /* A summary node of each level made wrong, the rest left right. */
+        for (size_t node = 1; node < at->leaves; node *= 2) {
             for (size_t j = node; j < 2 * node; j++) {
-                m->nodes[j].best ^= 1;
-                m->nodes[j].prefix ^= 2;
+                at->nodes[j].best ^= 1;
+                at->nodes[j].prefix ^= 2;
             }
             assert_int_equal(heap_check(&u.heap, NULL), -ECORRUPT);
             assert_int_equal(
@@ -320,9 +323,13 @@ static void test_create_indexed_over_stale_memory(void** state)
             unit_assert_clean(&u.heap);
             assert_placement_matches_scan(&u);
         }
-        /* Leaves wrong too (every node). */
-        for (size_t j = 1; j < nodes; j++) {
-            m->nodes[j].suffix += 3;
+        /* Every best and every count wrong too. */
+        for (size_t w = 0; w < at->words; w++) {
+            at->best[w] += 3;
+        }
+        size_t count_words = (size_t)((uint64_t*)(void*)at->nodes - at->counts);
+        for (size_t i = 0; i < count_words; i++) {
+            at->counts[i] += 0x0303030303030303ull;
         }
         assert_int_equal(heap_create_indexed(&u.heap, (void*)UNIT_POOL, end, &u.table, u.index_mem, u.index_bytes), 0);
         unit_assert_clean(&u.heap);
@@ -706,38 +713,54 @@ static void test_index_zero_word_is_mismatch(void** state)
     unit_heap_destroy(&u);
 }
 
-/* Nodes that lead the descent to a leaf with a request longer than a word
- * (which once shifted a word by 64): a mismatch too. */
+/* Nodes that lead the descent for more than 64 blocks down to a leaf,
+ * which holds no such run: a mismatch. */
 static void test_index_leaf_asked_too_much(void** state)
 {
     (void)state;
     struct unit_heap u;
     unit_heap_make(&u, 256, true);
-    struct index_mirror* m = mirror(&u);
-    assert_int_equal(m->leaves, 4);
-    m->nodes[2].best = 200; /* the left half, then its left leaf, claim 200 */
-    m->nodes[4].best = 200;
+    const struct heap_index_layout* at = &u.heap.index_layout;
+    assert_int_equal(at->leaves, 4);
+    at->nodes[2].best = 200; /* the left half claims 200: its leaves cannot hold them */
     assert_ptr_equal(heap_malloc(&u.heap, 200 * UNIT_BS), unit_ptr(&u, 0));
     assert_index_dropped(&u);
     unit_heap_destroy(&u);
 }
 
-/* Nodes that lead the descent to a padding leaf, which has no stored word
- * (the bitmap ends before it): a mismatch, nothing read past the bitmap. */
-static void test_index_descent_to_padding_leaf(void** state)
+/* Counts that lead the descent past the last word (a count in the padding
+ * of a level), or to a word with no run of n, or claim a run the heap has
+ * not: a mismatch, nothing read past the bitmap. */
+static void test_index_descent_to_padding_count(void** state)
 {
     (void)state;
     struct unit_heap u;
-    unit_heap_make(&u, 129, true); /* 3 words, 4 leaves: leaf 3 is padding */
+    unit_heap_make(&u, 129, true); /* 3 words: entries 3..7 of the only level are padding */
     assert_ptr_equal(heap_malloc(&u.heap, 128 * UNIT_BS), unit_ptr(&u, 0));
-    struct index_mirror* m = mirror(&u);
-    assert_int_equal(m->leaves, 4);
-    m->nodes[1].best = 5; /* root, right half and the padding leaf claim a run of 5 */
-    m->nodes[3].best = 5;
-    m->nodes[7].best = 5;
+    const struct heap_index_layout* at = &u.heap.index_layout;
+    assert_int_equal(at->levels, 1);
+    at->counts[0] |= (uint64_t)5 << 24; /* entry 3 claims a run of 5 */
     assert_null(heap_malloc(&u.heap, 2 * UNIT_BS)); /* block 128 is the only free one */
     assert_index_dropped(&u);
     assert_ptr_equal(heap_malloc(&u.heap, UNIT_BS), unit_ptr(&u, 128));
+    unit_heap_destroy(&u);
+
+    unit_heap_make(&u, 1000, true); /* 16 words, two levels */
+    at = &u.heap.index_layout;
+    assert_int_equal(at->levels, 2);
+    at->counts[at->level_at[1]] |= (uint64_t)9 << 16; /* entry 2 of the top: past its 2 entries */
+    at->counts[at->level_at[1]] &= ~(uint64_t)0xFFFF;
+    assert_ptr_equal(heap_malloc(&u.heap, 9 * UNIT_BS), unit_ptr(&u, 0)); /* placed by the scan */
+    assert_index_dropped(&u);
+    unit_heap_destroy(&u);
+
+    unit_heap_make(&u, 1000, true);
+    at = &u.heap.index_layout;
+    at->counts[at->level_at[1]] &= ~(uint64_t)0xFF; /* entry 0 of the top says nothing below holds 9 */
+    at->counts[0] = 0;                               /* entry 1 sends the descent to words 8..15 ... */
+    at->counts[1] = 0;                               /* ... which say no word holds 9 */
+    assert_ptr_equal(heap_malloc(&u.heap, 9 * UNIT_BS), unit_ptr(&u, 0));
+    assert_index_dropped(&u);
     unit_heap_destroy(&u);
 }
 
@@ -783,16 +806,32 @@ static void test_index_header_not_trusted(void** state)
     }
 }
 
-/* -------------------------------------------- the leaf's two versions */
+/* ------------------------------------ the bit tricks and their plain twins */
+
+/* Free blocks at the start and at the end of x, and its longest free run,
+ * one bit at a time: what heap_index_bits.h's tricks must agree with. */
+static void plain_leaf(uint64_t x, uint32_t* prefix, uint32_t* suffix)
+{
+    *prefix = 0;
+    while (*prefix < 64 && ((x >> *prefix) & 1u)) {
+        (*prefix)++;
+    }
+    *suffix = 0;
+    while (*suffix < 64 && ((x >> (63 - *suffix)) & 1u)) {
+        (*suffix)++;
+    }
+}
 
 static void assert_leaf(uint64_t x, uint32_t prefix, uint32_t suffix, uint32_t best)
 {
-    struct heap_index_node fast = heap_index_leaf_branchless(x);
-    struct heap_index_node plain = heap_index_leaf_loop(x);
-    if (fast.prefix != plain.prefix || fast.suffix != plain.suffix || fast.best != plain.best ||
-        (best != UINT32_MAX && (plain.prefix != prefix || plain.suffix != suffix || plain.best != best))) {
-        print_error("word %016llx: branch-free %u %u %u, loop %u %u %u, expected %u %u %u\n", (unsigned long long)x,
-                    fast.prefix, fast.suffix, fast.best, plain.prefix, plain.suffix, plain.best, prefix, suffix, best);
+    uint32_t p, s;
+    plain_leaf(x, &p, &s);
+    uint32_t fast = heap_index_best_branchless(x);
+    uint32_t plain = heap_index_best_loop(x);
+    if (heap_index_prefix(x) != p || heap_index_suffix(x) != s || fast != plain ||
+        (best != UINT32_MAX && (p != prefix || s != suffix || plain != best))) {
+        print_error("word %016llx: prefix %u/%u suffix %u/%u best %u/%u, expected %u %u %u\n", (unsigned long long)x,
+                    heap_index_prefix(x), p, heap_index_suffix(x), s, fast, plain, prefix, suffix, best);
         fail();
     }
 }
@@ -804,8 +843,13 @@ static uint64_t run_bits(unsigned from, unsigned len)
     return ones << from;
 }
 
-/* heap_index_leaf_branchless and heap_index_leaf_loop agree (and give the
- * expected counts where they are easy to say): all free, all taken, every
+static uint64_t rand64(uint64_t* rng)
+{
+    return (uint64_t)unit_rand(rng) << 32 | unit_rand(rng);
+}
+
+/* The branch-free longest run and its loop agree, and prefix and suffix
+ * are right (where the counts are easy to say): all free, all taken, every
  * single free run, every single taken run, every pair of free runs, the
  * alternating words and random words of every density. */
 static void test_index_leaf_versions_agree(void** state)
@@ -838,13 +882,67 @@ static void test_index_leaf_versions_agree(void** state)
     }
     uint64_t rng = 99;
     for (int k = 0; k < 200000; k++) {
-        uint64_t x = (uint64_t)unit_rand(&rng) << 32 | unit_rand(&rng);
-        uint64_t y = (uint64_t)unit_rand(&rng) << 32 | unit_rand(&rng);
-        uint64_t z = (uint64_t)unit_rand(&rng) << 32 | unit_rand(&rng);
+        uint64_t x = rand64(&rng);
+        uint64_t y = rand64(&rng);
+        uint64_t z = rand64(&rng);
         uint64_t words[] = { x, x & y, x | y, x & y & z, x | y | z };
         for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
             assert_leaf(words[i], 0, 0, UINT32_MAX);
         }
+    }
+}
+
+/* Eight byte counts, each 0..64 (what the index writes) or anything (a
+ * stray write: the top bit of each byte is ignored by both versions). */
+static uint64_t random_counts(uint64_t* rng, bool any)
+{
+    uint64_t g = 0;
+    for (unsigned k = 0; k < 8; k++) {
+        uint64_t r = unit_rand(rng);
+        uint64_t v = any ? r & 0xFF : (r % 3 == 0 ? 0 : r % 65);
+        g |= v << (8 * k);
+    }
+    return g;
+}
+
+/* The word-at-a-time byte search and maximum agree with their loops on
+ * every n, and on counts as the index writes them and as a stray write
+ * may leave them. */
+static void test_index_byte_versions_agree(void** state)
+{
+    (void)state;
+    uint64_t rng = 7;
+    for (int k = 0; k < 200000; k++) {
+        uint64_t g = random_counts(&rng, k % 4 == 0);
+        assert_int_equal(heap_index_byte_max_swar(g), heap_index_byte_max_loop(g));
+        for (uint32_t n = 1; n <= 64; n += 1 + (uint32_t)(k % 5)) {
+            uint32_t fast = heap_index_first_at_least_swar(g, n);
+            assert_int_equal(fast, heap_index_first_at_least_loop(g, n));
+            assert_true(fast == 8 || heap_index_byte(g, fast) >= n);
+        }
+    }
+    assert_int_equal(heap_index_byte_max_swar(0x4040404040404040ull), 64);
+    assert_int_equal(heap_index_first_at_least_swar(0x4000000000000000ull, 64), 7);
+    assert_int_equal(heap_index_first_at_least_swar(0x3F3F3F3F3F3F3F3Full, 64), 8);
+}
+
+/* heap_index_prefix_touched and _suffix_touched never miss a change (the
+ * tree of long runs would go stale): every single bit and random ranges of
+ * bits flipped in random words. */
+static void test_index_edges_touched(void** state)
+{
+    (void)state;
+    uint64_t rng = 11;
+    for (int k = 0; k < 400000; k++) {
+        uint64_t x = rand64(&rng);
+        x = k % 3 == 0 ? x | rand64(&rng) : k % 3 == 1 ? x & rand64(&rng) : x;
+        x = k % 101 == 0 ? UINT64_MAX : k % 103 == 0 ? 0 : x;
+        uint32_t from = unit_rand(&rng) % 64;
+        uint32_t to = k % 2 == 0 ? from + 1 : from + 1 + unit_rand(&rng) % (64 - from);
+        uint64_t mask = heap_index_mask(from, to);
+        uint64_t y = k % 4 < 2 ? x & ~mask : x | mask;
+        assert_true(heap_index_prefix(x) == heap_index_prefix(y) || heap_index_prefix_touched(x, x ^ y));
+        assert_true(heap_index_suffix(x) == heap_index_suffix(y) || heap_index_suffix_touched(x, x ^ y));
     }
 }
 
@@ -869,9 +967,11 @@ int main(void)
         cmocka_unit_test(test_index_mismatch_every_length),
         cmocka_unit_test(test_index_zero_word_is_mismatch),
         cmocka_unit_test(test_index_leaf_asked_too_much),
-        cmocka_unit_test(test_index_descent_to_padding_leaf),
+        cmocka_unit_test(test_index_descent_to_padding_count),
         cmocka_unit_test(test_index_header_not_trusted),
         cmocka_unit_test(test_index_leaf_versions_agree),
+        cmocka_unit_test(test_index_byte_versions_agree),
+        cmocka_unit_test(test_index_edges_touched),
     };
     return cmocka_run_group_tests_name("heap_index", tests, NULL, NULL);
 }

@@ -56,18 +56,14 @@ static void hostile_make(struct hostile* h, size_t blocks)
     h->before = unit_xmalloc(blocks);
     h->need = heap_index_bytes(blocks);
     assert_true(h->need > 0);
-    size_t words = (blocks + 63) / 64;
-    size_t leaves = 1;
-    while (leaves < words) {
-        leaves *= 2;
-    }
-    h->header = h->need - 8 * words - 2 * leaves * 3 * sizeof(uint32_t);
-    assert_int_equal(h->header, (sizeof(struct index_mirror) + 7) / 8 * 8);
+    h->header = (sizeof(struct index_mirror) + 7) / 8 * 8;
     h->mem = unit_xmalloc(GUARD + h->need + GUARD);
     memset(h->mem, GUARD_BYTE, GUARD + h->need + GUARD);
     h->index = h->mem + GUARD;
     void* end = (void*)(UNIT_POOL + blocks * UNIT_BS);
     assert_int_equal(heap_create_indexed(&h->heap, (void*)UNIT_POOL, end, &h->table, h->index, h->need), 0);
+    /* the arrays start right after the header */
+    assert_ptr_equal(((struct index_mirror*)(void*)h->index)->bitmap, (void*)(h->index + h->header));
     heap_set_report(&h->heap, unit_record_report, &h->reports);
     HOSTILE_POISON(h->mem, GUARD);
     HOSTILE_POISON(h->index + h->need, GUARD);

@@ -102,13 +102,21 @@ struct heap_index_node; /* a summary node of the index (heap_index.h) */
  * heap_create_indexed computes it once from table->total and keeps it here,
  * in the allocator's own state: the index memory is the caller's, and a
  * stray write there must not move what the index reads or writes.
+ * heap_index.c describes the arrays.
  */
+#define HEAP_INDEX_LEVELS_MAX 9 /* levels of run counts for 2^26 words, eight per word above the next */
+
 struct heap_index_layout
 {
     uint64_t* bitmap;              /* [words] */
-    struct heap_index_node* nodes; /* [2 * leaves] */
+    uint64_t* counts;              /* the levels of run counts, eight bytes per word */
+    struct heap_index_node* nodes; /* [leaves] */
+    uint8_t* best;                 /* [words] */
     size_t words;
     size_t leaves;
+    uint32_t levels;
+    uint32_t level_at[HEAP_INDEX_LEVELS_MAX];  /* first word of each level in counts */
+    uint32_t level_len[HEAP_INDEX_LEVELS_MAX]; /* counts in each level */
 };
 
 struct heap

@@ -1,46 +1,35 @@
 /*
  * heap_index.c - the placement index described in heap_index.h.
  *
- * Invariants (checked by heap_index_verify, hence by heap_check):
- *   - bitmap bit b is 1 exactly when table entry b is FREE; bits past the
- *     last block are 0 (padding counts as taken, so no run reaches past it),
- *     and leaves past the last word read as an all-zero word (the bitmap
- *     stores only `words` words, so leaves - words words cost nothing);
- *   - every node's prefix/suffix/best equal those computed from its
- *     children (leaves: from their bitmap word).
+ * The index memory holds, after a header (a record that only heap_check
+ * reads), four arrays; W = bitmap words, L = W rounded up to a power of two.
+ * Their invariants, checked by heap_index_verify (hence by heap_check):
+ *   - bitmap [W]: bit b is 1 exactly when table entry b is FREE; bits past
+ *     the last block are 0 (taken), so no run reaches past the heap;
+ *   - best [W] bytes: the longest free run inside each word;
+ *   - counts: one byte per entry, eight entries to a 64-bit word, in levels.
+ *     Level 0 has an entry per bitmap word w: the longest free run of at
+ *     most 64 blocks that starts in w, that is
+ *       min(64, max(best(w), suffix(w) > 0 ? suffix(w) + prefix(w + 1) : 0))
+ *     (a run of n <= 64 blocks that starts in w ends in w or w + 1).
+ *     Entry i of level k + 1 is the largest of entries 8i..8i+7 of level k,
+ *     up to a top level of at most 8 entries. Entries past a level's length
+ *     are 0;
+ *   - nodes [L]: a complete binary tree over the words for runs of more than
+ *     64 blocks, which always cross a word boundary. Leaf w (node L + w) is
+ *     not stored: it is (prefix, suffix, 0) of bitmap word w, all 0 past W.
+ *     Node i < L (node 1 the root, node 0 unused) combines its children 2i
+ *     and 2i + 1, so its `best` is the longest free run that crosses a word
+ *     boundary inside its range (heap_index_tree.c).
+ * A request of n <= 64 blocks descends the counts, a longer one the tree.
  */
 #include "heap_index.h"
+#include "heap_index_bits.h"
+#include "heap_index_tree.h"
 #include "heap_internal.h"
 #include "heap_status.h"
 
 #include "../memory.h"
-
-/*
- * Trailing / leading zeros of a nonzero 64-bit word. On a 32-bit target
- * __builtin_ctzll can become a call to libgcc's __ctzdi2 (gcc at -O0), and
- * kernels such as PeachOS link without libgcc: two 32-bit halves instead.
- */
-static inline unsigned heap_index_ctz64(uint64_t x)
-{
-#if UINTPTR_MAX > 0xFFFFFFFFu
-    return (unsigned)__builtin_ctzll(x);
-#else
-    uint32_t low = (uint32_t)x;
-    return low != 0 ? (unsigned)__builtin_ctz(low) : 32u + (unsigned)__builtin_ctz((uint32_t)(x >> 32));
-#endif
-}
-
-static inline unsigned heap_index_clz64(uint64_t x)
-{
-#if UINTPTR_MAX > 0xFFFFFFFFu
-    return (unsigned)__builtin_clzll(x);
-#else
-    uint32_t high = (uint32_t)(x >> 32);
-    return high != 0 ? (unsigned)__builtin_clz(high) : 32u + (unsigned)__builtin_clz((uint32_t)x);
-#endif
-}
-
-#define HEAP_INDEX_WORD_BITS 64u
 
 /*
  * The header at the start of the index memory: a record of the layout,
@@ -54,17 +43,13 @@ static inline unsigned heap_index_clz64(uint64_t x)
 struct heap_index
 {
     size_t total;                  /* blocks */
-    size_t words;                  /* bitmap words actually covering blocks */
+    size_t words;                  /* bitmap words */
     size_t leaves;                 /* power of two >= words */
-    uint64_t* bitmap;              /* [words]: leaves past it are all taken */
-    struct heap_index_node* nodes; /* [2 * leaves]; node 1 is the root, leaf i is node leaves + i */
+    uint64_t* bitmap;              /* where the bitmap starts */
+    struct heap_index_node* nodes; /* where the tree starts */
 };
 
 #define HEAP_INDEX_HEADER_BYTES ((sizeof(struct heap_index) + 7u) / 8u * 8u)
-
-/* find's answer when the index contradicts itself (a leaf it reached holds
- * no run of n): past any table, so heap.c drops the index and scans. */
-#define HEAP_INDEX_CONTRADICTED (SIZE_MAX - 1u)
 
 /* Power of two >= words (words >= 1): the largest power of two <= 2 * words - 1. */
 static size_t heap_index_leaves(size_t words)
@@ -77,18 +62,43 @@ static size_t heap_index_words(size_t total)
     return total / HEAP_INDEX_WORD_BITS + (total % HEAP_INDEX_WORD_BITS != 0);
 }
 
-/* The layout of an index at `mem` for `total` blocks (heap_create_indexed
- * checked it against the index memory's size). Computed once and kept in
- * struct heap: the hot paths read it from there, not from the index memory
- * and not afresh from the block count. */
-static struct heap_index_layout heap_index_layout_of(void* mem, size_t total)
+/* The levels of counts over `words` words: each level's length and first
+ * word; returns the number of count words in all. */
+static size_t heap_index_levels(size_t words, struct heap_index_layout* at)
 {
-    struct heap_index_layout at;
-    at.words = heap_index_words(total);
-    at.leaves = heap_index_leaves(at.words);
-    at.bitmap = (uint64_t*)((unsigned char*)mem + HEAP_INDEX_HEADER_BYTES);
-    at.nodes = (struct heap_index_node*)(at.bitmap + at.words);
-    return at;
+    size_t len = words;
+    size_t count_words = 0;
+    at->levels = 0;
+    for (;;) {
+        at->level_len[at->levels] = (uint32_t)len;
+        at->level_at[at->levels] = (uint32_t)count_words;
+        at->levels++;
+        count_words += (len + 7) / 8;
+        if (len <= 8) {
+            return count_words;
+        }
+        len = (len + 7) / 8;
+    }
+}
+
+/* The layout of an index at `mem` for `total` blocks; with mem NULL, only
+ * the counts (for heap_index_bytes). Returns the bytes it takes. */
+static size_t heap_index_layout_of(unsigned char* mem, size_t total, struct heap_index_layout* at)
+{
+    at->words = heap_index_words(total);
+    at->leaves = heap_index_leaves(at->words);
+    size_t count_words = heap_index_levels(at->words, at);
+    size_t bitmap_at = HEAP_INDEX_HEADER_BYTES;
+    size_t counts_at = bitmap_at + at->words * sizeof(uint64_t);
+    size_t nodes_at = counts_at + count_words * sizeof(uint64_t);
+    size_t best_at = nodes_at + at->leaves * sizeof(struct heap_index_node);
+    if (mem != NULL) {
+        at->bitmap = (uint64_t*)(void*)(mem + bitmap_at);
+        at->counts = (uint64_t*)(void*)(mem + counts_at);
+        at->nodes = (struct heap_index_node*)(void*)(mem + nodes_at);
+        at->best = mem + best_at;
+    }
+    return (best_at + at->words + 7) / 8 * 8; /* whole words, like the rest */
 }
 
 size_t heap_index_bytes(size_t total_blocks)
@@ -96,268 +106,164 @@ size_t heap_index_bytes(size_t total_blocks)
     if (total_blocks == 0 || total_blocks > (size_t)UINT32_MAX - HEAP_INDEX_WORD_BITS) {
         return 0;
     }
-    size_t words = heap_index_words(total_blocks);
-    size_t leaves = heap_index_leaves(words);
-    return HEAP_INDEX_HEADER_BYTES + words * sizeof(uint64_t) + 2 * leaves * sizeof(struct heap_index_node);
+    struct heap_index_layout at;
+    return heap_index_layout_of(NULL, total_blocks, &at);
 }
 
-/* One greedy step: extend the runs at `*at` (of `*len` ones) by 2^j if any
- * can be (`run_j` = runs of 2^j ones), with selects rather than a branch. */
-static void heap_index_extend(uint64_t* at, uint32_t* len, uint64_t run_j, uint32_t j)
+/* ------------------------------------------------- runs of up to 64 blocks */
+
+/* Level-0 count of word w: the longest run of at most 64 free blocks that
+ * starts in it. best[w] is bounded here like anything read from the index. */
+static uint32_t heap_index_run(const struct heap_index_layout* at, size_t w)
 {
-    uint64_t longer = *at & (run_j >> *len); /* *len <= 62 here */
-    uint64_t fits = (uint64_t)0 - (uint64_t)(longer != 0); /* masks: compilers turn ?: into branches here */
-    *at = (longer & fits) | (*at & ~fits);
-    *len += (uint32_t)fits & (1u << j);
+    uint32_t suffix = heap_index_suffix(at->bitmap[w]);
+    uint32_t next = w + 1 < at->words ? heap_index_prefix(at->bitmap[w + 1]) : 0;
+    uint32_t cross = (suffix + next) & (0u - (uint32_t)(suffix != 0));
+    uint32_t run = at->best[w] > cross ? at->best[w] : cross;
+    return run < HEAP_INDEX_WORD_BITS ? run : HEAP_INDEX_WORD_BITS;
+}
+
+/* Level-0 counts of words [a, b] recomputed, then the maxima above them,
+ * level by level, up to the first level where no entry changed: nothing
+ * above it can change either. For a range of words; one word takes
+ * heap_index_count_set. */
+static void heap_index_counts_refresh(const struct heap_index_layout* at, size_t a, size_t b)
+{
+    uint64_t* counts = at->counts;
+    bool changed = false;
+    for (size_t w = a; w <= b; w++) {
+        changed |= heap_index_byte_set(&counts[w / 8], (uint32_t)(w % 8), heap_index_run(at, w));
+    }
+    for (uint32_t k = 1; changed && k < at->levels; k++) {
+        const uint64_t* below = counts + at->level_at[k - 1];
+        uint64_t* level = counts + at->level_at[k];
+        changed = false;
+        a /= 8;
+        b /= 8;
+        for (size_t i = a; i <= b; i++) {
+            changed |= heap_index_byte_set(&level[i / 8], (uint32_t)(i % 8), heap_index_byte_max(below[i]));
+        }
+    }
 }
 
 /*
- * Longest run of 1 bits in x, at most 63 (x all ones also gives 63: the
- * caller adds the missing 1), in a fixed 11 steps without a branch: a
- * busy heap's words hold a random number of free runs, and a loop over them
- * mispredicts its exit on almost every call. r_j (r_0 = x) has bit p set iff a run
- * of 2^j ones starts at p. Then the length is built bit by bit from the top:
- * `at` has bit p set iff a run of `len` ones starts at p, and a run of len
- * at p followed by a run of 2^j at p + len is a run of len + 2^j at p. The
- * lengths that fit at some p are all those up to the longest, so taking
- * each power when it fits gives the longest.
+ * Level-0 entry w set to its run count, then each level above while its
+ * entry changes. The new maximum of eight follows from the old one without
+ * reading the other seven, except when the entry that held it went down:
+ * up, the larger of the two; down from below the maximum, unchanged.
  */
-static uint32_t heap_index_word_best(uint64_t x)
+static void heap_index_count_set(const struct heap_index_layout* at, size_t w)
 {
-    uint64_t r1 = x & (x >> 1);
-    uint64_t r2 = r1 & (r1 >> 2);
-    uint64_t r3 = r2 & (r2 >> 4);
-    uint64_t r4 = r3 & (r3 >> 8);
-    uint64_t r5 = r4 & (r4 >> 16);
-    uint64_t at = UINT64_MAX;
-    uint32_t len = 0;
-    heap_index_extend(&at, &len, r5, 5);
-    heap_index_extend(&at, &len, r4, 4);
-    heap_index_extend(&at, &len, r3, 3);
-    heap_index_extend(&at, &len, r2, 2);
-    heap_index_extend(&at, &len, r1, 1);
-    heap_index_extend(&at, &len, x, 0);
-    return len;
-}
-
-/* The leaf of word x, branch-free for the same reason (x all ones has no
- * 0 bit for ctz/clz to find: `full` supplies one and adds the 64th block). */
-struct heap_index_node heap_index_leaf_branchless(uint64_t x)
-{
-    struct heap_index_node node;
-    uint64_t taken = ~x; /* 1 = taken; bit 0 is the lowest block */
-    uint32_t full = taken == 0;
-    uint64_t stop_high = taken | ((uint64_t)full << 63); /* != 0: ctz finds 63 when full, + 1 */
-    uint64_t stop_low = taken + full;                    /* != 0: clz finds 63 when full, + 1 */
-    node.prefix = (uint32_t)heap_index_ctz64(stop_high) + full;
-    node.suffix = (uint32_t)heap_index_clz64(stop_low) + full;
-    node.best = heap_index_word_best(x) + full;
-    return node;
-}
-
-/* The same, one bit at a time: the obvious version, to compare with. */
-struct heap_index_node heap_index_leaf_loop(uint64_t x)
-{
-    struct heap_index_node node = { 0, 0, 0 };
-    uint32_t run = 0;
-    for (unsigned b = 0; b < HEAP_INDEX_WORD_BITS; b++) {
-        run = (x >> b) & 1u ? run + 1 : 0;
-        node.best = run > node.best ? run : node.best;
-        node.prefix = run == b + 1 ? run : node.prefix; /* still the run that starts at bit 0 */
-    }
-    node.suffix = run;
-    return node;
-}
-
-static struct heap_index_node heap_index_leaf(uint64_t x)
-{
-#if HEAP_INDEX_BRANCHLESS
-    return heap_index_leaf_branchless(x);
-#else
-    return heap_index_leaf_loop(x);
-#endif
-}
-
-static struct heap_index_node heap_index_combine(const struct heap_index_node* l, const struct heap_index_node* r,
-                                                 uint32_t half)
-{
-    struct heap_index_node node;
-    node.prefix = l->prefix == half ? half + r->prefix : l->prefix;
-    node.suffix = r->suffix == half ? half + l->suffix : r->suffix;
-    uint32_t middle = l->suffix + r->prefix;
-    node.best = l->best > r->best ? l->best : r->best;
-    node.best = middle > node.best ? middle : node.best;
-    return node;
-}
-
-static bool heap_index_node_equal(const struct heap_index_node* a, const struct heap_index_node* b)
-{
-    return a->prefix == b->prefix && a->suffix == b->suffix && a->best == b->best;
-}
-
-/* Length in blocks of the range covered by each child of node i. */
-static uint32_t heap_index_half(size_t leaves, size_t i)
-{
-    size_t len = leaves * HEAP_INDEX_WORD_BITS;
-    while (i > 1) {
-        i /= 2;
-        len /= 2;
-    }
-    return (uint32_t)(len / 2);
-}
-
-/* Bitmap word w of any leaf: the padding leaves past `words` are stored
- * nowhere and read as all taken. (The hot paths only reach leaves < words.) */
-static uint64_t heap_index_word(const struct heap_index_layout* at, size_t w)
-{
-    return w < at->words ? at->bitmap[w] : 0;
-}
-
-/*
- * The path from one leaf up, the common case (a change inside one word):
- * the changed node stays in registers and only its sibling is read at each
- * level, which halves the loads and avoids reading back what was just
- * stored. Stops at the first level that comes out unchanged.
- */
-static void heap_index_refresh_path(const struct heap_index_layout* at, size_t w)
-{
-    struct heap_index_node* nodes = at->nodes;
-    size_t i = at->leaves + w;
-    struct heap_index_node node = heap_index_leaf(at->bitmap[w]);
-    uint32_t half = HEAP_INDEX_WORD_BITS;
-    while (!heap_index_node_equal(&node, &nodes[i])) {
-        nodes[i] = node;
-        if (i == 1) {
+    size_t i = w;
+    uint32_t v = heap_index_run(at, w);
+    for (uint32_t k = 0; k < at->levels; k++) {
+        uint64_t* g = &at->counts[at->level_at[k] + i / 8];
+        uint32_t shift = 8 * (uint32_t)(i % 8);
+        uint32_t old = (uint32_t)(*g >> shift) & 0xFFu;
+        if (old == v) {
             return;
         }
-        const struct heap_index_node* sibling = &nodes[i ^ 1];
-        node = (i & 1) ? heap_index_combine(sibling, &node, half) : heap_index_combine(&node, sibling, half);
-        i /= 2;
-        half *= 2;
+        *g = (*g & ~((uint64_t)0xFFu << shift)) | ((uint64_t)v << shift);
+        if (k + 1 == at->levels) {
+            return;
+        }
+        i /= 8;
+        uint32_t max = heap_index_byte(at->counts[at->level_at[k + 1] + i / 8], (uint32_t)(i % 8));
+        if (v > old) {
+            v = v > max ? v : max;
+        } else {
+            v = old < max ? max : heap_index_byte_max(*g);
+        }
     }
 }
 
 /*
- * Refresh leaves [w0, w1] from the bitmap, then their ancestors level by
- * level. A level where no node changed leaves every node above it
- * unchanged too, so the walk stops there: most mallocs and frees change a
- * few nodes, not the whole path to the root.
+ * The lowest block starting a run of n <= 64 free blocks: down the levels,
+ * each time to the first entry >= n of eight (the lowest words first), to
+ * the first word w in which such a run starts. It lies inside w (the lowest
+ * such start) or begins w's free suffix: a run inside w starts before that
+ * suffix or is part of it. The descent stays inside the levels whatever
+ * the counts say; heap.c checks the run it names against the table.
  */
-static void heap_index_refresh(const struct heap_index_layout* at, size_t w0, size_t w1)
+static size_t heap_index_find_short(const struct heap_index_layout* at, uint32_t n)
 {
-    if (w0 == w1) {
-        heap_index_refresh_path(at, w0);
-        return;
-    }
-    struct heap_index_node* nodes = at->nodes;
-    bool changed = false;
-    for (size_t w = w0; w <= w1; w++) {
-        struct heap_index_node leaf = heap_index_leaf(heap_index_word(at, w));
-        changed |= !heap_index_node_equal(&leaf, &nodes[at->leaves + w]);
-        nodes[at->leaves + w] = leaf;
-    }
-    size_t lo = (at->leaves + w0) / 2;
-    size_t hi = (at->leaves + w1) / 2;
-    uint32_t half = HEAP_INDEX_WORD_BITS;
-    while (changed && lo >= 1) {
-        changed = false;
-        for (size_t i = lo; i <= hi; i++) {
-            struct heap_index_node node = heap_index_combine(&nodes[2 * i], &nodes[2 * i + 1], half);
-            changed |= !heap_index_node_equal(&node, &nodes[i]);
-            nodes[i] = node;
+    size_t i = 0;
+    for (uint32_t k = at->levels; k-- > 0;) {
+        uint32_t b = heap_index_first_at_least(at->counts[at->level_at[k] + i], n);
+        i = 8 * i + b;
+        if (b == 8 || i >= at->level_len[k]) {
+            return k + 1 == at->levels && b == 8 ? SIZE_MAX : HEAP_INDEX_CONTRADICTED;
         }
-        if (lo == hi) {
-            break; /* one path from here up: the cheaper loop below */
-        }
-        lo /= 2;
-        hi /= 2;
-        half *= 2;
     }
-    for (size_t i = lo / 2; changed && i >= 1; i /= 2) {
-        half *= 2;
-        struct heap_index_node node = heap_index_combine(&nodes[2 * i], &nodes[2 * i + 1], half);
-        changed = !heap_index_node_equal(&node, &nodes[i]);
-        nodes[i] = node;
+    uint64_t x = at->bitmap[i];
+    uint64_t runs = heap_index_word_runs(x, n);
+    if (runs != 0) {
+        return i * HEAP_INDEX_WORD_BITS + heap_index_ctz64(runs);
     }
+    uint32_t suffix = heap_index_suffix(x);
+    uint32_t next = i + 1 < at->words ? heap_index_prefix(at->bitmap[i + 1]) : 0;
+    bool crosses = suffix != 0 && suffix + next >= n;
+    return crosses ? (i + 1) * HEAP_INDEX_WORD_BITS - suffix : HEAP_INDEX_CONTRADICTED;
 }
 
-/* Bits [from, to) of a word, 0 <= from < to <= 64. */
-static uint64_t heap_index_mask(size_t from, size_t to)
+/* ------------------------------------------------------------- operations */
+
+static size_t heap_index_find(const struct heap* heap, size_t n)
 {
-    uint64_t high = to == HEAP_INDEX_WORD_BITS ? UINT64_MAX : (((uint64_t)1 << to) - 1);
-    return high & ~(((uint64_t)1 << from) - 1);
+    const struct heap_index_layout* at = &heap->index_layout;
+    if (n == 0) {
+        return SIZE_MAX;
+    }
+    return n <= HEAP_INDEX_WORD_BITS ? heap_index_find_short(at, (uint32_t)n) : heap_index_find_long(at, n);
 }
 
 /* Blocks [start, start + n) became taken or free: heap.c passes a range
- * inside the table, so every word and node written lies in the layout. */
+ * inside the table, so every word and entry written lies in the layout. */
 static void heap_index_mark(struct heap* heap, size_t start, size_t n, bool taken)
 {
     const struct heap_index_layout* at = &heap->index_layout;
     size_t end = start + n; /* exclusive */
     size_t w0 = start / HEAP_INDEX_WORD_BITS;
     size_t w1 = (end - 1) / HEAP_INDEX_WORD_BITS;
+    bool low = false;  /* word w0's prefix may have changed: so may word w0 - 1's run */
+    bool high = false; /* some prefix or suffix may have changed: the tree needs them */
     for (size_t w = w0; w <= w1; w++) {
-        size_t from = w == w0 ? start % HEAP_INDEX_WORD_BITS : 0;
-        size_t to = w == w1 ? end - w1 * HEAP_INDEX_WORD_BITS : HEAP_INDEX_WORD_BITS;
+        uint32_t from = w == w0 ? (uint32_t)(start % HEAP_INDEX_WORD_BITS) : 0;
+        uint32_t to = w == w1 ? (uint32_t)(end - w1 * HEAP_INDEX_WORD_BITS) : HEAP_INDEX_WORD_BITS;
         uint64_t mask = heap_index_mask(from, to);
-        at->bitmap[w] = taken ? (at->bitmap[w] & ~mask) : (at->bitmap[w] | mask);
+        uint64_t old = at->bitmap[w];
+        uint64_t x = taken ? old & ~mask : old | mask;
+        at->bitmap[w] = x;
+        at->best[w] = (uint8_t)heap_index_best(x);
+        low |= w == w0 && heap_index_prefix_touched(old, old ^ x);
+        high |= heap_index_suffix_touched(old, old ^ x);
     }
-    heap_index_refresh(at, w0, w1);
+    size_t first = low && w0 > 0 ? w0 - 1 : w0;
+    if (first == w1) {
+        heap_index_count_set(at, w1);
+    } else if (w0 == w1) {
+        heap_index_count_set(at, w0);
+        heap_index_count_set(at, w0 - 1);
+    } else {
+        heap_index_counts_refresh(at, first, w1);
+    }
+    if (low || high) {
+        heap_index_tree_refresh(at, w0, w1);
+    }
 }
 
-/* Bit p of the result is set iff bits p..p+n-1 of x are all 1; 1 <= n <= 64. */
-static uint64_t heap_index_word_runs(uint64_t x, size_t n)
-{
-    size_t have = 1; /* bit p of x is set iff a run of `have` starts at p */
-    while (have < n) {
-        size_t step = have < n - have ? have : n - have;
-        x &= x >> step;
-        have += step;
-    }
-    return x;
-}
-
-/*
- * The descent stays inside the layout whatever the nodes say: it stops at
- * the leaves, and the leaf it reaches must be a stored word holding a run
- * of n (n <= 64). If not (only a stray write makes it so), the answer is
- * HEAP_INDEX_CONTRADICTED, which heap.c takes for the mismatch it is. Any
- * other block a corrupt node leads to is checked against the table there.
- */
-static size_t heap_index_find(const struct heap* heap, size_t n)
-{
-    const struct heap_index_layout* at = &heap->index_layout;
-    const struct heap_index_node* nodes = at->nodes;
-    if (n == 0 || n > nodes[1].best) {
-        return SIZE_MAX;
-    }
-    size_t i = 1;
-    size_t base = 0;
-    size_t half = at->leaves * HEAP_INDEX_WORD_BITS / 2;
-    while (i < at->leaves) {
-        const struct heap_index_node* l = &nodes[2 * i];
-        const struct heap_index_node* r = &nodes[2 * i + 1];
-        if (l->best >= n) {
-            i = 2 * i;
-        } else if ((size_t)l->suffix + r->prefix >= n) {
-            return base + half - l->suffix; /* the run straddling the middle */
-        } else {
-            i = 2 * i + 1;
-            base += half;
-        }
-        half /= 2;
-    }
-    size_t w = i - at->leaves;
-    uint64_t runs = w < at->words && n <= HEAP_INDEX_WORD_BITS ? heap_index_word_runs(at->bitmap[w], n) : 0;
-    return runs != 0 ? base + (size_t)heap_index_ctz64(runs) : HEAP_INDEX_CONTRADICTED;
-}
-
-/* root.best, at most the table: a corrupt root must not promise more. */
+/* The longest free run, at most the table: a corrupt count or root must
+ * not promise more. */
 static size_t heap_index_largest(const struct heap* heap)
 {
-    size_t best = heap->index_layout.nodes[1].best;
+    const struct heap_index_layout* at = &heap->index_layout;
+    size_t best = heap_index_byte_max(at->counts[at->level_at[at->levels - 1]]);
+    size_t crossing = heap_index_tree_best(at);
+    best = crossing > best ? crossing : best;
     return best < heap->table->total ? best : heap->table->total;
 }
+
+/* ------------------------------------------------------------ verification */
 
 static uint64_t heap_index_expected_word(const struct heap_table* table, size_t w)
 {
@@ -371,11 +277,12 @@ static uint64_t heap_index_expected_word(const struct heap_table* table, size_t 
     return word;
 }
 
-/* A disagreement in the padding past the last block is reported at the last
- * block: heap_check promises a block of the table, which callers may index. */
-static size_t heap_index_table_block(size_t block, const struct heap_table* table)
+/* The first block of word w, for heap_check, which promises a block of the
+ * table: a disagreement past the last block is reported at the last one. */
+static size_t heap_index_word_block(size_t w, const struct heap_table* table)
 {
-    return block < table->total ? block : table->total - 1;
+    bool inside = w < heap_index_words(table->total) && w * HEAP_INDEX_WORD_BITS < table->total;
+    return inside ? w * HEAP_INDEX_WORD_BITS : table->total - 1;
 }
 
 /* The header heap_index_build wrote, unchanged? (Block 0 if not.) */
@@ -386,37 +293,55 @@ static bool heap_index_header_sound(const struct heap* heap, const struct heap_i
            header->bitmap == at->bitmap && header->nodes == at->nodes;
 }
 
-static size_t heap_index_verify(const struct heap* heap)
+/* The entry every count should hold: level 0 from the bitmap, above from
+ * the eight below; 0 past a level's length. */
+static uint32_t heap_index_expected_count(const struct heap_index_layout* at, uint32_t k, size_t i)
 {
-    const struct heap_table* table = heap->table;
-    struct heap_index_layout at = heap->index_layout;
-    if (!heap_index_header_sound(heap, &at)) {
+    if (i >= at->level_len[k]) {
         return 0;
     }
-    for (size_t w = 0; w < at.leaves; w++) {
-        uint64_t word = heap_index_word(&at, w);
-        uint64_t diff = word ^ heap_index_expected_word(table, w);
-        if (diff != 0) {
-            return heap_index_table_block(w * HEAP_INDEX_WORD_BITS + (size_t)heap_index_ctz64(diff), table);
-        }
-        struct heap_index_node leaf = heap_index_leaf(word);
-        if (!heap_index_node_equal(&leaf, &at.nodes[at.leaves + w])) {
-            return heap_index_table_block(w * HEAP_INDEX_WORD_BITS, table);
+    return k == 0 ? heap_index_run(at, i) : heap_index_byte_max(at->counts[at->level_at[k - 1] + i]);
+}
+
+/* The first word whose best or counts disagree, or SIZE_MAX. */
+static size_t heap_index_counts_verify(const struct heap_index_layout* at)
+{
+    for (size_t w = 0; w < at->words; w++) {
+        if (at->best[w] != heap_index_best(at->bitmap[w])) {
+            return w;
         }
     }
-    for (size_t i = at.leaves - 1; i >= 1; i--) {
-        uint32_t half = heap_index_half(at.leaves, i);
-        struct heap_index_node node = heap_index_combine(&at.nodes[2 * i], &at.nodes[2 * i + 1], half);
-        if (!heap_index_node_equal(&node, &at.nodes[i])) {
-            size_t first = i; /* leftmost leaf below node i */
-            while (first < at.leaves) {
-                first *= 2;
+    for (uint32_t k = 0; k < at->levels; k++) {
+        size_t entries = (at->level_len[k] + 7u) / 8u * 8u;
+        for (size_t i = 0; i < entries; i++) {
+            uint32_t count = (uint32_t)(at->counts[at->level_at[k] + i / 8] >> (8 * (i % 8))) & 0xFFu;
+            if (count != heap_index_expected_count(at, k, i)) {
+                return i << (3 * k); /* the first word below entry i */
             }
-            size_t block = (first - at.leaves) * HEAP_INDEX_WORD_BITS;
-            return heap_index_table_block(block, table);
         }
     }
     return SIZE_MAX;
+}
+
+static size_t heap_index_verify(const struct heap* heap)
+{
+    const struct heap_table* table = heap->table;
+    const struct heap_index_layout* at = &heap->index_layout;
+    if (!heap_index_header_sound(heap, at)) {
+        return 0;
+    }
+    for (size_t w = 0; w < at->words; w++) {
+        uint64_t diff = at->bitmap[w] ^ heap_index_expected_word(table, w);
+        if (diff != 0) {
+            size_t block = w * HEAP_INDEX_WORD_BITS + (size_t)heap_index_ctz64(diff);
+            return block < table->total ? block : table->total - 1;
+        }
+    }
+    size_t w = heap_index_counts_verify(at);
+    if (w == SIZE_MAX) {
+        w = heap_index_tree_verify(at);
+    }
+    return w == SIZE_MAX ? SIZE_MAX : heap_index_word_block(w, table);
 }
 
 static const struct heap_index_ops heap_index_operations = {
@@ -427,26 +352,32 @@ static const struct heap_index_ops heap_index_operations = {
 };
 
 /* Lay the index out at heap->index, write its header and mark every block
- * free. O(total). */
+ * free: the bitmap and best, every level of counts, the tree bottom up.
+ * O(total). */
 static void heap_index_build(struct heap* heap)
 {
-    heap->index_layout = heap_index_layout_of(heap->index, heap->table->total);
-    struct heap_index_layout at = heap->index_layout;
+    struct heap_index_layout* at = &heap->index_layout;
     size_t total = heap->table->total;
+    heap_index_layout_of((unsigned char*)heap->index, total, at);
     struct heap_index* header = heap->index;
     header->total = total;
-    header->words = at.words;
-    header->leaves = at.leaves;
-    header->bitmap = at.bitmap;
-    header->nodes = at.nodes;
-    for (size_t w = 0; w < at.words; w++) {
+    header->words = at->words;
+    header->leaves = at->leaves;
+    header->bitmap = at->bitmap;
+    header->nodes = at->nodes;
+    for (size_t w = 0; w < at->words; w++) {
         size_t blocks = total - w * HEAP_INDEX_WORD_BITS; /* > 0: w < words */
-        at.bitmap[w] = blocks >= HEAP_INDEX_WORD_BITS ? UINT64_MAX : heap_index_mask(0, blocks);
+        at->bitmap[w] = blocks >= HEAP_INDEX_WORD_BITS ? UINT64_MAX : heap_index_mask(0, (uint32_t)blocks);
+        at->best[w] = (uint8_t)heap_index_best(at->bitmap[w]);
     }
-    /* An all-zero tree is consistent with an all-taken bitmap, so the
-     * refresh (which stops at unchanged levels) starts from a valid state. */
-    memset(at.nodes, 0, 2 * at.leaves * sizeof(struct heap_index_node));
-    heap_index_refresh(&at, 0, at.leaves - 1);
+    memset(at->counts, 0, (size_t)((unsigned char*)at->nodes - (unsigned char*)at->counts));
+    for (uint32_t k = 0; k < at->levels; k++) {
+        for (size_t i = 0; i < at->level_len[k]; i++) {
+            uint64_t* word = &at->counts[at->level_at[k] + i / 8];
+            heap_index_byte_set(word, (uint32_t)(i % 8), heap_index_expected_count(at, k, i));
+        }
+    }
+    heap_index_tree_build(at);
 }
 
 int heap_create_indexed(struct heap* heap, void* ptr, void* end, struct heap_table* table, void* index_mem,

@@ -41,9 +41,9 @@
 /* Heaps of at least this many blocks need at most 1 byte of index per block
  * (tests/unit/test_heap_index.c checks every size up to 2^20 blocks). */
 #if UINTPTR_MAX > 0xFFFFFFFFu
-#define HEAP_INDEX_ONE_BYTE_FROM 272u
+#define HEAP_INDEX_ONE_BYTE_FROM 96u
 #else
-#define HEAP_INDEX_ONE_BYTE_FROM 144u
+#define HEAP_INDEX_ONE_BYTE_FROM 80u
 #endif
 
 /* Bytes of index memory a heap of `total_blocks` blocks needs (0 if it
@@ -60,30 +60,12 @@ size_t heap_index_bytes(size_t total_blocks);
 int heap_create_indexed(struct heap* heap, void* ptr, void* end, struct heap_table* table, void* index_mem,
                         size_t index_bytes);
 
-/*
- * Private to heap_index.c and its unit tests: the leaf of a bitmap word, its
- * free run at the start (prefix, from bit 0), at the end (suffix, down from
- * bit 63) and its longest free run (best), where a 1 bit is a free block.
- * Computed twice: without a branch (the speed trick: a busy heap's words
- * hold a random number of free runs, and a loop over them mispredicts its
- * exit; about 9% of a W1 pair at 16 MiB) and one bit at a time (the obvious
- * version). HEAP_INDEX_BRANCHLESS chooses which one the index uses (1, the
- * default: branch-free); both are always compiled, and
- * tests/unit/test_heap_index.c checks that they agree on every single run,
- * every pair of runs and random words.
- */
-#ifndef HEAP_INDEX_BRANCHLESS
-#define HEAP_INDEX_BRANCHLESS 1
-#endif
-
+/* A node of the index's tree of long runs (heap_index.c). */
 struct heap_index_node
 {
     uint32_t prefix; /* free blocks at the start of the node's range */
     uint32_t suffix; /* free blocks at its end */
-    uint32_t best;   /* longest free run inside it */
+    uint32_t best;   /* longest free run crossing a word boundary inside it (0 in a leaf) */
 };
-
-struct heap_index_node heap_index_leaf_branchless(uint64_t x);
-struct heap_index_node heap_index_leaf_loop(uint64_t x);
 
 #endif /* PEACHOS_HEAP_INDEX_H */

@@ -1,0 +1,244 @@
+/*
+ * heap_index_bits.h - the bit tricks of the placement index (heap_index.c),
+ * on one 64-bit bitmap word (1 = free block, bit 0 the lowest block) or on
+ * one word of eight byte counts. Private to heap_index.c and its unit tests.
+ *
+ * Each trick keeps the obvious version beside it, chosen by a macro, and
+ * tests/unit/test_heap_index.c checks that the two agree:
+ *   HEAP_INDEX_BRANCHLESS  the longest free run in a word: 11 fixed steps
+ *                          (1, the default) or one bit at a time (0);
+ *   HEAP_INDEX_SWAR        the first byte >= n and the largest byte of eight:
+ *                          a few word operations (1, the default) or a loop
+ *                          over the bytes (0).
+ */
+#ifndef PEACHOS_HEAP_INDEX_BITS_H
+#define PEACHOS_HEAP_INDEX_BITS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifndef HEAP_INDEX_BRANCHLESS
+#define HEAP_INDEX_BRANCHLESS 1
+#endif
+#ifndef HEAP_INDEX_SWAR
+#define HEAP_INDEX_SWAR 1
+#endif
+
+#define HEAP_INDEX_WORD_BITS 64u
+
+/*
+ * Trailing / leading zeros of a nonzero 64-bit word. On a 32-bit target
+ * __builtin_ctzll can become a call to libgcc's __ctzdi2 (gcc at -O0), and
+ * kernels such as PeachOS link without libgcc: two 32-bit halves instead.
+ */
+static inline unsigned heap_index_ctz64(uint64_t x)
+{
+#if UINTPTR_MAX > 0xFFFFFFFFu
+    return (unsigned)__builtin_ctzll(x);
+#else
+    uint32_t low = (uint32_t)x;
+    return low != 0 ? (unsigned)__builtin_ctz(low) : 32u + (unsigned)__builtin_ctz((uint32_t)(x >> 32));
+#endif
+}
+
+static inline unsigned heap_index_clz64(uint64_t x)
+{
+#if UINTPTR_MAX > 0xFFFFFFFFu
+    return (unsigned)__builtin_clzll(x);
+#else
+    uint32_t high = (uint32_t)(x >> 32);
+    return high != 0 ? (unsigned)__builtin_clz(high) : 32u + (unsigned)__builtin_clz((uint32_t)x);
+#endif
+}
+
+/* Free blocks at the start (from bit 0) and at the end (down from bit 63)
+ * of word x, 0..64. An all-free word has no 0 bit for ctz/clz to find:
+ * the extra bit stops the count at 63 and `full` adds the 64th block. */
+static inline uint32_t heap_index_prefix(uint64_t x)
+{
+    uint32_t full = x == UINT64_MAX;
+    return (uint32_t)heap_index_ctz64(~x | ((uint64_t)1 << 63)) + full;
+}
+
+static inline uint32_t heap_index_suffix(uint64_t x)
+{
+    uint32_t full = x == UINT64_MAX;
+    return (uint32_t)heap_index_clz64(~x | 1u) + full;
+}
+
+/* One greedy step: extend the runs at `*at` (of `*len` ones) by 2^j if any
+ * can be (`run_j` = runs of 2^j ones), with selects rather than a branch. */
+static inline void heap_index_extend(uint64_t* at, uint32_t* len, uint64_t run_j, uint32_t j)
+{
+    uint64_t longer = *at & (run_j >> *len); /* *len <= 62 here */
+    uint64_t fits = (uint64_t)0 - (uint64_t)(longer != 0); /* masks: compilers turn ?: into branches here */
+    *at = (longer & fits) | (*at & ~fits);
+    *len += (uint32_t)fits & (1u << j);
+}
+
+/*
+ * Longest run of 1 bits in x, 0..64, in a fixed 11 steps without a branch:
+ * a busy heap's words hold a random number of free runs, and a loop over
+ * them mispredicts its exit on almost every call. r_j (r_0 = x) has bit p
+ * set iff a run of 2^j ones starts at p. Then the length is built bit by
+ * bit from the top: `at` has bit p set iff a run of `len` ones starts at p,
+ * and a run of len at p followed by a run of 2^j at p + len is a run of
+ * len + 2^j at p. The lengths that fit at some p are all those up to the
+ * longest, so taking each power when it fits gives the longest (up to 63:
+ * an all-ones word adds its 64th through `full`).
+ */
+static inline uint32_t heap_index_best_branchless(uint64_t x)
+{
+    uint64_t r1 = x & (x >> 1);
+    uint64_t r2 = r1 & (r1 >> 2);
+    uint64_t r3 = r2 & (r2 >> 4);
+    uint64_t r4 = r3 & (r3 >> 8);
+    uint64_t r5 = r4 & (r4 >> 16);
+    uint64_t at = UINT64_MAX;
+    uint32_t len = 0;
+    heap_index_extend(&at, &len, r5, 5);
+    heap_index_extend(&at, &len, r4, 4);
+    heap_index_extend(&at, &len, r3, 3);
+    heap_index_extend(&at, &len, r2, 2);
+    heap_index_extend(&at, &len, r1, 1);
+    heap_index_extend(&at, &len, x, 0);
+    return len + (uint32_t)(x == UINT64_MAX);
+}
+
+/* The same, one bit at a time: the obvious version, to compare with. */
+static inline uint32_t heap_index_best_loop(uint64_t x)
+{
+    uint32_t run = 0;
+    uint32_t best = 0;
+    for (unsigned b = 0; b < HEAP_INDEX_WORD_BITS; b++) {
+        run = (x >> b) & 1u ? run + 1 : 0;
+        best = run > best ? run : best;
+    }
+    return best;
+}
+
+static inline uint32_t heap_index_best(uint64_t x)
+{
+#if HEAP_INDEX_BRANCHLESS
+    return heap_index_best_branchless(x);
+#else
+    return heap_index_best_loop(x);
+#endif
+}
+
+/* Bits [from, to) of a word, 0 <= from < to <= 64. */
+static inline uint64_t heap_index_mask(uint32_t from, uint32_t to)
+{
+    uint64_t high = to == HEAP_INDEX_WORD_BITS ? UINT64_MAX : (((uint64_t)1 << to) - 1);
+    return high & ~(((uint64_t)1 << from) - 1);
+}
+
+/* Could the bits `changed` of word x change its prefix? Only a bit of the
+ * prefix or the taken bit after it can. Its suffix? Only a bit of the
+ * suffix or the taken bit before it. */
+static inline bool heap_index_prefix_touched(uint64_t x, uint64_t changed)
+{
+    uint64_t low = ((x & ~(x + 1)) << 1) | 1u; /* bits 0..prefix */
+    return (changed & low) != 0;
+}
+
+static inline bool heap_index_suffix_touched(uint64_t x, uint64_t changed)
+{
+    uint64_t high = ~((UINT64_MAX >> 1) >> heap_index_clz64(~x | 1u)); /* bits 63 - suffix..63 */
+    return (changed & high) != 0;
+}
+
+/* Bit p of the result is set iff bits p..p+n-1 of x are all 1; 1 <= n <= 64. */
+static inline uint64_t heap_index_word_runs(uint64_t x, uint32_t n)
+{
+    uint32_t have = 1; /* bit p of x is set iff a run of `have` starts at p */
+    while (have < n) {
+        uint32_t step = have < n - have ? have : n - have;
+        x &= x >> step;
+        have += step;
+    }
+    return x;
+}
+
+/*
+ * Eight byte counts in one word (byte k = bits 8k..8k+7). The index writes
+ * counts of at most 64; a count's top bit, which only a stray write can
+ * set, is ignored by both versions alike, so that no borrow crosses bytes.
+ */
+#define HEAP_INDEX_BYTES_LOW 0x0101010101010101ull
+#define HEAP_INDEX_BYTES_HIGH 0x8080808080808080ull
+
+static inline uint32_t heap_index_byte(uint64_t g, uint32_t k)
+{
+    return (uint32_t)(g >> (8 * k)) & 0x7Fu;
+}
+
+/* The first byte of g that is >= n (1 <= n <= 64), or 8 if none: a byte
+ * with its top bit set, minus n, keeps that bit iff the byte was >= n. */
+static inline uint32_t heap_index_first_at_least_swar(uint64_t g, uint32_t n)
+{
+    uint64_t ge = ((g | HEAP_INDEX_BYTES_HIGH) - n * HEAP_INDEX_BYTES_LOW) & HEAP_INDEX_BYTES_HIGH;
+    return ge != 0 ? heap_index_ctz64(ge) / 8 : 8u;
+}
+
+static inline uint32_t heap_index_first_at_least_loop(uint64_t g, uint32_t n)
+{
+    uint32_t k = 0;
+    while (k < 8 && heap_index_byte(g, k) < n) {
+        k++;
+    }
+    return k;
+}
+
+/* The largest of g's eight bytes: three rounds of halving, each keeping in
+ * every byte the larger of it and its partner (the same borrow-free test). */
+static inline uint32_t heap_index_byte_max_swar(uint64_t g)
+{
+    g &= ~HEAP_INDEX_BYTES_HIGH;
+    for (uint32_t shift = 32; shift >= 8; shift /= 2) {
+        uint64_t other = g >> shift;
+        uint64_t ge = ((g | HEAP_INDEX_BYTES_HIGH) - other) & HEAP_INDEX_BYTES_HIGH; /* g's byte >= other's */
+        uint64_t keep = (ge >> 7) * 0xFFu;
+        g = (g & keep) | (other & ~keep);
+    }
+    return (uint32_t)g & 0x7Fu;
+}
+
+static inline uint32_t heap_index_byte_max_loop(uint64_t g)
+{
+    uint32_t max = 0;
+    for (uint32_t k = 0; k < 8; k++) {
+        max = heap_index_byte(g, k) > max ? heap_index_byte(g, k) : max;
+    }
+    return max;
+}
+
+static inline uint32_t heap_index_first_at_least(uint64_t g, uint32_t n)
+{
+#if HEAP_INDEX_SWAR
+    return heap_index_first_at_least_swar(g, n);
+#else
+    return heap_index_first_at_least_loop(g, n);
+#endif
+}
+
+static inline uint32_t heap_index_byte_max(uint64_t g)
+{
+#if HEAP_INDEX_SWAR
+    return heap_index_byte_max_swar(g);
+#else
+    return heap_index_byte_max_loop(g);
+#endif
+}
+
+/* Byte k of *g set to v (<= 64): true if it changed. */
+static inline bool heap_index_byte_set(uint64_t* g, uint32_t k, uint32_t v)
+{
+    uint64_t mask = (uint64_t)0xFFu << (8 * k);
+    uint64_t next = (*g & ~mask) | ((uint64_t)v << (8 * k));
+    bool changed = next != *g;
+    *g = next;
+    return changed;
+}
+
+#endif /* PEACHOS_HEAP_INDEX_BITS_H */
