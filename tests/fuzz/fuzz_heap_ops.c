@@ -1298,7 +1298,6 @@ static void kheap_phase(struct fuzz_input* in, uint8_t kflags)
     cfg.fail_init = (kflags & 0x3E) == 0x3E; /* rarely: a platform that cannot give a heap */
     cfg.quiet = true;
     kheap_hosted_configure(&cfg);
-    kheap_hosted_set_secret(true, 0x5EC2E7u + kflags); /* reproducible runs */
     kheap_hosted_fail_reset();
     kheap_init();
     FUZZ_CHECK(kheap_ready() == (!cfg.fail_init && cfg.heap_bytes >= FUZZ_BS));
