@@ -9,6 +9,7 @@
 #include "kvmalloc.h"
 #include "heap_index.h"
 #include "heap_internal.h"
+#include "heap_setup.h"
 #include "heap_status.h"
 
 #include "../memory.h"
@@ -39,14 +40,6 @@ static size_t kv_pool_bytes(const struct heap* heap)
 
 /* --------------------------------------------------------------- set-up */
 
-static int kv_create_window(struct kvmalloc* kv, void* start, void* end, void* index_mem, size_t index_bytes)
-{
-    if (index_mem == NULL) {
-        return heap_create(&kv->window, start, end, &kv->window_table);
-    }
-    return heap_create_indexed(&kv->window, start, end, &kv->window_table, index_mem, index_bytes);
-}
-
 int kvmalloc_init(struct kvmalloc* kv, void* start, void* end, HEAP_BLOCK_TABLE_ENTRY* table_mem, void* index_mem,
                   size_t index_bytes, void** backing, const struct kvmalloc_ops* ops)
 {
@@ -61,13 +54,9 @@ int kvmalloc_init(struct kvmalloc* kv, void* start, void* end, HEAP_BLOCK_TABLE_
         heap_ranges_overlap(backing, record, kv, sizeof(*kv))) {
         return -EINVARG;
     }
-    struct heap_table unused = kv->window_table;
-    kv->window_table.entries = table_mem;
-    kv->window_table.total = blocks;
-    int res = kv_create_window(kv, start, end, index_mem, index_bytes);
+    int res = heap_setup(&kv->window, &kv->window_table, start, end, table_mem, index_mem, index_bytes);
     if (res < 0) {
-        kv->window_table = unused; /* heap_create wrote nothing: now neither have we */
-        return res;
+        return res; /* nothing written */
     }
     memset(backing, 0, record);
     kv->backing = backing;

@@ -6,6 +6,7 @@
  */
 #include "multiheap.h"
 #include "heap_index.h"
+#include "heap_setup.h"
 #include "heap_status.h"
 
 #include "../memory.h"
@@ -121,14 +122,6 @@ static bool multiheap_room_for(const struct multiheap* mh, const struct multihea
     return true;
 }
 
-static int multiheap_create(struct multiheap_region* r, void* start, void* end, void* index_mem, size_t index_bytes)
-{
-    if (index_mem == NULL) {
-        return heap_create(&r->heap, start, end, &r->table);
-    }
-    return heap_create_indexed(&r->heap, start, end, &r->table, index_mem, index_bytes);
-}
-
 /* Put slot `s`, starting at `start`, at its rank in order[]. */
 static void multiheap_insert_sorted(struct multiheap* mh, size_t s, uintptr_t start)
 {
@@ -156,13 +149,9 @@ int multiheap_add_region(struct multiheap* mh, void* start, void* end, HEAP_BLOC
     }
     size_t s = mh->count; /* regions are never removed: the next slot is free */
     struct multiheap_region* r = &mh->slot[s];
-    struct heap_table unused = r->table;
-    r->table.entries = table_mem;
-    r->table.total = blocks;
-    int res = multiheap_create(r, start, end, index_mem, index_bytes);
+    int res = heap_setup(&r->heap, &r->table, start, end, table_mem, index_mem, index_bytes);
     if (res < 0) {
-        r->table = unused; /* heap_create wrote nothing: now neither have we */
-        return res;
+        return res; /* nothing written */
     }
     heap_set_report(&r->heap, mh->report, mh->report_ctx);
     mh->total_blocks += blocks;
