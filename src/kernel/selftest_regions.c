@@ -121,7 +121,8 @@ void selftest_regions(int* passed, int* failed)
     ++*(ok ? passed : failed);
 }
 #else
-void selftest_regions(int* passed, int* failed)
+/* The signature is selftest.h's; with one region nothing is counted. */
+void selftest_regions(int* passed, int* failed) // NOLINT(readability-non-const-parameter)
 {
     (void)passed;
     (void)failed;

@@ -111,23 +111,36 @@ struct paging_dir* paging_new_identity(uint32_t flags)
     return dir;
 }
 
-/* Free the tables below `table` (a table of `level`), then the table. */
-static void free_level(uint64_t* table, int level)
+/* Free a page directory's page tables, then the directory; and so on up:
+ * one function per level (the levels are fixed, no recursion needed). */
+static void free_pd(uint64_t* pd)
 {
-    for (size_t i = 0; level > 0 && i < PAGING_ENTRIES; i++) {
-        uint64_t* below = table_of(table[i]);
-        if (below != NULL) {
-            free_level(below, level - 1);
+    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
+        kfree(table_of(pd[i])); /* NULL (absent, or a 2 MiB page) is a no-op */
+    }
+    kfree(pd);
+}
+
+static void free_pdpt(uint64_t* pdpt)
+{
+    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
+        uint64_t* pd = table_of(pdpt[i]);
+        if (pd != NULL) {
+            free_pd(pd);
         }
     }
-    kfree(table);
+    kfree(pdpt);
 }
 
 void paging_free(struct paging_dir* dir)
 {
-    if (dir != NULL) {
-        free_level(dir->entries, LEVELS - 1);
+    for (size_t i = 0; dir != NULL && i < PAGING_ENTRIES; i++) {
+        uint64_t* pdpt = table_of(dir->entries[i]);
+        if (pdpt != NULL) {
+            free_pdpt(pdpt);
+        }
     }
+    kfree(dir);
 }
 
 int paging_get(const struct paging_dir* dir, uintptr_t virt, paging_entry_t* entry)
@@ -140,19 +153,44 @@ int paging_get(const struct paging_dir* dir, uintptr_t virt, paging_entry_t* ent
     return 0;
 }
 
-static size_t count_level(const uint64_t* table, int level, paging_entry_t flags)
+/* Pages of each page table with every bit of `flags`, level by level. */
+static size_t count_pt(const uint64_t* pt, paging_entry_t flags)
 {
     size_t n = 0;
     for (size_t i = 0; i < PAGING_ENTRIES; i++) {
-        const uint64_t* below = level > 0 ? table_of(table[i]) : NULL;
-        n += level == 0 ? (table[i] & flags) == flags : below != NULL ? count_level(below, level - 1, flags) : 0;
+        n += (pt[i] & flags) == flags;
+    }
+    return n;
+}
+
+static size_t count_pd(const uint64_t* pd, paging_entry_t flags)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
+        const uint64_t* pt = table_of(pd[i]);
+        n += pt != NULL ? count_pt(pt, flags) : 0;
+    }
+    return n;
+}
+
+static size_t count_pdpt(const uint64_t* pdpt, paging_entry_t flags)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
+        const uint64_t* pd = table_of(pdpt[i]);
+        n += pd != NULL ? count_pd(pd, flags) : 0;
     }
     return n;
 }
 
 size_t paging_count_pages(const struct paging_dir* dir, paging_entry_t flags)
 {
-    return count_level(dir->entries, LEVELS - 1, flags);
+    size_t n = 0;
+    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
+        const uint64_t* pdpt = table_of(dir->entries[i]);
+        n += pdpt != NULL ? count_pdpt(pdpt, flags) : 0;
+    }
+    return n;
 }
 
 int paging_map_range(struct paging_dir* dir, uintptr_t virt, uintptr_t phys, size_t count, uint32_t flags)
