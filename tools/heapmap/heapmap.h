@@ -19,6 +19,8 @@ enum hm_cell
     HM_MORE,        /* further block of a plain allocation */
     HM_CACHE_FIRST, /* first block of a small-object cache allocation */
     HM_CACHE_MORE,  /* further block of a cache allocation */
+    HM_VMAP_FIRST,  /* first block of a VMAP allocation (a block behind the kvmalloc window) */
+    HM_VMAP_MORE,   /* further block of a VMAP allocation */
     HM_INVALID,     /* an entry heap_check would reject (see classify) */
     HM_GROUP,       /* text map with per_char > 1: share[] tenths taken (10 = all) */
     HM_MISSING,     /* text map: no line covered this cell */
@@ -33,6 +35,7 @@ struct hm_stats
     size_t allocations;
     bool cache_known; /* cache_blocks is only known per block (per_cell == 1) */
     size_t cache_blocks;
+    size_t vmap_blocks; /* known when cache_blocks is */
     size_t invalid; /* cells drawn invalid */
 };
 

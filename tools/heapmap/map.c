@@ -4,11 +4,12 @@
  *
  * Classification of a raw table entry (same encoding as src/memory/heap/heap.h):
  *   00                      free
- *   TAKEN|IS_FIRST|type     first block (type 0: plain, HEAP_BLOCK_TYPE_CACHE: cache)
+ *   TAKEN|IS_FIRST|type     first block (type 0: plain, HEAP_BLOCK_TYPE_CACHE: cache,
+ *                           HEAP_BLOCK_TYPE_VMAP: a block behind the kvmalloc window)
  *   TAKEN|type              further block
  * and a block is drawn INVALID when
- *   1. its entry is bad on its own: bits 5-4 set, a type other than plain or
- *      cache, or non-zero without TAKEN (the text map's '?');
+ *   1. its entry is bad on its own: bits 5-4 set, a type other than plain,
+ *      cache or vmap, or non-zero without TAKEN (the text map's '?');
  *   2. it is a further block whose predecessor is not a valid block of the
  *      same type with HAS_NEXT (an orphan, or the tail of a broken chain);
  *   3. it has HAS_NEXT but the next block is not a further block of the same
@@ -95,7 +96,20 @@ static bool hm_entry_is_bad(unsigned char e)
     unsigned char type = e & HEAP_BLOCK_TYPE_MASK;
     return e != HEAP_BLOCK_TABLE_ENTRY_FREE &&
            ((e & ~HEAP_BLOCK_KNOWN_BITS) != 0 || !(e & HEAP_BLOCK_TABLE_ENTRY_TAKEN) ||
-            (type != HEAP_BLOCK_TYPE_PLAIN && type != HEAP_BLOCK_TYPE_CACHE));
+            (type != HEAP_BLOCK_TYPE_PLAIN && type != HEAP_BLOCK_TYPE_CACHE && type != HEAP_BLOCK_TYPE_VMAP));
+}
+
+/* The cell of a valid first (or further) block of `type`, as heap_map.c
+ * draws it: '#'/'=' plain, 'C'/'c' cache, 'V'/'v' vmap. */
+static unsigned char hm_taken_cell(unsigned char type, bool first)
+{
+    if (type == HEAP_BLOCK_TYPE_CACHE) {
+        return first ? HM_CACHE_FIRST : HM_CACHE_MORE;
+    }
+    if (type == HEAP_BLOCK_TYPE_VMAP) {
+        return first ? HM_VMAP_FIRST : HM_VMAP_MORE;
+    }
+    return first ? HM_FIRST : HM_MORE;
 }
 
 /* Could `e` continue a chain of `type`? */
@@ -107,7 +121,8 @@ static bool hm_is_continuation(unsigned char e, unsigned char type)
 
 static bool hm_cell_is_valid_taken(unsigned char state)
 {
-    return state == HM_FIRST || state == HM_MORE || state == HM_CACHE_FIRST || state == HM_CACHE_MORE;
+    return state == HM_FIRST || state == HM_MORE || state == HM_CACHE_FIRST || state == HM_CACHE_MORE ||
+           state == HM_VMAP_FIRST || state == HM_VMAP_MORE;
 }
 
 /* Per-block statistics of a map whose cells are single blocks. */
@@ -124,8 +139,9 @@ static void hm_count(struct hm_map* map)
         s->largest_free = run > s->largest_free ? run : s->largest_free;
         s->free += st == HM_FREE;
         s->used += st != HM_FREE && st != HM_MISSING;
-        s->allocations += st == HM_FIRST || st == HM_CACHE_FIRST;
+        s->allocations += st == HM_FIRST || st == HM_CACHE_FIRST || st == HM_VMAP_FIRST;
         s->cache_blocks += st == HM_CACHE_FIRST || st == HM_CACHE_MORE;
+        s->vmap_blocks += st == HM_VMAP_FIRST || st == HM_VMAP_MORE;
         s->invalid += st == HM_INVALID;
     }
 }
@@ -150,7 +166,6 @@ int hm_from_table(const unsigned char* entries, size_t blocks, struct hm_map* ma
     for (size_t i = 0; i < blocks; i++) {
         unsigned char e = entries[i];
         unsigned char type = e & HEAP_BLOCK_TYPE_MASK;
-        bool cache = type == HEAP_BLOCK_TYPE_CACHE;
         if (e == HEAP_BLOCK_TABLE_ENTRY_FREE) {
             st[i] = HM_FREE;
             continue;
@@ -160,10 +175,10 @@ int hm_from_table(const unsigned char* entries, size_t blocks, struct hm_map* ma
             continue;
         }
         if (e & HEAP_BLOCK_IS_FIRST) {
-            st[i] = cache ? HM_CACHE_FIRST : HM_FIRST;
+            st[i] = hm_taken_cell(type, true);
         } else if (i > 0 && hm_cell_is_valid_taken(st[i - 1]) && (entries[i - 1] & HEAP_BLOCK_HAS_NEXT) &&
                    (entries[i - 1] & HEAP_BLOCK_TYPE_MASK) == type) {
-            st[i] = cache ? HM_CACHE_MORE : HM_MORE;
+            st[i] = hm_taken_cell(type, false);
         } else {
             st[i] = HM_INVALID; /* rule 2 */
             continue;
@@ -299,6 +314,8 @@ static int hm_text_cell(char c, size_t per_char, unsigned char* state, unsigned 
         case '=': *state = HM_MORE; break;
         case 'C': *state = HM_CACHE_FIRST; break;
         case 'c': *state = HM_CACHE_MORE; break;
+        case 'V': *state = HM_VMAP_FIRST; break;
+        case 'v': *state = HM_VMAP_MORE; break;
         default: return -1;
         }
     } else if (c == '#') {
@@ -435,7 +452,8 @@ static int hm_parse_text(const unsigned char* data, size_t len, size_t map_numbe
             unsigned char s = map->state[i];
             unsigned char prev = i > 0 ? map->state[i - 1] : HM_FREE;
             if ((s == HM_MORE && prev != HM_FIRST && prev != HM_MORE) ||
-                (s == HM_CACHE_MORE && prev != HM_CACHE_FIRST && prev != HM_CACHE_MORE)) {
+                (s == HM_CACHE_MORE && prev != HM_CACHE_FIRST && prev != HM_CACHE_MORE) ||
+                (s == HM_VMAP_MORE && prev != HM_VMAP_FIRST && prev != HM_VMAP_MORE)) {
                 map->state[i] = HM_INVALID;
             }
         }
@@ -486,9 +504,9 @@ void hm_print_stats(FILE* out, const struct hm_map* map)
         fprintf(out, " used=? free=? largest_free=? allocations=?");
     }
     if (s->cache_known) {
-        fprintf(out, " cache_blocks=%zu", s->cache_blocks);
+        fprintf(out, " cache_blocks=%zu vmap_blocks=%zu", s->cache_blocks, s->vmap_blocks);
     } else {
-        fprintf(out, " cache_blocks=?");
+        fprintf(out, " cache_blocks=? vmap_blocks=?");
     }
     fprintf(out, " invalid=%zu", s->invalid);
     if (s->known) {

@@ -32,6 +32,8 @@ static const struct hm_rgb hm_first_rgb = HM_RGB(0x1d4f8c);
 static const struct hm_rgb hm_more_rgb[2] = { HM_RGB(0x4f8fd6), HM_RGB(0x86b6ea) };
 static const struct hm_rgb hm_cache_first_rgb = HM_RGB(0x9c4a06);
 static const struct hm_rgb hm_cache_more_rgb[2] = { HM_RGB(0xee9a3a), HM_RGB(0xf6c27f) };
+static const struct hm_rgb hm_vmap_first_rgb = HM_RGB(0x1b5e20);
+static const struct hm_rgb hm_vmap_more_rgb[2] = { HM_RGB(0x4caf50), HM_RGB(0x9ccc65) };
 static const struct hm_rgb hm_edge_rgb = HM_RGB(0x0a1a33);
 static const struct hm_rgb hm_invalid_rgb = HM_RGB(0xd62728);
 static const struct hm_rgb hm_missing_rgb = HM_RGB(0x9a9a9a);
@@ -42,6 +44,7 @@ static const struct hm_rgb hm_group_full_rgb = HM_RGB(0x1d4f8c);
 #define HM_LINE 19
 #define HM_SWATCH 14
 #define HM_MIN_WIDTH 660
+#define HM_VMAP_LEGEND_WIDTH 80 /* the legend's "vmap" swatch, drawn only when there are VMAP blocks */
 
 static void hm_set(cairo_t* cr, struct hm_rgb c)
 {
@@ -67,6 +70,8 @@ static struct hm_rgb hm_cell_rgb(unsigned char state, unsigned char share, size_
     case HM_MORE: return hm_more_rgb[parity & 1];
     case HM_CACHE_FIRST: return hm_cache_first_rgb;
     case HM_CACHE_MORE: return hm_cache_more_rgb[parity & 1];
+    case HM_VMAP_FIRST: return hm_vmap_first_rgb;
+    case HM_VMAP_MORE: return hm_vmap_more_rgb[parity & 1];
     case HM_INVALID: return hm_invalid_rgb;
     case HM_GROUP: return hm_blend(hm_free_rgb, hm_group_full_rgb, share >= 10 ? 1.0 : 0.12 + 0.08 * share);
     default: return hm_missing_rgb;
@@ -127,7 +132,8 @@ void hm_layout(const struct hm_map* map, const struct hm_render_options* o, stru
     l->grid_y = HM_MARGIN + l->title_h;
     l->legend_y = l->grid_y + (int)l->rows * l->cell + 14;
     int grid_right = l->grid_x + (int)l->cols * l->cell + HM_MARGIN;
-    l->width = grid_right > HM_MIN_WIDTH ? grid_right : HM_MIN_WIDTH;
+    int min_width = HM_MIN_WIDTH + (map->stats.vmap_blocks > 0 ? HM_VMAP_LEGEND_WIDTH : 0);
+    l->width = grid_right > min_width ? grid_right : min_width;
     l->height = l->legend_y + HM_SWATCH + 10 + 4 * HM_LINE + HM_MARGIN;
 }
 
@@ -141,6 +147,9 @@ enum
     HM_P_CACHE_FIRST,
     HM_P_CACHE_MORE0,
     HM_P_CACHE_MORE1,
+    HM_P_VMAP_FIRST,
+    HM_P_VMAP_MORE0,
+    HM_P_VMAP_MORE1,
     HM_P_INVALID,
     HM_P_MISSING,
     HM_P_GROUP, /* + share (1..10) */
@@ -155,6 +164,8 @@ static unsigned char hm_palette_index(unsigned char state, unsigned char share, 
     case HM_MORE: return (unsigned char)(HM_P_MORE0 + (parity & 1));
     case HM_CACHE_FIRST: return HM_P_CACHE_FIRST;
     case HM_CACHE_MORE: return (unsigned char)(HM_P_CACHE_MORE0 + (parity & 1));
+    case HM_VMAP_FIRST: return HM_P_VMAP_FIRST;
+    case HM_VMAP_MORE: return (unsigned char)(HM_P_VMAP_MORE0 + (parity & 1));
     case HM_INVALID: return HM_P_INVALID;
     case HM_GROUP: return (unsigned char)(HM_P_GROUP + (share > 10 ? 10 : share));
     default: return HM_P_MISSING;
@@ -163,13 +174,13 @@ static unsigned char hm_palette_index(unsigned char state, unsigned char share, 
 
 static struct hm_rgb hm_palette_rgb(unsigned char p)
 {
-    static const unsigned char state[HM_P_GROUP] = { HM_FREE,       HM_FIRST,      HM_MORE,
-                                                     HM_MORE,       HM_CACHE_FIRST, HM_CACHE_MORE,
-                                                     HM_CACHE_MORE, HM_INVALID,    HM_MISSING };
+    static const unsigned char state[HM_P_GROUP] = { HM_FREE,       HM_FIRST,      HM_MORE,       HM_MORE,
+                                                     HM_CACHE_FIRST, HM_CACHE_MORE, HM_CACHE_MORE, HM_VMAP_FIRST,
+                                                     HM_VMAP_MORE,  HM_VMAP_MORE,  HM_INVALID,    HM_MISSING };
     if (p >= HM_P_GROUP) {
         return hm_cell_rgb(HM_GROUP, (unsigned char)(p - HM_P_GROUP), 0);
     }
-    return hm_cell_rgb(state[p], 0, p == HM_P_MORE1 || p == HM_P_CACHE_MORE1);
+    return hm_cell_rgb(state[p], 0, p == HM_P_MORE1 || p == HM_P_CACHE_MORE1 || p == HM_P_VMAP_MORE1);
 }
 
 /*
@@ -187,7 +198,7 @@ static void hm_draw_grid(cairo_t* cr, const struct hm_map* map, const struct hm_
     size_t parity = 0;
     for (size_t i = 0; i < map->ncells; i++) {
         unsigned char st = map->state[i];
-        parity += st == HM_FIRST || st == HM_CACHE_FIRST;
+        parity += st == HM_FIRST || st == HM_CACHE_FIRST || st == HM_VMAP_FIRST;
         pal[i] = hm_palette_index(st, map->share[i], parity);
     }
     int inner = l->cell - l->gap;
@@ -233,7 +244,7 @@ static void hm_draw_grid(cairo_t* cr, const struct hm_map* map, const struct hm_
         unsigned char st = map->state[i];
         double x = l->grid_x + (double)(i % l->cols) * l->cell;
         double y = l->grid_y + (double)(i / l->cols) * l->cell;
-        if (st == HM_FIRST || st == HM_CACHE_FIRST) {
+        if (st == HM_FIRST || st == HM_CACHE_FIRST || st == HM_VMAP_FIRST) {
             cairo_rectangle(cr, x, y, bar, inner);
         }
         crosses = crosses || (st == HM_INVALID && l->cell >= 10);
@@ -276,7 +287,7 @@ static void hm_draw_grid(cairo_t* cr, const struct hm_map* map, const struct hm_
             } else {
                 hm_set(cr, hm_ink);
             }
-            bool first = st == HM_FIRST || st == HM_CACHE_FIRST;
+            bool first = st == HM_FIRST || st == HM_CACHE_FIRST || st == HM_VMAP_FIRST;
             cairo_move_to(cr, x + inner / 2.0 - w / 2 + (first ? 1 : 0), y + inner * 0.62);
             cairo_show_text(cr, text);
         }
@@ -342,6 +353,9 @@ static void hm_draw_legend(cairo_t* cr, const struct hm_map* map, const struct h
         cairo_rectangle(cr, x, y, HM_SWATCH / 2.0, HM_SWATCH);
         cairo_fill(cr);
         x = hm_swatch(cr, x + HM_SWATCH / 2.0, y, hm_cache_more_rgb[1], false, false, "cache further");
+        if (s->vmap_blocks > 0) { /* only where the kvmalloc window took blocks: the row stays short */
+            x = hm_swatch(cr, x, y, hm_vmap_first_rgb, true, false, "vmap");
+        }
     } else {
         x = hm_swatch(cr, x, y, hm_free_rgb, false, false, "all free");
         for (int d = 1; d <= 9; d++) {
@@ -386,6 +400,9 @@ static void hm_draw_legend(cairo_t* cr, const struct hm_map* map, const struct h
         int n = 0;
         if (s->cache_known) {
             n += snprintf(line[3] + n, sizeof(line[3]) - (size_t)n, "cache blocks %zu    ", s->cache_blocks);
+            if (s->vmap_blocks > 0) {
+                n += snprintf(line[3] + n, sizeof(line[3]) - (size_t)n, "vmap blocks %zu    ", s->vmap_blocks);
+            }
         }
         n += snprintf(line[3] + n, sizeof(line[3]) - (size_t)n, "invalid %s %zu", map->per_cell == 1 ? "blocks" : "cells",
                       s->invalid);

@@ -65,15 +65,21 @@ def lines_starting(out, word):
 # Known table (tools/heapmap/test/known.hex, worked out in its comments).
 KNOWN = {"blocks": "48", "per_cell": "1", "cells": "48", "used": "16", "free": "32", "largest_free": "10",
          "allocations": "8", "cache_blocks": "3", "invalid": "1", "fragmentation": "0.6875"}
-# Its states, block by block: F free, A first, M further, K cache first, k cache further, X invalid.
+# Its states, block by block: F free, A first, M further, K cache first, k cache further, X invalid
+# (and V vmap first, v vmap further).
 KNOWN_STATES = "AMMFAFFKkFFFFFFFAMMMKFFFFFFFFFFXAMFFFFFFAAFFFFFF"
 CORRUPT = {"blocks": "12", "used": "9", "free": "3", "largest_free": "1", "allocations": "1",
-           "cache_blocks": "1", "invalid": "8", "fragmentation": "0.6667"}
+           "cache_blocks": "1", "vmap_blocks": "0", "invalid": "8", "fragmentation": "0.6667"}
+# tools/heapmap/test/vmap.hex: blocks behind the kvmalloc window (V first, v further).
+VMAP = {"blocks": "16", "used": "13", "free": "3", "largest_free": "1", "allocations": "8",
+        "cache_blocks": "1", "vmap_blocks": "6", "invalid": "3", "fragmentation": "0.6667"}
+VMAP_STATES = "VVFAVVvFAMVFKXXX"
 CORRUPT_STATES = "XFXFXXKXXXXF"
 
 # The tool's palette (render.c), by state; M and k alternate per allocation.
 COLOURS = {"F": [(0xe3, 0xe7, 0xec)], "A": [(0x1d, 0x4f, 0x8c)], "M": [(0x4f, 0x8f, 0xd6), (0x86, 0xb6, 0xea)],
-           "K": [(0x9c, 0x4a, 0x06)], "k": [(0xee, 0x9a, 0x3a), (0xf6, 0xc2, 0x7f)], "X": [(0xd6, 0x27, 0x28)]}
+           "K": [(0x9c, 0x4a, 0x06)], "k": [(0xee, 0x9a, 0x3a), (0xf6, 0xc2, 0x7f)], "X": [(0xd6, 0x27, 0x28)],
+           "V": [(0x1b, 0x5e, 0x20)], "v": [(0x4c, 0xaf, 0x50), (0x9c, 0xcc, 0x65)]}
 EDGE = (0x0a, 0x1a, 0x33)
 
 
@@ -146,12 +152,12 @@ def check_images(out, name, states=None, section=None):
         body = rows[y + cell // 5][x + cell // 2]
         check(body in COLOURS[s], "%s: block %d (%s) has colour %s" % (name, i, s, body))
         edge = rows[y + cell // 2][x + 1]
-        if s in "AK":
+        if s in "AKV":
             alloc += 1
             check(edge == EDGE, "%s: block %d starts an allocation: dark left edge" % (name, i))
         elif s != "X":
             check(edge != EDGE, "%s: block %d has no allocation edge" % (name, i))
-        if s in "Mk":
+        if s in "Mkv":
             shade_of_alloc.setdefault(alloc, body)
             check(shade_of_alloc[alloc] == body, "%s: block %d: one shade per allocation" % (name, i))
     # further blocks of consecutive allocations alternate shades
@@ -299,6 +305,31 @@ def colorize():
     check_stats(r.stdout, KNOWN, "colorize-map output read back")
 
 
+def vmap():
+    """Type 0x04 (HEAP_BLOCK_TYPE_VMAP, table byte 45): 'V'/'v' as the library's heap_map.c draws them."""
+    vmap_hex = os.path.join(HERE, "vmap.hex")
+    open(os.path.join(WORK, "vmap.bin"), "wb").write(hex_to_bytes(vmap_hex))
+    check(len(hex_to_bytes(vmap_hex)) == 16, "vmap.hex has 16 entries")
+    p = run([vmap_hex, "--labels", "-o", "vmap"])
+    check_stats(p.stdout, VMAP, "vmap hex")
+    check_images(p.stdout, "vmap hex", VMAP_STATES)
+    p = run(["vmap.bin", "-o", "vmap-raw"])
+    check_stats(p.stdout, VMAP, "vmap raw")
+    # the library's text map of it: V and v (heap_map.c marks only bad bytes '?', not broken chains)
+    p = run(["text", "vmap.bin", "--width", "16"])
+    check(p.stdout.splitlines()[1] == "00000000 VV.#VVv.#=V.CvVc", "vmap text map:\n" + p.stdout)
+    open(os.path.join(WORK, "vmap.txt"), "w").write(p.stdout)
+    # read back: 'v' after 'C' and 'c' after 'V' are orphans, 'V' at 14 is a one-block allocation
+    p = run(["vmap.txt", "-o", "vmap-text"])
+    check_stats(p.stdout, {"used": "13", "free": "3", "allocations": "9", "cache_blocks": "1", "vmap_blocks": "7",
+                           "invalid": "2"}, "vmap text map read back")
+    check_images(p.stdout, "vmap text map read back", "VVFAVVvFAMVFKXVX")
+    # a map where every window block sits between plain ones, 1 block each (what kvmalloc leaves)
+    p = run(["-", "--format", "hex", "-o", "vmap-scattered"], stdin="41 45 41 45 41 45 41 45\n")
+    check_stats(p.stdout, {"used": "8", "allocations": "8", "vmap_blocks": "4", "invalid": "0"}, "scattered vmap")
+    check_images(p.stdout, "scattered vmap", "AVAVAVAV")
+
+
 def regions():
     """heapmap regions: a kernel's per-region sections (docs/kernel.md), drawn one below the other."""
     known = open(os.path.join(HERE, "known.txt")).read()
@@ -411,7 +442,8 @@ def main():
     open(os.path.join(WORK, "grouped.txt"), "w").write(p.stdout)
     p = run(["grouped.txt", "-o", "grouped"])
     check_stats(p.stdout, {"blocks": "48", "per_cell": "4", "cells": "12", "used": "16", "free": "32",
-                           "largest_free": "10", "allocations": "8", "cache_blocks": "?", "invalid": "1",
+                           "largest_free": "10", "allocations": "8", "cache_blocks": "?", "vmap_blocks": "?",
+                           "invalid": "1",
                            "fragmentation": "0.6875"}, "grouped")
     check_images(p.stdout, "grouped")
     grouped = open(os.path.join(WORK, "grouped.txt")).read().splitlines()
@@ -493,6 +525,7 @@ def main():
         r = run(["replay", "-w", "bad.trace", "--no-plot", "-o", "bad"], expect_ok=False)
         check("line" in r.stderr, "bad trace (%s) names the line: %s" % (what, r.stderr.strip()))
 
+    vmap()
     regions()
     bench_traces()
     colorize()
