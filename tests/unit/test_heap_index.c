@@ -946,6 +946,27 @@ static void test_index_edges_touched(void** state)
     }
 }
 
+/* The longest run after a change, from the old longest run, equals the
+ * runs counted afresh: random words, random ranges made taken (from free)
+ * or free, runs touching either edge, the whole word. */
+static void test_index_best_after(void** state)
+{
+    (void)state;
+    uint64_t rng = 13;
+    for (int k = 0; k < 400000; k++) {
+        uint64_t x = rand64(&rng);
+        x = k % 3 == 0 ? x | rand64(&rng) : k % 3 == 1 ? x & rand64(&rng) : x;
+        uint32_t from = k % 7 == 0 ? 0 : unit_rand(&rng) % 64;
+        uint32_t to = k % 5 == 0 ? 64 : from + 1 + unit_rand(&rng) % (64 - from);
+        uint64_t mask = heap_index_mask(from, to);
+        bool taken = k % 2 == 0;
+        uint64_t before = taken ? x | mask : x & ~mask; /* the mask's bits were free / taken */
+        uint64_t after = taken ? before & ~mask : before | mask;
+        uint32_t best = heap_index_best_after(after, mask, taken, heap_index_best_loop(before));
+        assert_int_equal(best, heap_index_best_loop(after));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -972,6 +993,7 @@ int main(void)
         cmocka_unit_test(test_index_leaf_versions_agree),
         cmocka_unit_test(test_index_byte_versions_agree),
         cmocka_unit_test(test_index_edges_touched),
+        cmocka_unit_test(test_index_best_after),
     };
     return cmocka_run_group_tests_name("heap_index", tests, NULL, NULL);
 }

@@ -9,7 +9,10 @@
  *                          (1, the default) or one bit at a time (0);
  *   HEAP_INDEX_SWAR        the first byte >= n and the largest byte of eight:
  *                          a few word operations (1, the default) or a loop
- *                          over the bytes (0).
+ *                          over the bytes (0);
+ *   HEAP_INDEX_INCREMENTAL a word's longest run after a change, from the
+ *                          old one where that decides (1, the default), or
+ *                          counted afresh (0).
  */
 #ifndef PEACHOS_HEAP_INDEX_BITS_H
 #define PEACHOS_HEAP_INDEX_BITS_H
@@ -22,6 +25,9 @@
 #endif
 #ifndef HEAP_INDEX_SWAR
 #define HEAP_INDEX_SWAR 1
+#endif
+#ifndef HEAP_INDEX_INCREMENTAL
+#define HEAP_INDEX_INCREMENTAL 1
 #endif
 
 #define HEAP_INDEX_WORD_BITS 64u
@@ -129,8 +135,42 @@ static inline uint32_t heap_index_best(uint64_t x)
 /* Bits [from, to) of a word, 0 <= from < to <= 64. */
 static inline uint64_t heap_index_mask(uint32_t from, uint32_t to)
 {
-    uint64_t high = to == HEAP_INDEX_WORD_BITS ? UINT64_MAX : (((uint64_t)1 << to) - 1);
-    return high & ~(((uint64_t)1 << from) - 1);
+    return (UINT64_MAX >> (HEAP_INDEX_WORD_BITS - (to - from))) << from;
+}
+
+/* Length of the free run of word y (1 = free) that holds bits `mask`, all
+ * free in y: from the taken bit below them to the taken bit above. */
+static inline uint32_t heap_index_run_around(uint64_t y, uint64_t mask)
+{
+    uint64_t taken = ~y;
+    uint64_t above = taken & ~(mask | (mask - 1)); /* taken bits above the mask */
+    uint64_t below = taken & ((mask & (0 - mask)) - 1); /* taken bits below it */
+    uint32_t end = (uint32_t)heap_index_ctz64(above | ((uint64_t)1 << 63)) + (uint32_t)(above == 0);
+    uint32_t start = 64u - (uint32_t)heap_index_clz64(below | 1u) - (uint32_t)(below == 0);
+    return end - start;
+}
+
+/*
+ * The longest free run of word x, which bits `mask` of a word whose longest
+ * run was `best` just made taken or free. Freeing only merges runs, into
+ * the one around the mask; taking only splits the run the mask fell in, so
+ * the old longest run stands unless that was it: only then are the runs
+ * counted afresh (HEAP_INDEX_INCREMENTAL 0: always).
+ */
+static inline uint32_t heap_index_best_after(uint64_t x, uint64_t mask, bool taken, uint32_t best)
+{
+#if HEAP_INDEX_INCREMENTAL
+    uint32_t split = heap_index_run_around(taken ? x | mask : x, mask);
+    if (!taken) {
+        return split > best ? split : best;
+    }
+    return split < best ? best : heap_index_best(x);
+#else
+    (void)mask;
+    (void)taken;
+    (void)best;
+    return heap_index_best(x);
+#endif
 }
 
 /* Could the bits `changed` of word x change its prefix? Only a bit of the
