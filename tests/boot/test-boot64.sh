@@ -7,14 +7,18 @@
 #      the identity map reaches the highest available RAM; the memory map
 #      lists the RAM QEMU was given (within 2 MiB), above 4 GiB when there is
 #      some, and the words written there read back; the self-test passes
-#      (at least 31 cases, 0 failed, among them the six paging cases over
+#      (at least 32 cases, 0 failed, among them the six paging cases over
 #      4-level tables), statistics, both maps. The heap regions built from the
 #      map (src/kernel/kheap_port_regions.c): the seed's first, one of RAM
 #      above it, with RAM above 4 GiB (3584M, 6G) a region there; the
 #      regions case's PASS line (a run only the highest region can give
 #      lands there - above 4 GiB, one block more than the seed's region, at
 #      3584M and 6G - every byte read back); one section per region at the
-#      end (boot-lib.sh's check_regions).
+#      end (boot-lib.sh's check_regions). The window of virtually
+#      contiguous allocations (selftest_vmalloc64.c, kheap_window64.c): the
+#      first region fragmented to single free blocks, kmalloc(32 MiB) from
+#      8,192 of them mapped in the window, every byte read back, 0 words
+#      differ, and its PASS line, at every layout.
 #   2. -m 32M: refused (exit 37) with the memory map shown first.
 #   3. -cpu qemu32 (no long mode): refused by boot64.S (exit 37).
 #
@@ -82,6 +86,9 @@ for mem in 128M 3584M 6G; do
         need_line "$log" '^regions: [0-9]+ runs filled the 1 region\(s\) below the highest; kpalloc\([0-9]+\) = 0x74[0-9a-f]{5} .* 0 words differ$' "$mem: the allocation in the second region"
     fi
     need_line "$log" '^PASS kheap regions: a run the lower regions cannot give lands in the highest region' "$mem: the regions case"
+    need_line "$log" '^vmalloc: first region fragmented \([0-9]+ single free blocks, longest run 1\); kmalloc\(33554432\) = 0x[0-9a-f]+ in the window at 0x[0-9a-f]+; 33554432 bytes written and read back, 0 words differ$' "$mem: kmalloc from scattered blocks through the window"
+    need_line "$log" '^PASS kheap vmalloc: more than the longest free run, from scattered blocks in address order mapped in the window' "$mem: the vmalloc case"
+    grep -q '^SKIP kheap vmalloc' "$log" && fail "$mem: the vmalloc case was skipped (kernel built without PEACHOS_KHEAP_VMALLOC)"
     check_regions "$log" "$mem"
     # selftest_paging.c's cases over 4-level tables (src/kernel64/paging64.c)
     need_line "$log" '^PASS paging: kernel PML4 identity-maps 4 GiB in 4 KiB pages .* and the RAM above in 2 MiB pages, CR3 loaded' "$mem: paging: the identity PML4"
@@ -95,7 +102,7 @@ for mem in 128M 3584M 6G; do
         grep -B3 '^FAIL' "$log" | sed 's/^/    /'
     fi
     passed=$(sed -nE 's/^selftest: ([0-9]+) passed, 0 failed$/\1/p' "$log")
-    [ -n "$passed" ] && [ "$passed" -ge 31 ] || fail "$mem: expected at least 31 passed cases and 0 failed, got '${passed}'"
+    [ -n "$passed" ] && [ "$passed" -ge 32 ] || fail "$mem: expected at least 32 passed cases and 0 failed, got '${passed}'"
     [ "$(grep -c '^PASS' "$log")" = "${passed:-x}" ] || fail "$mem: PASS lines != the summary's ${passed}"
     need_line "$log" 'exactly 25600 blocks' "$mem: exhaustion case"
     need_line "$log" '^kheap stats: total=25600 used=[0-9]+' "$mem: statistics"
