@@ -953,7 +953,7 @@ static void test_check_lists(void** state)
 
     saved = c0->partial; /* partial list naming a free block, past the heap, a full slab, another class */
     assert_int_equal(saved, 1);
-    c0->partial = 5;
+    c0->partial = 5; /* a bad head: the block it names */
     expect_corrupt(&e, 5);
     c0->partial = 8;
     expect_corrupt(&e, SIZE_MAX);
@@ -963,6 +963,15 @@ static void test_check_lists(void** state)
     expect_corrupt(&e, 0);
     c0->partial = 2;
     expect_corrupt(&e, 2);
+    c0->partial = saved;
+    kc_rec(&e, 1)->next = 5; /* a bad forward link: slab 1 holds it */
+    expect_corrupt(&e, 1);
+    kc_rec(&e, 1)->next = 2; /* a slab of another class */
+    expect_corrupt(&e, 1);
+    kc_rec(&e, 1)->next = 0x10000; /* past the heap */
+    expect_corrupt(&e, 1);
+    kc_rec(&e, 1)->next = KCACHE_NONE;
+    kc_assert_clean(&e);
     c0->partial = KCACHE_NONE; /* a partial slab on no list */
     expect_corrupt(&e, SIZE_MAX);
     c0->partial = saved;

@@ -52,6 +52,21 @@ size_t kcache_size(const struct kcache* kc, const void* ptr)
     return ref.usable;
 }
 
+/* Objects of class ci in the CPUs' magazines (exact while they are quiet). */
+static size_t kcache_held(const struct kcache* kc, size_t ci)
+{
+    size_t n = 0;
+#if PEACHOS_KCACHE_MAGAZINES
+    for (size_t cpu = 0; cpu < PEACHOS_KCACHE_CPUS; cpu++) {
+        n += kc->cpus[cpu].mags[ci].count;
+    }
+#else
+    (void)kc;
+    (void)ci;
+#endif
+    return n;
+}
+
 /* Counters (O(KCACHE_CLASSES)): the caches' own, and the classes' summed. */
 void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats)
 {
@@ -65,8 +80,9 @@ void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats)
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
         const struct kcache_class* c = &kc->classes[ci];
         stats->spare_slabs += c->spare != KCACHE_NONE;
-        stats->objects += c->objects;
-        stats->object_bytes += c->objects * c->size;
+        size_t objects = c->objects - kcache_held(kc, ci); /* live: taken, not in a magazine */
+        stats->objects += objects;
+        stats->object_bytes += objects * c->size;
     }
 }
 
@@ -75,7 +91,8 @@ struct kcache_census
 {
     size_t slabs;
     size_t partial;
-    size_t objects;
+    size_t objects; /* taken */
+    size_t live;    /* held by callers (the magazine build; = objects otherwise) */
 };
 
 /* First byte of a free object that is not poison, or NULL. */
@@ -124,6 +141,51 @@ static size_t kcache_bitmap_live(const struct kcache* kc, size_t first, const st
     return live;
 }
 
+#if PEACHOS_KCACHE_MAGAZINES
+/* Atomic: the per-CPU paths change live words without the lock. */
+static uintptr_t kcache_live_load(const struct kcache* kc, size_t block, size_t w)
+{
+    return __atomic_load_n(&kc->slab_table[block].live[w], __ATOMIC_ACQUIRE);
+}
+
+/* The live objects of the slab at `first` (n blocks, geometry g, class
+ * size `size`), or SIZE_MAX if a live bit is set anywhere but at the
+ * start of a taken object. Sound while CPUs run: a bit is set only on a
+ * taken object, and taken changes only under the lock. */
+static size_t kcache_slab_live(const struct kcache* kc, size_t first, size_t n, const struct kcache_geometry* g,
+                               size_t size)
+{
+    size_t live = 0;
+    for (size_t b = 0; b < n; b++) {
+        for (size_t w = 0; w < KCACHE_BLOCK_WORDS; w++) {
+            for (uintptr_t word = kcache_live_load(kc, first + b, w); word != 0; word &= word - 1) {
+                size_t at = b * KCACHE_BS + (w * KCACHE_WORD_BITS + (size_t)__builtin_ctzl((unsigned long)word)) * KCACHE_ALIGN;
+                if (at % size != 0 || at / size >= g->capacity || !kcache_slot_live(kc, first, at / size)) {
+                    return SIZE_MAX;
+                }
+                live++;
+            }
+        }
+    }
+    return live;
+}
+
+static bool kcache_live_clear_words(const struct kcache* kc, size_t b)
+{
+    for (size_t w = 0; w < KCACHE_BLOCK_WORDS; w++) {
+        if (kcache_live_load(kc, b, w) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+#define KCACHE_SLAB_LIVE(kc, first, n, g, size, inuse) kcache_slab_live((kc), (first), (n), (g), (size))
+#define KCACHE_LIVE_CLEAR(kc, b) kcache_live_clear_words((kc), (b))
+#else
+#define KCACHE_SLAB_LIVE(kc, first, n, g, size, inuse) ((size_t)(inuse))
+#define KCACHE_LIVE_CLEAR(kc, b) true
+#endif
+
 /* The first of the records [from, to) that is not clear, or SIZE_MAX. A
  * clear record has every field 0 and, with `words`, its words too (the
  * words of a slab's other blocks hold its bitmap). */
@@ -135,6 +197,7 @@ static size_t kcache_unclear_record(const struct kcache* kc, size_t from, size_t
         for (size_t w = 0; words && w < KCACHE_BLOCK_WORDS; w++) {
             clear = clear && s->bits[w] == 0;
         }
+        clear = clear && (!words || KCACHE_LIVE_CLEAR(kc, b));
         if (!clear) {
             return b;
         }
@@ -184,9 +247,14 @@ static size_t kcache_check_slab(const struct kcache* kc, size_t first, size_t n,
             return heap_address_to_block(kc->heap, broken);
         }
     }
+    size_t live = KCACHE_SLAB_LIVE(kc, first, n, g, kc->classes[ci].size, s->inuse);
+    if (live == SIZE_MAX) {
+        return first;
+    }
     census[ci].slabs++;
     census[ci].partial += kcache_partial(kc, first);
     census[ci].objects += s->inuse;
+    census[ci].live += live;
     return SIZE_MAX;
 }
 
@@ -205,7 +273,9 @@ static bool kcache_names_slab(const struct kcache* kc, uint32_t b, size_t ci)
 }
 
 /* The class's list and spare against the census. On failure *bad is the
- * offending slab's block, or SIZE_MAX for a bad link or counter. */
+ * block whose record holds the bad link (a forward link naming no partial
+ * slab of the class, or one too many; a wrong back link), the block a bad
+ * list head or spare names, or SIZE_MAX for one past the heap or a counter. */
 static bool kcache_check_class(const struct kcache* kc, size_t ci, const struct kcache_census* census, size_t* bad)
 {
     const struct kcache_class* c = &kc->classes[ci];
@@ -215,9 +285,13 @@ static bool kcache_check_class(const struct kcache* kc, size_t ci, const struct 
     for (uint32_t b = c->partial; b != KCACHE_NONE; b = kcache_record(kc, b)->next) {
         /* The table scan checked the record; here: it is of this class,
          * partial, linked both ways, and the walk cannot loop (count bound). */
-        if (!kcache_names_slab(kc, b, ci) || !kcache_partial(kc, b) || kcache_record(kc, b)->prev != prev ||
-            ++count > census->partial) {
-            *bad = b < kc->blocks ? b : SIZE_MAX;
+        if (!kcache_names_slab(kc, b, ci) || !kcache_partial(kc, b) || ++count > census->partial) {
+            /* The record holding the bad link; for a bad head, the block it names. */
+            *bad = prev != KCACHE_NONE ? prev : b < kc->blocks ? b : SIZE_MAX;
+            return false;
+        }
+        if (kcache_record(kc, b)->prev != prev) {
+            *bad = b; /* a partial slab of the class whose back link is wrong */
             return false;
         }
         prev = b;
@@ -229,6 +303,79 @@ static bool kcache_check_class(const struct kcache* kc, size_t ci, const struct 
     return count == census->partial && count == c->partial_slabs && census->slabs == c->slabs &&
            census->objects == c->objects;
 }
+
+#if PEACHOS_KCACHE_MAGAZINES
+/* A magazine entry of class ci: the start of a taken, not live object of
+ * a slab of that class. */
+static bool kcache_mag_entry_sound(const struct kcache* kc, size_t ci, const void* p)
+{
+    uintptr_t offset = (uintptr_t)p - kc->pool;
+    if (offset / KCACHE_BS >= kc->blocks || offset % KCACHE_ALIGN != 0) {
+        return false;
+    }
+    size_t first = heap_allocation_start(kc->heap, p);
+    if (first == SIZE_MAX || (kc->entries[first] & HEAP_BLOCK_TYPE_MASK) != HEAP_BLOCK_TYPE_CACHE) {
+        return false;
+    }
+    uint8_t shape = kcache_record(kc, first)->shape;
+    const struct kcache_geometry* g = kcache_geometry_of(kc, shape);
+    size_t size = kc->classes[ci].size;
+    size_t at = offset - first * KCACHE_BS;
+    return g != NULL && kcache_shape_class(shape) == ci && at % size == 0 && at / size < g->capacity &&
+           kcache_slot_live(kc, first, at / size) && !kcache_is_live(kc, p);
+}
+
+/* Entry i of CPU cpu's magazine of class ci appears in no quiet magazine
+ * before it (other classes cannot hold it: the class is checked). */
+static bool kcache_mag_entry_unique(const struct kcache* kc, uint32_t busy, size_t ci, size_t cpu, size_t i)
+{
+    const void* p = kc->cpus[cpu].mags[ci].objects[i];
+    for (size_t k = 0; k <= cpu; k++) {
+        const struct kcache_mag* m = &kc->cpus[k].mags[ci];
+        for (size_t j = 0; !(busy >> k & 1u) && j < (k == cpu ? i : m->count); j++) {
+            if (m->objects[j] == p) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* The magazines of class ci of every quiet CPU (not in `busy`): sound,
+ * unique entries, and taken = live + in a magazine (with busy CPUs, whose
+ * magazines cannot be read: at least). *bad as kcache_check_class's. */
+static bool kcache_check_mags(const struct kcache* kc, uint32_t busy, size_t ci, const struct kcache_census* census,
+                              size_t* bad)
+{
+    size_t held = 0;
+    *bad = SIZE_MAX;
+    for (size_t cpu = 0; cpu < PEACHOS_KCACHE_CPUS; cpu++) {
+        const struct kcache_mag* m = &kc->cpus[cpu].mags[ci];
+        if (busy >> cpu & 1u) {
+            continue;
+        }
+        if (m->count >= KCACHE_MAG_SIZE) {
+            return false;
+        }
+        for (size_t i = 0; i < m->count; i++) {
+            const void* p = m->objects[i];
+            if (!kcache_mag_entry_sound(kc, ci, p) || !kcache_mag_entry_unique(kc, busy, ci, cpu, i)) {
+                *bad = (uintptr_t)p - kc->pool < kc->blocks * KCACHE_BS ? ((uintptr_t)p - kc->pool) / KCACHE_BS
+                                                                         : SIZE_MAX;
+                return false;
+            }
+        }
+        held += m->count;
+    }
+    size_t unheld = census->objects - census->live; /* taken, not live: in magazines */
+    return census->live <= census->objects && (busy != 0 ? unheld >= held : unheld == held);
+}
+#define KCACHE_CHECK_MAGS(kc, busy, ci, census, bad) kcache_check_mags((kc), (busy), (ci), (census), (bad))
+#define KCACHE_BUSY(kc) ((kc)->busy != NULL ? (kc)->busy() : 0u)
+#else
+#define KCACHE_CHECK_MAGS(kc, busy, ci, census, bad) ((void)(busy), true)
+#define KCACHE_BUSY(kc) 0u
+#endif
 
 static int kcache_check_fail(size_t* bad_block, size_t block)
 {
@@ -281,8 +428,9 @@ int kcache_check(const struct kcache* kc, size_t* bad_block)
     if (bad != SIZE_MAX) {
         return kcache_check_fail(bad_block, bad);
     }
+    uint32_t busy = KCACHE_BUSY(kc); /* CPUs whose magazines may be changing now */
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
-        if (!kcache_check_class(kc, ci, &census[ci], &bad)) {
+        if (!kcache_check_class(kc, ci, &census[ci], &bad) || !KCACHE_CHECK_MAGS(kc, busy, ci, &census[ci], &bad)) {
             return kcache_check_fail(bad_block, bad);
         }
     }
