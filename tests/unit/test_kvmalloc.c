@@ -4,7 +4,8 @@
  *
  * Two source heaps share one arena of real memory: A (24 blocks) above B
  * (16 blocks), so B is the lower one and must be drawn on first. The window
- * is a fake virtual range that nobody dereferences; the map hook records
+ * is a fake virtual range that nobody dereferences; the map hook
+ * (sim_pagetable.h, shared with tests/model/kvmalloc_model.c) records
  * window page -> block in sim.pte[] (refusing a page mapped twice, an
  * unmap of a page not mapped, a block outside the arena), and every byte
  * written "through the window" goes through sim_translate(), as the MMU
@@ -15,62 +16,28 @@
 
 #include "memory/heap/heap_internal.h"
 #include "memory/heap/kvmalloc.h"
+#include "sim_pagetable.h"
 
 #define A_BLOCKS 24
 #define B_BLOCKS 16
 #define W_BLOCKS 64
 #define WINDOW ((uintptr_t)0x7f0000000000ull)
 
-struct sim
-{
-    void* pte[W_BLOCKS];
-    size_t mapped;
-    size_t calls;
-    size_t fail_at; /* refuse the map call with this number (SIZE_MAX: never) */
-    unsigned char* arena;
-};
+static struct sim_pt sim; /* tests/unit/sim_pagetable.h */
+static void* pte[W_BLOCKS];
+static unsigned char* arena; /* B, then A */
+static struct kvmalloc_ops sim_ops;
 
-static struct sim sim;
-
-static int sim_map(void* ctx, void* virt, void* block)
+static void sim_misuse(const char* what)
 {
-    struct sim* s = ctx;
-    size_t page = ((uintptr_t)virt - WINDOW) / UNIT_BS;
-    assert_int_equal(((uintptr_t)virt - WINDOW) % UNIT_BS, 0);
-    assert_true(page < W_BLOCKS && s->pte[page] == NULL);
-    assert_true((unsigned char*)block >= s->arena && (unsigned char*)block < s->arena + (A_BLOCKS + B_BLOCKS) * UNIT_BS);
-    if (s->calls++ == s->fail_at) {
-        return -ENOMEM;
-    }
-    s->pte[page] = block;
-    s->mapped++;
-    return 0;
-}
-
-static void sim_unmap(void* ctx, void* virt)
-{
-    struct sim* s = ctx;
-    size_t page = ((uintptr_t)virt - WINDOW) / UNIT_BS;
-    assert_true(page < W_BLOCKS && s->pte[page] != NULL);
-    s->pte[page] = NULL;
-    s->mapped--;
-}
-
-static void* sim_lookup(void* ctx, const void* virt)
-{
-    struct sim* s = ctx;
-    return s->pte[((uintptr_t)virt - WINDOW) / UNIT_BS];
+    fail_msg("page table hook misused: %s", what);
 }
 
 /* What the MMU would do: the byte behind window address v. */
 static unsigned char* sim_translate(const void* v)
 {
-    size_t page = ((uintptr_t)v - WINDOW) / UNIT_BS;
-    assert_true(page < W_BLOCKS && sim.pte[page] != NULL);
-    return (unsigned char*)sim.pte[page] + ((uintptr_t)v - WINDOW) % UNIT_BS;
+    return sim_pt_translate(&sim, v);
 }
-
-static const struct kvmalloc_ops sim_ops = { sim_map, sim_unmap, sim_lookup, &sim };
 
 /* Everything a test needs: the sources, the window, its record. */
 struct fix
@@ -89,12 +56,12 @@ static void fix_make(bool indexed_window)
 {
     fx = calloc(1, sizeof(*fx));
     assert_non_null(fx);
-    memset(&sim, 0, sizeof(sim));
-    sim.fail_at = SIZE_MAX;
-    sim.arena = aligned_alloc(UNIT_BS, (A_BLOCKS + B_BLOCKS) * UNIT_BS);
-    assert_non_null(sim.arena);
-    unsigned char* pb = sim.arena; /* B lower, A above it */
-    unsigned char* pa = sim.arena + B_BLOCKS * UNIT_BS;
+    arena = aligned_alloc(UNIT_BS, (A_BLOCKS + B_BLOCKS) * UNIT_BS);
+    assert_non_null(arena);
+    sim_pt_init(&sim, WINDOW, pte, W_BLOCKS, arena, (A_BLOCKS + B_BLOCKS) * UNIT_BS, sim_misuse);
+    sim_ops = sim_pt_ops(&sim);
+    unsigned char* pb = arena; /* B lower, A above it */
+    unsigned char* pa = arena + B_BLOCKS * UNIT_BS;
     fx->ta = (struct heap_table){ fx->ea, A_BLOCKS };
     fx->tb = (struct heap_table){ fx->eb, B_BLOCKS };
     assert_int_equal(heap_create(&fx->a, pa, pa + A_BLOCKS * UNIT_BS, &fx->ta), 0);
@@ -127,7 +94,7 @@ static int teardown(void** state)
 {
     (void)state;
     free(fx->kv.window.index);
-    free(sim.arena);
+    free(arena);
     free(fx);
     return 0;
 }
@@ -152,10 +119,10 @@ static void fragment(void)
         assert_non_null(heap_malloc(i < B_BLOCKS ? &fx->b : &fx->a, 1));
     }
     for (size_t i = 0; i < B_BLOCKS; i += 2) {
-        heap_free(&fx->b, sim.arena + i * UNIT_BS);
+        heap_free(&fx->b, arena + i * UNIT_BS);
     }
     for (size_t i = 0; i < A_BLOCKS; i += 2) {
-        heap_free(&fx->a, sim.arena + (B_BLOCKS + i) * UNIT_BS);
+        heap_free(&fx->a, arena + (B_BLOCKS + i) * UNIT_BS);
     }
 }
 
@@ -184,7 +151,7 @@ static void test_scattered_blocks_mapped_in_order(void** state)
     assert_int_equal(kvmalloc_size(&fx->kv, v), 20 * UNIT_BS);
     assert_int_equal(sim.mapped, 20);
     for (size_t i = 0; i < 20; i++) { /* B's even blocks, then A's: address order */
-        unsigned char* want = sim.arena + 2 * i * UNIT_BS;
+        unsigned char* want = arena + 2 * i * UNIT_BS;
         assert_ptr_equal(kvmalloc_backing(&fx->kv, v + i * UNIT_BS + 7), want);
         assert_ptr_equal(sim.pte[i], want);
     }
@@ -192,12 +159,12 @@ static void test_scattered_blocks_mapped_in_order(void** state)
     assert_all_sound();
     pattern_write(v, 20 * UNIT_BS, 3);
     pattern_check(v, 20 * UNIT_BS, 3);
-    assert_int_equal(sim.arena[2 * UNIT_BS + 1], (unsigned char)((UNIT_BS + 1) * 31 + 3)); /* window block 1 */
+    assert_int_equal(arena[2 * UNIT_BS + 1], (unsigned char)((UNIT_BS + 1) * 31 + 3)); /* window block 1 */
     assert_null(kvmalloc_alloc(&fx->kv, 1)); /* no free block left */
     assert_int_equal(fx->kv.failed_allocs, 1);
     kvmalloc_free(&fx->kv, v);
     v = kvmalloc_alloc_from(&fx->kv, 12 * UNIT_BS, &fx->a); /* A alone: 12 free blocks */
-    assert_ptr_equal(kvmalloc_backing(&fx->kv, v), sim.arena + B_BLOCKS * UNIT_BS);
+    assert_ptr_equal(kvmalloc_backing(&fx->kv, v), arena + B_BLOCKS * UNIT_BS);
     assert_null(kvmalloc_alloc_from(&fx->kv, 9 * UNIT_BS, &fx->b)); /* B has 8 */
     assert_non_null(kvmalloc_alloc_from(&fx->kv, 8 * UNIT_BS, &fx->b));
     assert_int_equal(fx->kv.failed_allocs, 2);
@@ -216,7 +183,7 @@ static void test_backing_refused_by_its_heap(void** state)
     (void)state;
     unsigned char* v = kvmalloc_alloc(&fx->kv, 3 * UNIT_BS);
     void* block = kvmalloc_backing(&fx->kv, v + UNIT_BS);
-    assert_ptr_equal(block, sim.arena + UNIT_BS); /* B's second block */
+    assert_ptr_equal(block, arena + UNIT_BS); /* B's second block */
     heap_free(&fx->b, block); /* no report hook on B: counted */
     assert_int_equal(fx->b.rejected_frees, 1);
     heap_set_report(&fx->b, unit_record_report, &fx->reports);
@@ -279,7 +246,7 @@ static void test_corrupt_record(void** state)
     unsigned char* v = kvmalloc_alloc(&fx->kv, 3 * UNIT_BS);
     size_t bad = 0;
     void* saved = fx->backing[1];
-    void* cases[] = { fx->backing[0], sim.arena + 5 * UNIT_BS, sim.arena + UNIT_BS + 8, NULL, (void*)WINDOW };
+    void* cases[] = { fx->backing[0], arena + 5 * UNIT_BS, arena + UNIT_BS + 8, NULL, (void*)WINDOW };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         fx->backing[1] = cases[k]; /* a repeat, a taken plain block, unaligned, none, outside every source */
         size_t reports = fx->reports.count;
@@ -315,16 +282,16 @@ static void test_check_finds(void** state)
     size_t bad = 0;
     unsigned char* v = kvmalloc_alloc(&fx->kv, 2 * UNIT_BS);
     assert_int_equal(kvmalloc_check(NULL, &bad), -EINVARG);
-    fx->backing[5] = sim.arena; /* a free window block names a block */
+    fx->backing[5] = arena; /* a free window block names a block */
     assert_int_equal(kvmalloc_check(&fx->kv, &bad), -ECORRUPT);
     assert_int_equal(bad, 5);
     fx->backing[5] = NULL;
-    sim.pte[6] = sim.arena; /* a free window block is mapped */
+    sim.pte[6] = arena; /* a free window block is mapped */
     assert_int_equal(kvmalloc_check(&fx->kv, &bad), -ECORRUPT);
     assert_int_equal(bad, 6);
     sim.pte[6] = NULL;
     void* saved = sim.pte[1];
-    sim.pte[1] = sim.arena + 7 * UNIT_BS; /* mapped elsewhere than the record says */
+    sim.pte[1] = arena + 7 * UNIT_BS; /* mapped elsewhere than the record says */
     assert_int_equal(kvmalloc_check(&fx->kv, &bad), -ECORRUPT);
     assert_int_equal(bad, 1);
     sim.pte[1] = saved;
@@ -346,7 +313,7 @@ static void test_check_finds(void** state)
     fx->ew[0] = HEAP_BLOCK_TABLE_ENTRY_TAKEN | HEAP_BLOCK_IS_FIRST | HEAP_BLOCK_HAS_NEXT;
     fx->ew[1] = HEAP_BLOCK_TABLE_ENTRY_TAKEN;
     fx->kv.ops.lookup = NULL; /* no lookup hook: the mapping is not checked */
-    sim.pte[6] = sim.arena;
+    sim.pte[6] = arena;
     assert_all_sound();
     sim.pte[6] = NULL;
     kvmalloc_free(&fx->kv, v);
@@ -497,8 +464,8 @@ static void test_refused_setups(void** state)
     void* backing[8];
     void* w = (void*)WINDOW;
     void* end = (void*)(WINDOW + 8 * UNIT_BS);
-    struct kvmalloc_ops no_map = { NULL, sim_unmap, NULL, &sim };
-    struct kvmalloc_ops no_unmap = { sim_map, NULL, NULL, &sim };
+    struct kvmalloc_ops no_map = { NULL, sim_pt_unmap, NULL, &sim };
+    struct kvmalloc_ops no_unmap = { sim_pt_map, NULL, NULL, &sim };
     memset(&kv, 0x5A, sizeof(kv));
     memcpy(&before, &kv, sizeof(kv));
     assert_int_equal(kvmalloc_init(NULL, w, end, table, NULL, 0, backing, &sim_ops), -EINVARG);
@@ -510,8 +477,8 @@ static void test_refused_setups(void** state)
     assert_int_equal(kvmalloc_init(&kv, w, end, table, NULL, 0, (void**)table, &sim_ops), -EINVARG);
     assert_int_equal(kvmalloc_init(&kv, w, end, table, backing, 64, backing, &sim_ops), -EINVARG);
     assert_int_equal(kvmalloc_init(&kv, w, end, table, NULL, 0, (void**)&kv, &sim_ops), -EINVARG);
-    assert_int_equal(kvmalloc_init(&kv, (void*)sim.arena, sim.arena + UNIT_BS, table, NULL, 0,
-                                   (void**)(sim.arena + 8), &sim_ops), -EINVARG); /* record in the window */
+    assert_int_equal(kvmalloc_init(&kv, (void*)arena, arena + UNIT_BS, table, NULL, 0,
+                                   (void**)(arena + 8), &sim_ops), -EINVARG); /* record in the window */
     assert_memory_equal(&kv, &before, sizeof(kv));
     assert_int_equal(kvmalloc_add_source(NULL, &fx->a), -EINVARG);
     assert_int_equal(kvmalloc_add_source(&fx->kv, NULL), -EINVARG);
