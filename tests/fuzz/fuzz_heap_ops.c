@@ -184,7 +184,7 @@ static void model_release(size_t slot)
 /* Model of heap_malloc_blocks_typed: the block it returns, or SIZE_MAX. */
 static size_t model_malloc(size_t n, uint8_t type)
 {
-    if (n == 0 || (type != HEAP_BLOCK_TYPE_PLAIN && type != HEAP_BLOCK_TYPE_CACHE)) {
+    if (n == 0 || (type != HEAP_BLOCK_TYPE_PLAIN && type != HEAP_BLOCK_TYPE_CACHE && type != HEAP_BLOCK_TYPE_VMAP)) {
         return SIZE_MAX; /* refused outright: not a failed allocation */
     }
     size_t start = n > m.total ? SIZE_MAX : model_first_fit(n);
