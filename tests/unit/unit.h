@@ -276,18 +276,6 @@ static inline struct index_mirror* mirror(struct unit_heap* u)
     return m;
 }
 
-/* The slab header as docs/kcache.md documents it (whole words), to read and
- * corrupt slabs on purpose. */
-struct unit_slab_mirror
-{
-    uintptr_t check;
-    uintptr_t next;
-    uintptr_t prev;
-    uintptr_t shape;
-    uintptr_t inuse;
-    uintptr_t bitmap[];
-};
-
 /* Tiny deterministic generator (tests must be reproducible). */
 static inline uint32_t unit_rand(uint64_t* state)
 {
