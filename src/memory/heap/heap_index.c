@@ -123,50 +123,29 @@ static uint32_t heap_index_run(const struct heap_index_layout* at, size_t w)
     return run < HEAP_INDEX_WORD_BITS ? run : HEAP_INDEX_WORD_BITS;
 }
 
-/* Level-0 counts of words [a, b] recomputed, then the maxima above them,
- * level by level, up to the first level where no entry changed: nothing
- * above it can change either. For a range of words; one word takes
- * heap_index_count_set. */
+/*
+ * Level-0 counts of words [a, b] recomputed, then every entry above them
+ * set to the largest of its eight, level by level up to the top: O(b - a +
+ * levels). The walk has no exit that depends on the counts, whose branches
+ * a busy heap makes unpredictable (stopping at the first unchanged level,
+ * with the new maximum derived from the old one, took fewer instructions
+ * and 3 to 6% more time: docs/index.md).
+ */
 static void heap_index_counts_refresh(const struct heap_index_layout* at, size_t a, size_t b)
 {
     uint64_t* counts = at->counts;
-    bool changed = false;
     for (size_t w = a; w <= b; w++) {
-        changed |= heap_index_byte_set(&counts[w / 8], (uint32_t)(w % 8), heap_index_run(at, w));
+        heap_index_byte_set(&counts[w / 8], (uint32_t)(w % 8), heap_index_run(at, w));
     }
-    for (uint32_t k = 1; changed && k < at->levels; k++) {
+    for (uint32_t k = 1; k < at->levels; k++) {
         const uint64_t* below = counts + at->level_at[k - 1];
         uint64_t* level = counts + at->level_at[k];
-        changed = false;
         a /= 8;
         b /= 8;
         for (size_t i = a; i <= b; i++) {
-            changed |= heap_index_byte_set(&level[i / 8], (uint32_t)(i % 8), heap_index_byte_max(below[i]));
+            heap_index_byte_set(&level[i / 8], (uint32_t)(i % 8), heap_index_byte_max(below[i]));
         }
     }
-}
-
-/*
- * Level-0 entry w set to its run count, then every level above it to the
- * largest of its eight, up to the top: a walk with no exit that depends on
- * the counts, whose branches a busy heap makes unpredictable (stopping at
- * the first unchanged level, with the new maximum derived from the old one,
- * took fewer instructions and 3 to 6% more time: docs/index.md).
- */
-static void heap_index_count_set(const struct heap_index_layout* at, size_t w)
-{
-    size_t i = w;
-    uint32_t v = heap_index_run(at, w);
-    uint64_t* g = &at->counts[i / 8];
-    for (uint32_t k = 1; k < at->levels; k++) {
-        uint32_t shift = 8 * (uint32_t)(i % 8);
-        *g = (*g & ~((uint64_t)0xFFu << shift)) | ((uint64_t)v << shift);
-        v = heap_index_byte_max(*g);
-        i /= 8;
-        g = &at->counts[at->level_at[k] + i / 8];
-    }
-    uint32_t shift = 8 * (uint32_t)(i % 8);
-    *g = (*g & ~((uint64_t)0xFFu << shift)) | ((uint64_t)v << shift);
 }
 
 /*
@@ -230,15 +209,7 @@ static void heap_index_mark(struct heap* heap, size_t start, size_t n, bool take
         low |= w == w0 && heap_index_prefix_touched(old, old ^ x);
         high |= heap_index_suffix_touched(old, old ^ x);
     }
-    size_t first = low && w0 > 0 ? w0 - 1 : w0;
-    if (first == w1) {
-        heap_index_count_set(at, w1);
-    } else if (w0 == w1) {
-        heap_index_count_set(at, w0);
-        heap_index_count_set(at, w0 - 1);
-    } else {
-        heap_index_counts_refresh(at, first, w1);
-    }
+    heap_index_counts_refresh(at, low && w0 > 0 ? w0 - 1 : w0, w1);
     if (low || high) {
         heap_index_tree_refresh(at, w0, w1);
     }

@@ -218,7 +218,7 @@ static inline uint32_t heap_index_byte(uint64_t g, uint32_t k)
 static inline uint32_t heap_index_first_at_least_swar(uint64_t g, uint32_t n)
 {
     uint64_t ge = ((g | HEAP_INDEX_BYTES_HIGH) - n * HEAP_INDEX_BYTES_LOW) & HEAP_INDEX_BYTES_HIGH;
-    return ge != 0 ? heap_index_ctz64(ge) / 8 : 8u;
+    return (heap_index_ctz64(ge | ((uint64_t)1 << 63)) >> 3) + (uint32_t)(ge == 0); /* no branch: 8 if none */
 }
 
 static inline uint32_t heap_index_first_at_least_loop(uint64_t g, uint32_t n)
@@ -230,17 +230,22 @@ static inline uint32_t heap_index_first_at_least_loop(uint64_t g, uint32_t n)
     return k;
 }
 
-/* The largest of g's eight bytes: three rounds of halving, each keeping in
- * every byte the larger of it and its partner (the same borrow-free test). */
+/* In every byte, the larger of g's and other's (bytes below 128: the same
+ * borrow-free test). */
+static inline uint64_t heap_index_bytes_max(uint64_t g, uint64_t other)
+{
+    uint64_t ge = ((g | HEAP_INDEX_BYTES_HIGH) - other) & HEAP_INDEX_BYTES_HIGH; /* g's byte >= other's */
+    uint64_t keep = (ge >> 7) * 0xFFu;
+    return (g & keep) | (other & ~keep);
+}
+
+/* The largest of g's eight bytes: three rounds of halving. */
 static inline uint32_t heap_index_byte_max_swar(uint64_t g)
 {
     g &= ~HEAP_INDEX_BYTES_HIGH;
-    for (uint32_t shift = 32; shift >= 8; shift /= 2) {
-        uint64_t other = g >> shift;
-        uint64_t ge = ((g | HEAP_INDEX_BYTES_HIGH) - other) & HEAP_INDEX_BYTES_HIGH; /* g's byte >= other's */
-        uint64_t keep = (ge >> 7) * 0xFFu;
-        g = (g & keep) | (other & ~keep);
-    }
+    g = heap_index_bytes_max(g, g >> 32);
+    g = heap_index_bytes_max(g, g >> 16);
+    g = heap_index_bytes_max(g, g >> 8);
     return (uint32_t)g & 0x7Fu;
 }
 
@@ -271,14 +276,10 @@ static inline uint32_t heap_index_byte_max(uint64_t g)
 #endif
 }
 
-/* Byte k of *g set to v (<= 64): true if it changed. */
-static inline bool heap_index_byte_set(uint64_t* g, uint32_t k, uint32_t v)
+/* Byte k of *g set to v (<= 64). */
+static inline void heap_index_byte_set(uint64_t* g, uint32_t k, uint32_t v)
 {
-    uint64_t mask = (uint64_t)0xFFu << (8 * k);
-    uint64_t next = (*g & ~mask) | ((uint64_t)v << (8 * k));
-    bool changed = next != *g;
-    *g = next;
-    return changed;
+    *g = (*g & ~((uint64_t)0xFFu << (8 * k))) | ((uint64_t)v << (8 * k));
 }
 
 #endif /* PEACHOS_HEAP_INDEX_BITS_H */
