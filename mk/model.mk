@@ -101,3 +101,34 @@ test-multiheap-model: $(BUILD)/model/multiheap_model
 
 test-multiheap-model-asan: $(BUILD)/model/multiheap_model-asan
 	$< --seed 7
+
+# ------------------------------------------------------------ the kvmalloc model
+
+# make test-kvmalloc-model        seeded differential model of kvmalloc over a
+#                                 fragmented multiheap (tests/model/kvmalloc_model.c,
+#                                 the page table of tests/unit/sim_pagetable.h):
+#                                 >= 300,000 operations on 2..6-region layouts
+# make test-kvmalloc-model-asan   the same under ASan + UBSan (another seed)
+# It links the block layer, multiheap.c and kvmalloc.c (no kernel heap, no caches).
+KVMALLOC_MODEL_SRC := tests/model/kvmalloc_model.c $(LIB_CORE) src/memory/heap/heap_check.c \
+                      src/memory/heap/heap_index.c src/memory/heap/heap_index_tree.c src/memory/heap/multiheap.c \
+                      src/memory/heap/kvmalloc.c
+KVMALLOC_MODEL_DEPS := $(KVMALLOC_MODEL_SRC) $(LIB_HDR) tests/unit/sim_pagetable.h
+
+TEST_STEPS += test-kvmalloc-model test-kvmalloc-model-asan
+
+.PHONY: test-kvmalloc-model test-kvmalloc-model-asan
+
+$(BUILD)/model/kvmalloc_model: $(KVMALLOC_MODEL_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) -o $@ $(KVMALLOC_MODEL_SRC)
+
+$(BUILD)/model/kvmalloc_model-asan: $(KVMALLOC_MODEL_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) $(SAN_FLAGS) -o $@ $(KVMALLOC_MODEL_SRC)
+
+test-kvmalloc-model: $(BUILD)/model/kvmalloc_model
+	$<
+
+test-kvmalloc-model-asan: $(BUILD)/model/kvmalloc_model-asan
+	$< --seed 7
