@@ -79,6 +79,8 @@ pictures: $(HEAPMAP) $(PICTURES_BENCH)
 	$(HEAPMAP) replay --workload tools/heapmap/examples/mixed.trace --no-plot --dat $$w/mixed.dat \
 	  -o $$w/mixed > $$w/mixed.out; \
 	pick $$w/mixed.out "end of the example trace" $$w/mixed trace-example; \
+	$(HEAPMAP) regions tools/heapmap/examples/regions-6g.log --title "x86_64 kernel at -m 6G" \
+	  -o $(PICTURES)/regions-6g > /dev/null; \
 	ls -l $(PICTURES); \
 	du -cb $(PICTURES)/*.png $(PICTURES)/*.svg | tail -1 | awk '{ if ($$1 > 2000000) { print "pictures: " $$1 " bytes, over 2 MB"; exit 1 } print "pictures: " $$1 " bytes" }'
 
