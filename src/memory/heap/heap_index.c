@@ -244,8 +244,7 @@ static uint64_t heap_index_expected_word(const struct heap_table* table, size_t 
  * table: a disagreement past the last block is reported at the last one. */
 static size_t heap_index_word_block(size_t w, const struct heap_table* table)
 {
-    bool inside = w < heap_index_words(table->total) && w * HEAP_INDEX_WORD_BITS < table->total;
-    return inside ? w * HEAP_INDEX_WORD_BITS : table->total - 1;
+    return w < heap_index_words(table->total) ? w * HEAP_INDEX_WORD_BITS : table->total - 1;
 }
 
 /* The header heap_index_build wrote, unchanged? (Block 0 if not.) */

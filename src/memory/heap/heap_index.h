@@ -1,37 +1,37 @@
 /*
  * heap_index.h - optional placement index: exact first fit in O(log n).
  *
- * Design (docs/index.md has pictures):
+ * Design (docs/index.md has pictures and the proof):
  *   - a free bitmap, 1 bit per block (1 = free), in 64-block words;
- *   - a complete binary tree over the words (leaves padded to a power of
- *     two), each node holding the free run at its start (prefix), at its end
- *     (suffix) and its longest free run (best), as 32-bit counts.
- * heap_malloc descends the tree: go left if the left child holds a run of n,
- * else take the run that straddles the middle if it is long enough, else go
- * right. That yields the lowest-addressed run of n free blocks - the very
- * block the linear scan (heap_scan_first_fit) finds - in O(log n) for any n.
- * Marking n blocks costs O(n/64 + log n). Building the index is O(n).
+ *   - for requests of up to 64 blocks, run counts in levels of bytes: per
+ *     word, the longest run of up to 64 free blocks that starts in it, then
+ *     the largest of every eight, up to one word of eight; the search takes
+ *     the first count >= n of eight at each level, in a few word operations;
+ *   - for longer requests, which always cross a word boundary, a binary
+ *     tree over the words' free prefixes and suffixes (heap_index_tree.c),
+ *     updated only when a mark reaches a word's edge.
+ * Either way the answer is the lowest-addressed run of n free blocks - the
+ * very block the linear scan (heap_scan_first_fit) finds - in O(log n) for
+ * any n. Marking n blocks costs O(n/64 + log n). Building the index is O(n).
  *
  * Size: with W = bitmap words (blocks / 64, rounded up) and L = W rounded up
- * to a power of two, 8 bytes per word for the bitmap plus 12 bytes per tree
- * node (2 * L nodes), plus a 24-byte (i686) or 40-byte (x86_64) header:
- * 8W + 24L < 56W, so at most 7/8 byte per block plus 7 words and the
- * header (the worst case is a heap just past a power of two words; from
- * 0.5 byte per block at a power of two). That is at most 1 byte per block
- * for every heap of HEAP_INDEX_ONE_BYTE_FROM blocks or more (272 on x86_64,
- * 144 on i686: about 1 MiB); smaller heaps pay the header. The default
- * 100 MiB heap (25,600 blocks) needs 15,512 bytes on i686 (0.61 byte per
- * block); 1 GiB (262,144 blocks) 131,112 on x86_64 (0.50).
- * heap_index_bytes() gives the exact figure.
+ * to a power of two, 8 bytes per word for the bitmap, 1 for its longest
+ * run, about 8/7 for the counts, 12 per tree node (L nodes), plus a 24-byte
+ * (i686) or 40-byte (x86_64) header: under 35/64 byte per block plus the
+ * header and 32 bytes (from 0.35 byte per block at a power of two words).
+ * That is at most 1 byte per block for every heap of
+ * HEAP_INDEX_ONE_BYTE_FROM blocks or more (96 on x86_64, 80 on i686); smaller
+ * heaps pay the header. The default 100 MiB heap (25,600 blocks) needs
+ * 10,232 bytes on i686 (0.40 byte per block); 1 GiB (262,144 blocks) 90,736
+ * on x86_64 (0.35). heap_index_bytes() gives the exact figure.
  *
  * The index lives outside the data pool, in memory the caller provides
  * (kheap: PEACHOS_HEAP_INDEX_ADDRESS), so no caller's overrun reaches it,
  * and heap_check() verifies it against the table. A stray write can still
  * reach it, so nothing the index addresses by is read from that memory:
  * the layout is computed once from the table's block count and kept in
- * struct heap (heap->index_layout), and
- * what the bitmap and nodes say is bounded before use (docs/index.md, "Any
- * bytes in the index memory").
+ * struct heap (heap->index_layout), and what the arrays say is bounded
+ * before use (docs/index.md, "Any bytes in the index memory").
  */
 #ifndef PEACHOS_HEAP_INDEX_H
 #define PEACHOS_HEAP_INDEX_H
