@@ -15,7 +15,8 @@
  *      with a per-object pattern in every byte, checked on free, kheap_check
  *      every 1000 operations; the small-object caches; the kmalloc family's
  *      edges (kcalloc overflow, krealloc with NULL, 0, shrinking and growing,
- *      ksize of bad pointers); a corrupt slab header, then restored.
+ *      ksize of bad pointers); an overrun into a slab, which changes nothing
+ *      the caches decide.
  *   3. Live allocations of every kind are left for the statistics and the map.
  *
  * Every allocation is filled with a pattern right after it is made and

@@ -38,7 +38,7 @@ const char* heap_report_reason(enum heap_report_kind kind)
     case HEAP_REPORT_FREE_WRONG_OWNER:
         return "wrong owner (cache vs. blocks)";
     case HEAP_REPORT_FREE_CORRUPT:
-        return "allocation chain or slab header corrupt";
+        return "allocation chain corrupt, or its slab record names no class";
     case HEAP_REPORT_CACHE_BAD_FREE:
         return "no live small object there";
     case HEAP_REPORT_CACHE_USE_AFTER_FREE:
