@@ -520,6 +520,67 @@ static void test_refused_setups(void** state)
     free(idx);
 }
 
+/* What the checker and the refusals do at their edges: no place for the
+ * bad block, no report hook, a record-less kv, counters and the window's
+ * own table descriptor overwritten. */
+static void test_check_edges(void** state)
+{
+    (void)state;
+    unsigned char* v = kvmalloc_alloc(&fx->kv, 3 * UNIT_BS);
+    size_t bad = 0;
+    assert_int_equal(kvmalloc_size(NULL, v), 0);
+    assert_int_equal(kvmalloc_size(&fx->kv, NULL), 0);
+    fx->kv.blocks++; /* V5: the count */
+    assert_int_equal(kvmalloc_check(&fx->kv, &bad), -ECORRUPT);
+    assert_int_equal(bad, SIZE_MAX);
+    assert_int_equal(kvmalloc_check(&fx->kv, NULL), -ECORRUPT);
+    fx->kv.blocks--;
+    struct heap_table copy = fx->kv.window_table; /* V1: the window heap names another descriptor */
+    fx->kv.window.table = &copy;
+    assert_int_equal(kvmalloc_check(&fx->kv, &bad), -ECORRUPT);
+    assert_int_equal(bad, SIZE_MAX);
+    fx->kv.window.table = &fx->kv.window_table;
+    kvmalloc_set_report(&fx->kv, NULL, NULL); /* a corrupt record with no hook: only counted */
+    void* saved = fx->backing[2];
+    fx->backing[2] = NULL;
+    kvmalloc_free(&fx->kv, v);
+    assert_int_equal(fx->kv.window.rejected_frees, 1);
+    assert_int_equal(fx->reports.count, 0);
+    fx->backing[2] = saved;
+    assert_all_sound();
+    kvmalloc_free(&fx->kv, v);
+    assert_int_equal(sim.mapped, 0);
+    assert_all_sound();
+}
+
+/* A source whose pool holds only the window's record, or only its index:
+ * refused; and an empty or reversed window range. */
+static void test_source_over_record_or_index(void** state)
+{
+    (void)state;
+    static struct kvmalloc kv;
+    static struct heap h;
+    static HEAP_BLOCK_TABLE_ENTRY table[8], one[1];
+    static struct heap_table t = { one, 1 };
+    void* w = (void*)WINDOW;
+    void* end = (void*)(WINDOW + 8 * UNIT_BS);
+    unsigned char* block = aligned_alloc(UNIT_BS, 2 * UNIT_BS);
+    void* record[8];
+    assert_non_null(block);
+    assert_int_equal(kvmalloc_init(&kv, end, w, table, NULL, 0, record, &sim_ops), -EINVARG); /* reversed */
+    assert_int_equal(kvmalloc_init(&kv, w, w, table, NULL, 0, record, &sim_ops), -EINVARG);   /* empty */
+    assert_int_equal(kvmalloc_init(&kv, w, end, table, NULL, 0, (void**)block, &sim_ops), 0);
+    assert_int_equal(heap_create(&h, block, block + UNIT_BS, &t), 0);
+    assert_int_equal(kvmalloc_add_source(&kv, &h), -EINVARG); /* the record is in its pool */
+    assert_true(heap_index_bytes(8) <= UNIT_BS);
+    assert_int_equal(kvmalloc_init(&kv, w, end, table, block, heap_index_bytes(8), record, &sim_ops), 0);
+    assert_int_equal(kvmalloc_add_source(&kv, &h), -EINVARG); /* the index is in its pool */
+    assert_int_equal(kv.sources, 0);
+    assert_int_equal(heap_create(&h, block + UNIT_BS, block + 2 * UNIT_BS, &t), 0);
+    assert_int_equal(kvmalloc_add_source(&kv, &h), 0); /* the block after them: apart */
+    free(block);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -536,6 +597,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_is_a_heap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_setups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_edges, setup_indexed, teardown),
+        cmocka_unit_test_setup_teardown(test_source_over_record_or_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

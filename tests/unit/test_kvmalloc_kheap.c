@@ -29,6 +29,7 @@ static void* shadow[W_BLOCKS]; /* what the hook mapped: the lookup hook's answer
 static size_t map_calls, map_fail_at = SIZE_MAX;
 static bool window_offered = true;
 static bool window_bad;
+static bool window_over_pool; /* a window over the heap's own pool: refused by kvmalloc_add_source */
 
 static int win_map(void* ctx, void* virt, void* block)
 {
@@ -64,6 +65,10 @@ int kheap_port_window(struct kheap_window* w)
     memset(shadow, 0, sizeof(shadow));
     w->start = window + (window_bad ? 8 : 0); /* a misaligned window is refused */
     w->end = window + W_BLOCKS * UNIT_BS;
+    if (window_over_pool) {
+        w->start = kheap_get()->saddr;
+        w->end = (unsigned char*)w->start + W_BLOCKS * UNIT_BS;
+    }
     w->table = window_table;
     w->index = NULL;
     w->index_bytes = 0;
@@ -88,6 +93,7 @@ static int setup(void** state)
 #endif
     window_offered = true;
     window_bad = false;
+    window_over_pool = false;
     map_fail_at = SIZE_MAX;
     kheap_init();
     return kheap_ready() && kheap_window() != NULL ? 0 : -1;
@@ -279,13 +285,15 @@ static void test_map_failure(void** state)
     unfragment(blocks);
 }
 
-/* A port without a window, or with one kvmalloc_init refuses: no fallback. */
+/* A port without a window, with one kvmalloc_init refuses, or with one over
+ * the heap's own pool (kvmalloc_add_source refuses): no fallback. */
 static void test_no_window(void** state)
 {
     (void)state;
-    for (int k = 0; k < 2; k++) {
-        window_offered = k == 1;
+    for (int k = 0; k < 3; k++) {
+        window_offered = k >= 1;
         window_bad = k == 1;
+        window_over_pool = k == 2;
         kheap_init();
         assert_true(kheap_ready());
         assert_null(kheap_window());
@@ -297,6 +305,21 @@ static void test_no_window(void** state)
     }
 }
 
+/* A kernel heap that failed to start has no window either. */
+static void test_no_heap_no_window(void** state)
+{
+    (void)state;
+    struct kheap_hosted_config config = { 64 * UNIT_BS, true, true, true };
+    kheap_hosted_configure(&config);
+    kheap_init();
+    assert_false(kheap_ready());
+    assert_null(kheap_window());
+    assert_null(kvmalloc(UNIT_BS));
+    assert_null(kmalloc(UNIT_BS));
+    config.fail_init = false;
+    kheap_hosted_configure(&config);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +329,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_bad_frees, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_heap_no_window, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
