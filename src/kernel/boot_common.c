@@ -7,6 +7,7 @@
 
 #include "../config.h"
 #include "../memory/heap/heap_index.h"
+#include "../memory/heap/kheap.h"
 #include "io.h"
 #include "kernel.h"
 #include "multiboot.h"
@@ -103,6 +104,11 @@ void kernel_print_layout(const char* stack_note)
     printk("layout: kernel 0x%08x..0x%08x (stack 0x%08x..0x%08x%s)\n", (unsigned)(uintptr_t)_kernel_start,
            (unsigned)(uintptr_t)_kernel_end, (unsigned)(uintptr_t)kernel_stack_bottom,
            (unsigned)(uintptr_t)kernel_stack_top, stack_note);
+#if PEACHOS_KHEAP_CACHES
+    printk("layout: slabs  0x%08x..0x%08x (%zu of %u bytes: the caches' slab table)\n",
+           (unsigned)KERNEL_SLAB_TABLE_ADDRESS, (unsigned)(KERNEL_SLAB_TABLE_ADDRESS + kcache_table_bytes(blocks)),
+           kcache_table_bytes(blocks), (unsigned)KERNEL_SLAB_TABLE_MAX_BYTES);
+#endif
     printk("layout: heap   0x%08x..0x%08llx (%zu blocks of %u bytes)\n", (unsigned)PEACHOS_HEAP_ADDRESS,
            (ull)HEAP_END, blocks, (unsigned)PEACHOS_HEAP_BLOCK_SIZE);
 }
