@@ -21,21 +21,24 @@ HOST_CC ?= gcc
 LIB_CORE := src/memory/memory.c src/memory/heap/heap.c src/memory/heap/heap_table.c
 LIB_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_map.c src/memory/heap/multiheap.c \
            src/memory/heap/heap_index.c src/memory/heap/heap_index_tree.c src/memory/heap/heap_report.c src/memory/heap/kheap.c src/memory/heap/kheap_regions.c src/memory/heap/kheap_check.c \
-           src/memory/heap/kcache.c src/memory/heap/kcache_front.c src/memory/heap/kcache_check.c src/memory/heap/kvmalloc.c \
+           src/memory/heap/kcache.c src/memory/heap/kcache_front.c src/memory/heap/kcache_check.c src/memory/heap/kcache_cpu.c src/memory/heap/kvmalloc.c \
            src/memory/heap/kheap_vmalloc.c src/memory/heap/heap_course.c
 LIB_HDR := $(wildcard src/*.h src/memory/*.h src/memory/heap/*.h)
 # The block layer alone (no kernel heap, no caches): what the table model links.
 LIB_BLOCK_SRC := $(filter-out src/memory/heap/kheap.c src/memory/heap/kheap_regions.c src/memory/heap/kheap_check.c \
-                 src/memory/heap/kcache.c src/memory/heap/kcache_front.c src/memory/heap/kcache_check.c src/memory/heap/multiheap.c \
+                 src/memory/heap/kcache.c src/memory/heap/kcache_front.c src/memory/heap/kcache_check.c src/memory/heap/kcache_cpu.c src/memory/heap/multiheap.c \
                  src/memory/heap/heap_course.c,$(LIB_SRC))
 HOSTED_SRC := src/hosted/kheap_port.c
-HOSTED_HDR := src/hosted/kheap_hosted.h
+HOSTED_HDR := src/hosted/kheap_hosted.h src/hosted/kheap_port_cpu.h
 
 WARN := -Wall -Wextra -Werror
 HOST_CFLAGS := -std=c11 -O2 -g $(WARN) -Isrc
 # The library's precondition checks, on in every test build (heap_config.h).
 ASSERT_FLAGS := '-DPEACHOS_HEAP_ASSERT(c)=((c) ? (void)0 : __builtin_trap())'
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# The per-CPU magazine build (PEACHOS_KCACHE_MAGAZINES, heap_config.h), with
+# the hosted port's per-CPU section inline (src/hosted/kheap_port_cpu.h).
+MAG_FLAGS := -DPEACHOS_KCACHE_MAGAZINES=1 '-DPEACHOS_KHEAP_PORT_CPU_HEADER="hosted/kheap_port_cpu.h"'
 
 TEST_STEPS :=
 

@@ -70,14 +70,38 @@ test-bench-build: | host-deps python-deps
 	python3 bench/run.py --smoke --build $(BENCH_DIR) --out $(BENCH_DIR)/smoke --command "make test-bench-build"
 
 # W2 (small objects, bench/w2.c): `make bench-w2` writes docs/bench/w2.md.
-.PHONY: bench-w2
-$(BENCH_DIR)/w2: bench/w2.c $(LIB_SRC) $(LIB_HDR) $(HOSTED_SRC) $(HOSTED_HDR) | host-deps
-	@mkdir -p $(@D)
-	$(HOST_CC) $(HOST_CFLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
+# w2 is the magazine build (PEACHOS_KCACHE_MAGAZINES=1) with glibc's malloc
+# beside it; the others run as its peers, a round at a time, interleaved
+# with its own: the same code with the port's lock on every call
+# (w2-locked), and w2 linked with jemalloc and with mimalloc (their
+# malloc/free). Instruction counts come from callgrind (valgrind) over the
+# measured loop of each.
+W2_SRC := bench/w2.c $(LIB_SRC) $(HOSTED_SRC)
+W2_DEPS := $(W2_SRC) $(LIB_HDR) $(HOSTED_HDR) mk/bench.mk
+W2_BINS := $(BENCH_DIR)/w2 $(BENCH_DIR)/w2-locked $(BENCH_DIR)/w2-jemalloc $(BENCH_DIR)/w2-mimalloc
+W2_PEERS := --peer "kmalloc_small/kfree (the port's lock)=$(BENCH_DIR)/w2-locked:small" \
+            --peer "jemalloc malloc/free=$(BENCH_DIR)/w2-jemalloc:malloc" \
+            --peer "mimalloc malloc/free=$(BENCH_DIR)/w2-mimalloc:malloc"
+.PHONY: bench-w2 bench-w2-deps
+bench-w2-deps: | host-deps
+	@tools/need libjemalloc-dev libmimalloc-dev valgrind
 
-bench-w2: $(BENCH_DIR)/w2
+$(BENCH_DIR)/w2: $(W2_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(MAG_FLAGS) -o $@ $(W2_SRC) -lpthread
+
+$(BENCH_DIR)/w2-locked: $(W2_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $(W2_SRC) -lpthread
+
+$(BENCH_DIR)/w2-%: $(W2_DEPS) | bench-w2-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(MAG_FLAGS) -DW2_MALLOC_NAME='"$*"' -o $@ $(W2_SRC) -lpthread \
+	  $(BENCH_LDLIBS_$*)
+
+bench-w2: $(W2_BINS) | bench-w2-deps
 	@mkdir -p docs/bench
-	$(BENCH_DIR)/w2 > $(BENCH_DIR)/w2.md
+	$(BENCH_DIR)/w2 $(W2_PEERS) > $(BENCH_DIR)/w2.md
 	cp $(BENCH_DIR)/w2.md docs/bench/w2.md
 	@cat docs/bench/w2.md
 

@@ -5,7 +5,8 @@
 #   make test-long         >= 10,000,000 ops, heaps up to 262,144 blocks (1 GiB), plain build
 #   make test-kmalloc-model        seeded random model test of kmalloc & co.
 #                                  (>= 1,000,000 operations, small and large sizes),
-#                                  then again with PEACHOS_KMALLOC_SMALL_OBJECTS=1
+#                                  then again with PEACHOS_KMALLOC_SMALL_OBJECTS=1,
+#                                  and with the per-CPU magazines too
 #   make test-kmalloc-model-asan   the same under ASan + UBSan
 #   make test-kmalloc-model-poison the same with -DPEACHOS_KCACHE_POISON=1
 #                                  (plus a deliberate write after free that must be reported)
@@ -62,9 +63,15 @@ $(KCACHE_DIR)/kmalloc_model-poison: tests/model/kmalloc_model.c $(KCACHE_DEPS) |
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) -DPEACHOS_KCACHE_POISON=1 -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
 
-test-kmalloc-model: $(KCACHE_DIR)/kmalloc_model $(KCACHE_DIR)/kmalloc_model-small
+# The per-CPU magazine build (MAG_FLAGS), with small objects behind kmalloc.
+$(KCACHE_DIR)/kmalloc_model-mag: tests/model/kmalloc_model.c $(KCACHE_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(ASSERT_FLAGS) $(MAG_FLAGS) -DPEACHOS_KMALLOC_SMALL_OBJECTS=1 -o $@ $< $(LIB_SRC) $(HOSTED_SRC) -lpthread
+
+test-kmalloc-model: $(KCACHE_DIR)/kmalloc_model $(KCACHE_DIR)/kmalloc_model-small $(KCACHE_DIR)/kmalloc_model-mag
 	$(KCACHE_DIR)/kmalloc_model
 	$(KCACHE_DIR)/kmalloc_model-small
+	$(KCACHE_DIR)/kmalloc_model-mag
 
 # Sanitizers are slower: the same operations, checked a little less often.
 test-kmalloc-model-asan: $(KCACHE_DIR)/kmalloc_model-asan

@@ -116,7 +116,18 @@ UNIT_VALGRIND_CMD := UNIT_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check
 test-unit-valgrind: $(UNIT_BIN) | unit-valgrind-deps
 	$(call unit_run,$(UNIT_BIN),$(UNIT_VALGRIND_CMD),test-unit-valgrind)
 
-UNIT_CONFIG_BIN := $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN) $(UNIT_REGIONS_BIN) $(UNIT_REGIONS_LEAN_BIN)
+# The per-CPU magazine build (MAG_FLAGS, with small objects behind kmalloc):
+# the engine's tests and the kheap tests whose expectations do not count
+# the slabs that objects resting in a CPU's magazine keep.
+UNIT_MAG_NAMES := test_kcache test_kcache_table test_kheap test_kmalloc_contract
+UNIT_MAG_BIN := $(addprefix $(UNIT_DIR)/mag/,$(UNIT_MAG_NAMES))
+
+$(UNIT_DIR)/mag/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(MAG_FLAGS) $(UNIT_SMALL_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
+UNIT_CONFIG_BIN := $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN) $(UNIT_REGIONS_BIN) $(UNIT_REGIONS_LEAN_BIN) \
+                   $(UNIT_MAG_BIN)
 test-unit-configs: $(UNIT_CONFIG_BIN)
 	$(call unit_run,$(UNIT_CONFIG_BIN),,test-unit-configs)
 

@@ -62,4 +62,8 @@ void kheap_hosted_fail_reset(void);
 /* Attempts failed on purpose since the last kheap_hosted_fail_after. */
 size_t kheap_hosted_failures(void);
 
+/* How many times the heap's lock has been taken (benchmarks: the
+ * per-CPU magazines should take it once per many calls). */
+size_t kheap_hosted_lock_count(void);
+
 #endif /* PEACHOS_KHEAP_HOSTED_H */

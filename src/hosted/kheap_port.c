@@ -19,6 +19,9 @@
 #include "../status.h"
 #include "../memory/heap/heap_status.h"
 #include "../memory/heap/kheap_regions.h"
+#if PEACHOS_KCACHE_MAGAZINES
+#include "kheap_port_cpu.h"
+#endif
 
 static pthread_mutex_t kheap_hosted_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct kheap_hosted_config kheap_hosted_config = { PEACHOS_HEAP_SIZE_BYTES, true, false, false };
@@ -181,9 +184,17 @@ int kheap_port_regions(struct kheap_region* regions, size_t max)
 }
 #endif
 
+static size_t kheap_hosted_locks;
+
+size_t kheap_hosted_lock_count(void)
+{
+    return kheap_hosted_locks;
+}
+
 uintptr_t kheap_port_lock(void)
 {
     pthread_mutex_lock(&kheap_hosted_mutex);
+    kheap_hosted_locks++;
     kheap_hosted_owner = pthread_self();
     kheap_hosted_locked = true;
     return 0;
@@ -195,6 +206,73 @@ void kheap_port_unlock(uintptr_t state)
     kheap_hosted_locked = false;
     pthread_mutex_unlock(&kheap_hosted_mutex);
 }
+
+#if PEACHOS_KCACHE_MAGAZINES
+/*
+ * Each thread is a CPU: the first kheap call that wants per-CPU state gives
+ * the thread a free number (under the heap's lock, so kheap_check never
+ * sees a number appear while it reads), and the thread's exit gives its
+ * magazines back and frees the number. Threads beyond PEACHOS_KCACHE_CPUS
+ * take the locked path. Nothing needs masking: a thread's magazines are
+ * its own.
+ */
+static uint32_t kheap_hosted_cpus;               /* numbers in use: bit k = CPU k */
+_Thread_local unsigned kheap_hosted_cpu = KCACHE_NO_CPU; /* kheap_port_cpu.h reads it inline */
+static _Thread_local bool kheap_hosted_cpu_asked;          /* a number was sought (maybe none free) */
+static pthread_key_t kheap_hosted_cpu_key;
+static pthread_once_t kheap_hosted_cpu_once = PTHREAD_ONCE_INIT;
+
+static void kheap_hosted_cpu_exit(void* value)
+{
+    unsigned cpu = (unsigned)(uintptr_t)value - 1; /* 0 is no value to a key */
+    kheap_cpu_flush(cpu);
+    uintptr_t state = kheap_port_lock();
+    kheap_hosted_cpus &= ~(1u << cpu);
+    kheap_port_unlock(state);
+}
+
+static void kheap_hosted_cpu_key_create(void)
+{
+    (void)pthread_key_create(&kheap_hosted_cpu_key, kheap_hosted_cpu_exit);
+}
+
+static unsigned kheap_hosted_cpu_assign(void)
+{
+    kheap_hosted_cpu_asked = true;
+    pthread_once(&kheap_hosted_cpu_once, kheap_hosted_cpu_key_create);
+    unsigned cpu = KCACHE_NO_CPU;
+    uintptr_t state = kheap_port_lock();
+    for (unsigned k = 0; k < PEACHOS_KCACHE_CPUS && cpu == KCACHE_NO_CPU; k++) {
+        if (!(kheap_hosted_cpus & (1u << k))) {
+            kheap_hosted_cpus |= 1u << k;
+            cpu = k;
+        }
+    }
+    kheap_port_unlock(state);
+    if (cpu != KCACHE_NO_CPU) {
+        (void)pthread_setspecific(kheap_hosted_cpu_key, (void*)(uintptr_t)(cpu + 1));
+    }
+    kheap_hosted_cpu = cpu;
+    return cpu;
+}
+
+unsigned kheap_port_cpu_enter(uintptr_t* state)
+{
+    *state = 0;
+    return kheap_hosted_cpu_asked ? kheap_hosted_cpu : kheap_hosted_cpu_assign();
+}
+
+void kheap_port_cpu_leave(uintptr_t state)
+{
+    (void)state;
+}
+
+uint32_t kheap_port_cpus_busy(void)
+{
+    unsigned self = kheap_hosted_cpu;
+    return kheap_hosted_cpus & ~(self < PEACHOS_KCACHE_CPUS ? 1u << self : 0u);
+}
+#endif
 
 void kheap_port_report(const struct heap_report* report)
 {

@@ -79,6 +79,26 @@ void kheap_port_unlock(uintptr_t state)
     __asm__ volatile("push %0\n\tpopf" : : "r"(state) : "memory", "cc");
 }
 
+#if PEACHOS_KCACHE_MAGAZINES
+/* One CPU: CPU 0, its magazines guarded from interrupt handlers by cli
+ * around them alone (the slabs behind them keep kheap_port_lock). */
+unsigned kheap_port_cpu_enter(uintptr_t* state)
+{
+    *state = kheap_port_lock();
+    return 0;
+}
+
+void kheap_port_cpu_leave(uintptr_t state)
+{
+    kheap_port_unlock(state);
+}
+
+uint32_t kheap_port_cpus_busy(void)
+{
+    return 0; /* the only CPU is the caller */
+}
+#endif
+
 void kernel_heap_print_report(const struct heap_report* report, const char* note)
 {
     const char* verb = heap_report_action(report->kind);

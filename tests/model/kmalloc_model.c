@@ -186,7 +186,7 @@ static void check_null_is_full(size_t size, enum kind kind)
     }
     if (kind == KIND_SMALL) {
         const struct kcache_class* c = &kheap_cache()->classes[kcache_class_of(size)];
-        if (c->partial != NULL || hs.free_blocks != 0) {
+        if (c->partial != KCACHE_NONE || hs.free_blocks != 0) {
             FAIL("NULL for %zu bytes with a partial slab or %zu free blocks", size, hs.free_blocks);
         }
     }

@@ -21,6 +21,10 @@
 
 /* ------------------------------------------------------------- helpers */
 
+/* Slab table bytes per block: a record, and with the magazines the live
+ * bitmap's words (kcache.h). */
+#define KC_TABLE_BLOCK_BYTES                                                                                    \
+    (sizeof(struct kcache_slab) + PEACHOS_KCACHE_MAGAZINES * KCACHE_BLOCK_WORDS * sizeof(uintptr_t))
 #define KC_WORD_BITS (sizeof(uintptr_t) * 8u)
 
 /* A heap over real memory with its caches and their slab table. The pool
@@ -171,7 +175,7 @@ static void test_init_rejects(void** state)
     memset(&kc, 0xAB, sizeof(kc));
     struct kcache before = kc;
     size_t need = kcache_table_bytes(4);
-    assert_int_equal(need, 4 * sizeof(struct kcache_slab));
+    assert_int_equal(need, 4 * KC_TABLE_BLOCK_BYTES);
     uintptr_t* mem = unit_xmalloc(need + 2 * sizeof(uintptr_t));
     memset(mem, 0x77, need + 2 * sizeof(uintptr_t));
     void* t = mem + 1;
@@ -1245,7 +1249,7 @@ static void test_stats(void** state)
     assert_int_equal(st.spare_slabs, 0);
     assert_int_equal(st.corruptions, 0);
     assert_int_equal(st.forced_failures, 0);
-    assert_int_equal(st.table_bytes, 16 * sizeof(struct kcache_slab));
+    assert_int_equal(st.table_bytes, 16 * KC_TABLE_BLOCK_BYTES);
     kcache_free(&e.kc, a);
     kcache_get_stats(&e.kc, &st);
     assert_int_equal(st.spare_slabs, 1);

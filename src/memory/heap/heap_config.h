@@ -83,6 +83,26 @@
 #endif
 
 /*
+ * Per-CPU magazines in front of the caches (kcache_cpu.c, docs/kcache.md):
+ * 0 (the default) = every kmalloc_small and kfree takes the port's lock.
+ * 1 = each CPU keeps a small stack of free objects per class, so that
+ * kmalloc_small and the kfree of a small object take only the per-CPU
+ * section of the port (kheap_port_cpu_enter: interrupts off in a kernel,
+ * nothing on a host, where each thread is a CPU) and touch the global lock
+ * once per KCACHE_MAG_BATCH objects. A free stays exact: a second bitmap,
+ * one bit per 16 bytes of every slab, says which objects the caller holds.
+ * Costs 32 bytes more of slab table per block. Needs PEACHOS_KHEAP_CACHES.
+ * PEACHOS_KCACHE_CPUS: the CPUs (host threads) with magazines, at most 32;
+ * a port that names a CPU beyond it gets the locked path.
+ */
+#ifndef PEACHOS_KCACHE_MAGAZINES
+#define PEACHOS_KCACHE_MAGAZINES 0
+#endif
+#ifndef PEACHOS_KCACHE_CPUS
+#define PEACHOS_KCACHE_CPUS 8
+#endif
+
+/*
  * Several memory regions (the boot memory map): 0 (the default) = one
  * region, kheap_port_region()'s, exactly the seed's heap. N > 0 = up to N
  * regions from kheap_port_regions(), kept in a multiheap (multiheap.h,
@@ -134,5 +154,8 @@ _Static_assert(PEACHOS_HEAP_BLOCK_SIZE >= 64 && (PEACHOS_HEAP_BLOCK_SIZE & (PEAC
 _Static_assert(PEACHOS_HEAP_ADDRESS % PEACHOS_HEAP_BLOCK_SIZE == 0, "PEACHOS_HEAP_ADDRESS must be block-aligned");
 _Static_assert(PEACHOS_KMALLOC_SMALL_OBJECTS == 0 || PEACHOS_KHEAP_CACHES == 1,
                "PEACHOS_KMALLOC_SMALL_OBJECTS needs PEACHOS_KHEAP_CACHES");
+_Static_assert(PEACHOS_KCACHE_MAGAZINES == 0 || PEACHOS_KHEAP_CACHES == 1,
+               "PEACHOS_KCACHE_MAGAZINES needs PEACHOS_KHEAP_CACHES");
+_Static_assert(PEACHOS_KCACHE_CPUS >= 1 && PEACHOS_KCACHE_CPUS <= 32, "PEACHOS_KCACHE_CPUS: 1..32 (a 32-bit mask)");
 
 #endif /* PEACHOS_HEAP_CONFIG_H */

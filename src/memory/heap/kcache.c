@@ -123,12 +123,15 @@ bool kcache_forced(struct kcache* kc, enum kcache_fault_site site)
 
 /* ------------------------------------------------------------------- init */
 
+/* A record per block, and with the magazines the live bitmap after them. */
+#define KCACHE_TABLE_BLOCK_BYTES (sizeof(struct kcache_slab) + PEACHOS_KCACHE_MAGAZINES * KCACHE_BLOCK_WORDS * sizeof(uintptr_t))
+
 size_t kcache_table_bytes(size_t blocks)
 {
-    if (blocks >= KCACHE_NONE || blocks > SIZE_MAX / sizeof(struct kcache_slab)) {
+    if (blocks >= KCACHE_NONE || blocks > SIZE_MAX / KCACHE_TABLE_BLOCK_BYTES) {
         return 0; /* list links are 32-bit block numbers */
     }
-    return blocks * sizeof(struct kcache_slab);
+    return blocks * KCACHE_TABLE_BLOCK_BYTES;
 }
 
 /* [a, a + an) and [b, b + bn) share a byte. */
@@ -164,6 +167,10 @@ int kcache_init(struct kcache* kc, struct heap* heap, void* slab_table, size_t t
     kc->entries = heap->table->entries;
     kc->blocks = heap->table->total;
     kc->slab_table = (struct kcache_slab*)slab_table;
+#if PEACHOS_KCACHE_MAGAZINES
+    kc->live = (uintptr_t*)(kc->slab_table + kc->blocks);
+    kc->fast_blocks = (flags & KCACHE_FLAG_POISON) ? 0 : kc->blocks; /* poison: every free locked, one by one */
+#endif
     kc->flags = flags;
     memset(slab_table, 0, kcache_table_bytes(kc->blocks));
     for (size_t ci = 0; ci < KCACHE_CLASSES; ci++) {
@@ -174,6 +181,13 @@ int kcache_init(struct kcache* kc, struct heap* heap, void* slab_table, size_t t
         c->geometry[KCACHE_SINGLE] = kcache_geometry_for(c->size, 1);
         c->partial = KCACHE_NONE;
         c->spare = KCACHE_NONE;
+#if PEACHOS_KCACHE_MAGAZINES
+        uint32_t limit = c->geometry[KCACHE_PREFERRED].capacity;
+        limit = limit < 2 ? 2 : limit > KCACHE_MAG_SIZE ? KCACHE_MAG_SIZE : limit;
+        for (size_t cpu = 0; cpu < PEACHOS_KCACHE_CPUS; cpu++) {
+            kc->cpus[cpu].mags[ci].limit = limit;
+        }
+#endif
     }
     return PEACHOS_ALL_OK;
 }
@@ -249,7 +263,7 @@ static void kcache_release(struct kcache* kc, size_t first)
     struct kcache_slab* s = kcache_record(kc, first);
     struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
     size_t blocks = kcache_geometry_of(kc, s->shape)->blocks;
-    memset(s, 0, blocks * sizeof(*s));
+    memset(s, 0, blocks * sizeof(*s)); /* not the live bits: 0 already, as nothing is taken */
     heap_free_typed(kc->heap, kcache_object(kc, first, 0, 0), HEAP_BLOCK_TYPE_CACHE);
     c->slabs--;
     kc->slabs--;
@@ -367,7 +381,9 @@ KCACHE_HOT size_t kcache_take_slot(struct kcache* kc, size_t first, const struct
     return SIZE_MAX;
 }
 
-void* kcache_alloc_small(struct kcache* kc, size_t ci)
+/* A free slot of class ci, marked taken: its object, or NULL if the heap
+ * has no room for a new slab. */
+static unsigned char* kcache_take_object(struct kcache* kc, size_t ci)
 {
     struct kcache_class* c = &kc->classes[ci];
     uint32_t b = c->partial;
@@ -387,11 +403,42 @@ void* kcache_alloc_small(struct kcache* kc, size_t ci)
         kcache_list_unlink(kc, c, b); /* full slabs are on no list */
     }
     c->objects++;
-    unsigned char* object = kcache_object(kc, b, c->size, slot);
+    return kcache_object(kc, b, c->size, slot);
+}
+
+void* kcache_alloc_small(struct kcache* kc, size_t ci)
+{
+    unsigned char* object = kcache_take_object(kc, ci);
+    if (KCACHE_UNLIKELY(object == NULL)) {
+        return NULL;
+    }
+#if PEACHOS_KCACHE_MAGAZINES
+    kcache_live_set(kc, object);
+#endif
     if (KCACHE_UNLIKELY(kc->flags & KCACHE_FLAG_POISON)) {
-        kcache_check_poison(kc, object, c->size);
+        kcache_check_poison(kc, object, kc->classes[ci].size);
     }
     return object;
+}
+
+/* Clear the taken bit of `slot` of the slab at `first` and keep the lists. */
+static void kcache_put_slot(struct kcache* kc, size_t first, size_t slot)
+{
+    struct kcache_slab* s = kcache_record(kc, first);
+    const struct kcache_geometry* g = kcache_geometry_of(kc, s->shape);
+    struct kcache_class* c = &kc->classes[kcache_shape_class(s->shape)];
+    bool was_full = s->inuse == g->capacity;
+    *kcache_word(kc, first, slot / KCACHE_WORD_BITS) &= ~((uintptr_t)1 << (slot % KCACHE_WORD_BITS));
+    s->inuse--;
+    c->objects--;
+    if (s->inuse == 0) {
+        if (!was_full) {
+            kcache_list_unlink(kc, c, (uint32_t)first);
+        }
+        kcache_retire(kc, c, (uint32_t)first);
+    } else if (was_full) {
+        kcache_list_push(kc, c, (uint32_t)first);
+    }
 }
 
 void kcache_free_small(struct kcache* kc, void* ptr, size_t first)
@@ -409,19 +456,32 @@ void kcache_free_small(struct kcache* kc, void* ptr, size_t first)
         kcache_reject(kc, HEAP_REPORT_CACHE_BAD_FREE, ptr);
         return;
     }
-    bool was_full = s->inuse == g->capacity;
-    *kcache_word(kc, first, slot / KCACHE_WORD_BITS) &= ~((uintptr_t)1 << (slot % KCACHE_WORD_BITS));
-    s->inuse--;
-    c->objects--;
+#if PEACHOS_KCACHE_MAGAZINES
+    (void)kcache_live_clear(kc, (uintptr_t)ptr - kc->pool); /* set: kcache_slot_of, and we hold the lock */
+#endif
     if (KCACHE_UNLIKELY(kc->flags & KCACHE_FLAG_POISON)) {
         memset(ptr, KCACHE_POISON_BYTE, c->size);
     }
-    if (s->inuse == 0) {
-        if (!was_full) {
-            kcache_list_unlink(kc, c, (uint32_t)first);
-        }
-        kcache_retire(kc, c, (uint32_t)first);
-    } else if (was_full) {
-        kcache_list_push(kc, c, (uint32_t)first);
-    }
+    kcache_put_slot(kc, first, slot);
 }
+
+#if PEACHOS_KCACHE_MAGAZINES
+void* kcache_take(struct kcache* kc, size_t ci)
+{
+    return kcache_take_object(kc, ci);
+}
+
+/* The object is taken, so its slab is sound and its first block is at most
+ * KCACHE_MAX_SLAB_BLOCKS - 1 blocks back. */
+void kcache_put(struct kcache* kc, void* ptr)
+{
+    uintptr_t offset = (uintptr_t)ptr - kc->pool;
+    size_t first = offset / KCACHE_BS;
+    while (!(kc->entries[first] & HEAP_BLOCK_IS_FIRST)) {
+        first--;
+    }
+    const struct kcache_class* c = &kc->classes[kcache_shape_class(kcache_record(kc, first)->shape)];
+    uint32_t slot = (uint32_t)(((uint64_t)(offset - first * KCACHE_BS) * c->reciprocal) >> 32);
+    kcache_put_slot(kc, first, slot);
+}
+#endif

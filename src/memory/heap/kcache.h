@@ -130,6 +130,32 @@ struct kcache_class
     size_t objects;
 };
 
+#if PEACHOS_KCACHE_MAGAZINES
+#define KCACHE_MAG_SIZE 63  /* objects a magazine holds: with its count, a power-of-two size */
+#define KCACHE_MAG_BATCH 32 /* at most this many objects moved per refill or drain (limit / 2) */
+#define KCACHE_NO_CPU 0xFFFFu /* kheap_port_cpu_enter: no per-CPU state for this caller */
+
+/* A CPU's stack of free objects of one class: taken in their slabs, not
+ * live. Touched only by its CPU (inside its per-CPU section) or, for
+ * kcache_check, while that CPU is quiet. */
+struct kcache_mag
+{
+    uint32_t count;
+    uint32_t limit; /* full at this count: a slab's capacity, 2..KCACHE_MAG_SIZE,
+                       so that a CPU never keeps more than about a slab of a class */
+    void* objects[KCACHE_MAG_SIZE];
+};
+
+struct kcache_cpu
+{
+    struct kcache_mag mags[KCACHE_CLASSES];
+};
+
+/* The CPUs other than the caller that may be inside their per-CPU section
+ * now (bit k = CPU k); called by kcache_check under the lock. */
+typedef uint32_t (*kcache_busy_fn)(void);
+#endif
+
 struct kcache
 {
     struct heap* heap;
@@ -139,6 +165,18 @@ struct kcache
     HEAP_BLOCK_TABLE_ENTRY* entries; /* heap->table->entries */
     size_t blocks;                   /* heap->table->total */
     struct kcache_slab* slab_table;  /* the caller's memory: a record per block */
+#if PEACHOS_KCACHE_MAGAZINES
+    /* After the records in the same memory: the live bitmap, a bit per
+     * KCACHE_ALIGN bytes of the pool (KCACHE_BLOCK_WORDS words a block):
+     * bit i set = the caller holds the object starting at pool + 16 * i,
+     * so a pointer finds its bit without its slab's class. Changed only by
+     * atomic operations: the per-CPU paths change it without the lock.
+     * Invariant: set only at the start of an object whose slot is set in
+     * its slab's bitmap (live is a subset of taken; taken but not live =
+     * in a CPU's magazine). */
+    uintptr_t* live;
+    size_t fast_blocks; /* blocks, or 0 with poison: the lock-free kfree takes pointers below it */
+#endif
     unsigned flags;
     kcache_fault_fn fault;
     void* fault_ctx;
@@ -148,6 +186,10 @@ struct kcache
     size_t use_after_free; /* poison violations detected (each reported) */
     size_t forced_failures;/* allocations failed by the fault hook */
     struct kcache_class classes[KCACHE_CLASSES];
+#if PEACHOS_KCACHE_MAGAZINES
+    kcache_busy_fn busy; /* NULL: every CPU quiet while kcache_check runs */
+    struct kcache_cpu cpus[PEACHOS_KCACHE_CPUS];
+#endif
 };
 
 struct kcache_stats
@@ -248,5 +290,25 @@ void kcache_get_stats(const struct kcache* kc, struct kcache_stats* stats);
  * Never writes.
  */
 int kcache_check(const struct kcache* kc, size_t* bad_block);
+
+#if PEACHOS_KCACHE_MAGAZINES
+/*
+ * The per-CPU front end (kcache_cpu.c; its lock-free halves, inline, in
+ * kcache_cpu.h). `cpu` < PEACHOS_KCACHE_CPUS, and the caller is inside
+ * that CPU's per-CPU section (nothing else touches its magazines
+ * meanwhile). These take the lock's place for the magazines: the caller
+ * holds the lock. alloc_locked refills an empty magazine (NULL: no room
+ * even after this CPU's magazines were given back); drain gives the
+ * oldest KCACHE_MAG_BATCH objects of a full one back to their slabs.
+ */
+void* kcache_cpu_alloc_locked(struct kcache* kc, unsigned cpu, size_t ci);
+void kcache_cpu_drain(struct kcache* kc, unsigned cpu, size_t ci);
+/* Every object of the CPU's magazines back to its slab (lock held);
+ * how many there were. */
+size_t kcache_cpu_flush(struct kcache* kc, unsigned cpu);
+/* Objects in every magazine (racy while CPUs run; exact when quiet). */
+size_t kcache_cpu_held(const struct kcache* kc, size_t ci);
+void kcache_set_busy(struct kcache* kc, kcache_busy_fn busy);
+#endif
 
 #endif /* PEACHOS_KCACHE_H */

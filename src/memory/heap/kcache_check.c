@@ -145,7 +145,7 @@ static size_t kcache_bitmap_live(const struct kcache* kc, size_t first, const st
 /* Atomic: the per-CPU paths change live words without the lock. */
 static uintptr_t kcache_live_load(const struct kcache* kc, size_t block, size_t w)
 {
-    return __atomic_load_n(&kc->slab_table[block].live[w], __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&kc->live[block * KCACHE_BLOCK_WORDS + w], __ATOMIC_ACQUIRE);
 }
 
 /* The live objects of the slab at `first` (n blocks, geometry g, class
@@ -354,7 +354,7 @@ static bool kcache_check_mags(const struct kcache* kc, uint32_t busy, size_t ci,
         if (busy >> cpu & 1u) {
             continue;
         }
-        if (m->count >= KCACHE_MAG_SIZE) {
+        if (m->count >= m->limit || m->limit != kc->cpus[0].mags[ci].limit || m->limit > KCACHE_MAG_SIZE) {
             return false;
         }
         for (size_t i = 0; i < m->count; i++) {

@@ -33,7 +33,7 @@ KCACHE_HOT uint8_t kcache_shape(size_t ci, size_t which)
 
 KCACHE_HOT size_t kcache_shape_class(uint8_t shape)
 {
-    return (size_t)(shape - 1) >> 1;
+    return ((size_t)shape - 1) >> 1;
 }
 
 /* The geometry a shape names, or NULL if it names none (0: no slab). */
@@ -61,6 +61,46 @@ KCACHE_HOT bool kcache_slot_live(const struct kcache* kc, size_t first, size_t s
     return (*kcache_word(kc, first, slot / KCACHE_WORD_BITS) >> (slot % KCACHE_WORD_BITS)) & 1u;
 }
 
+#if PEACHOS_KCACHE_MAGAZINES
+/* The live word (struct kcache.live) of the object at byte `offset`
+ * of the pool (a multiple of KCACHE_ALIGN), and its bit. */
+KCACHE_HOT uintptr_t* kcache_live_word(const struct kcache* kc, uintptr_t offset)
+{
+    return &kc->live[offset / KCACHE_ALIGN / KCACHE_WORD_BITS];
+}
+
+KCACHE_HOT uintptr_t kcache_live_mask(uintptr_t offset)
+{
+    return (uintptr_t)1 << (offset / KCACHE_ALIGN % KCACHE_WORD_BITS);
+}
+
+/* Acquire/release: a CPU that frees an object another CPU allocated then
+ * reads the slab's record as the allocating CPU's lock left it. */
+KCACHE_HOT void kcache_live_set(const struct kcache* kc, const void* ptr)
+{
+    uintptr_t offset = (uintptr_t)ptr - kc->pool;
+    __atomic_fetch_or(kcache_live_word(kc, offset), kcache_live_mask(offset), __ATOMIC_ACQ_REL);
+}
+
+/* Clear the bit; true iff it was set (exactly one of two racing frees wins). */
+KCACHE_HOT bool kcache_live_clear(const struct kcache* kc, uintptr_t offset)
+{
+    uintptr_t mask = kcache_live_mask(offset);
+    return (__atomic_fetch_and(kcache_live_word(kc, offset), ~mask, __ATOMIC_ACQ_REL) & mask) != 0;
+}
+
+KCACHE_HOT bool kcache_is_live(const struct kcache* kc, const void* ptr)
+{
+    uintptr_t offset = (uintptr_t)ptr - kc->pool;
+    return (__atomic_load_n(kcache_live_word(kc, offset), __ATOMIC_ACQUIRE) & kcache_live_mask(offset)) != 0;
+}
+
+/* Held by the caller: the live bit (taken alone may mean a magazine). */
+#define KCACHE_HELD(kc, first, slot, ptr) kcache_is_live((kc), (ptr))
+#else
+#define KCACHE_HELD(kc, first, slot, ptr) kcache_slot_live((kc), (first), (slot))
+#endif
+
 KCACHE_HOT unsigned char* kcache_object(const struct kcache* kc, size_t first, size_t size, size_t slot)
 {
     return (unsigned char*)(kc->pool + first * KCACHE_BS) + slot * size;
@@ -77,7 +117,7 @@ KCACHE_HOT size_t kcache_slot_of(const struct kcache* kc, size_t first, const st
         return SIZE_MAX; /* past the slab (its record and the table disagree) */
     }
     uint32_t slot = (uint32_t)(((uint64_t)offset * c->reciprocal) >> 32); /* exact: kcache.c's static assert */
-    if (offset != (uintptr_t)slot * c->size || slot >= g->capacity || !kcache_slot_live(kc, first, slot)) {
+    if (offset != (uintptr_t)slot * c->size || slot >= g->capacity || !KCACHE_HELD(kc, first, slot, ptr)) {
         return SIZE_MAX;
     }
     return slot;
@@ -91,6 +131,14 @@ void* kcache_alloc_small(struct kcache* kc, size_t ci);
 /* Free ptr, inside the CACHE allocation starting at block `first`, or
  * refuse and report it. O(1). */
 void kcache_free_small(struct kcache* kc, void* ptr, size_t first);
+
+#if PEACHOS_KCACHE_MAGAZINES
+/* For the magazines (kcache_cpu.c), with the lock held: take a free slot
+ * of class ci (taken, not live; NULL if the heap has no room for a new
+ * slab), and put back a taken, not live object. */
+void* kcache_take(struct kcache* kc, size_t ci);
+void kcache_put(struct kcache* kc, void* ptr);
+#endif
 
 /* n blocks of `type` from the heap; when it is full, the spare slabs are
  * given back and the heap asked once more. */

@@ -21,6 +21,30 @@
 #if PEACHOS_KHEAP_VMALLOC
 #include "kheap_vmalloc.h"
 #endif
+#if PEACHOS_KCACHE_MAGAZINES
+#include "kcache_cpu.h"
+/* A port may give its per-CPU section inline (KHEAP_PORT_CPU_ENTER and
+ * _LEAVE, in the header this names): on the magazine path a call costs
+ * as much as the work. Else the kheap_port.h functions. */
+#ifdef PEACHOS_KHEAP_PORT_CPU_HEADER
+#include PEACHOS_KHEAP_PORT_CPU_HEADER
+#endif
+#define KCACHE_LIKELY(x) __builtin_expect(!!(x), 1)
+#ifndef KHEAP_PORT_CPU_ENTER
+#define KHEAP_PORT_CPU_ENTER(state) kheap_port_cpu_enter(state)
+#define KHEAP_PORT_CPU_LEAVE(state) kheap_port_cpu_leave(state)
+#endif
+/* The slow paths call the port's functions: an inline section may answer
+ * "no CPU" to a caller that kheap_port_cpu_enter would give one. */
+#endif
+
+/* The locked halves of kmalloc_small and kfree: out of line with the
+ * magazines, so that their fast paths save no registers; inline else. */
+#if PEACHOS_KCACHE_MAGAZINES
+#define KHEAP_COLD __attribute__((noinline))
+#else
+#define KHEAP_COLD inline
+#endif
 
 struct heap kernel_heap;
 struct heap_table kernel_heap_table;
@@ -66,7 +90,7 @@ void kheap_place_cache_table(struct kheap_region* region)
     uintptr_t start = (uintptr_t)region->start;
     uintptr_t end = (uintptr_t)region->end;
     if (region->cache_table == NULL && end > start) {
-        size_t blocks = (end - start) / (PEACHOS_HEAP_BLOCK_SIZE + sizeof(struct kcache_slab));
+        size_t blocks = (end - start) / (PEACHOS_HEAP_BLOCK_SIZE + kcache_table_bytes(1));
         region->end = (void*)(start + blocks * PEACHOS_HEAP_BLOCK_SIZE);
         region->cache_table = region->end;
         region->cache_table_bytes = kcache_table_bytes(blocks);
@@ -113,6 +137,9 @@ static int kheap_create_caches(void)
     int res = kcache_init(&kernel_cache, KHEAP_MAIN, kernel_cache_table, kernel_cache_table_bytes, flags);
     if (res == PEACHOS_ALL_OK) {
         kcache_set_fault(&kernel_cache, kernel_fault, kernel_fault_ctx);
+#if PEACHOS_KCACHE_MAGAZINES
+        kcache_set_busy(&kernel_cache, kheap_port_cpus_busy);
+#endif
     }
     return res;
 #else
@@ -124,6 +151,9 @@ void kheap_init(void)
 {
     uintptr_t state = kheap_port_lock();
     kernel_heap_ready = false;
+#if PEACHOS_KCACHE_MAGAZINES
+    memset(&kernel_cache, 0, sizeof(kernel_cache)); /* the magazine paths, which skip the ready flag, see nothing */
+#endif
     int res = kheap_create();
     if (res == PEACHOS_ALL_OK) {
         res = kheap_create_caches();
@@ -209,12 +239,138 @@ void kheap_unlock(uintptr_t state)
 #define KHEAP_SIZE(ptr) heap_allocation_size(&kernel_heap, (ptr))
 #endif
 
-void* kpalloc(size_t size)
+#if PEACHOS_KCACHE_MAGAZINES
+/*
+ * The per-CPU magazines (kcache_cpu.c): kmalloc_small and kfree of a small
+ * object take only the port's per-CPU section; the lock only when the
+ * magazine is empty or full. A port without CPUs (the weak defaults)
+ * takes the locked path every time.
+ */
+static unsigned kheap_default_cpu_enter(uintptr_t* state)
+{
+    *state = 0;
+    return KCACHE_NO_CPU;
+}
+
+static void kheap_default_cpu_leave(uintptr_t state)
+{
+    (void)state;
+}
+
+static uint32_t kheap_default_cpus_busy(void)
+{
+    return 0;
+}
+
+unsigned kheap_port_cpu_enter(uintptr_t* state) __attribute__((weak, alias("kheap_default_cpu_enter")));
+void kheap_port_cpu_leave(uintptr_t state) __attribute__((weak, alias("kheap_default_cpu_leave")));
+uint32_t kheap_port_cpus_busy(void) __attribute__((weak, alias("kheap_default_cpus_busy")));
+
+/* The magazine's empty: refill it under the lock, inside the CPU's
+ * section. NULL when the heap has no room. */
+static __attribute__((noinline)) void* kheap_cpu_refill(unsigned cpu, size_t ci)
 {
     uintptr_t state = kheap_port_lock();
-    void* ptr = kernel_heap_ready ? KHEAP_BLOCKS(size) : NULL;
+    void* ptr = kcache_cpu_alloc_locked(&kernel_cache, cpu, ci);
     kheap_port_unlock(state);
     return ptr;
+}
+
+/* The magazine of class ci is full: give its oldest objects back, under
+ * the lock, before anything else on this CPU can push onto it. */
+static __attribute__((noinline)) void kheap_cpu_drain(unsigned cpu, size_t ci)
+{
+    uintptr_t state = kheap_port_lock();
+    kcache_cpu_drain(&kernel_cache, cpu, ci);
+    kheap_port_unlock(state);
+}
+
+/* A small object of class ci from this CPU's magazine; *done false when
+ * the port gives no CPU. */
+static void* kheap_cpu_alloc(size_t ci, bool* done)
+{
+    uintptr_t section;
+    unsigned cpu = kheap_port_cpu_enter(&section);
+    void* ptr = NULL;
+    *done = cpu < PEACHOS_KCACHE_CPUS;
+    if (KCACHE_LIKELY(*done)) {
+        ptr = kcache_cpu_alloc_fast(&kernel_cache, cpu, ci);
+        if (KCACHE_UNLIKELY(ptr == NULL)) {
+            ptr = kheap_cpu_refill(cpu, ci);
+        }
+    }
+    kheap_port_cpu_leave(section);
+    return ptr;
+}
+
+/* True if ptr was a live small object, now on this CPU's magazine;
+ * anything else (blocks, bad frees) is left to the locked path. */
+static bool kheap_cpu_free(void* ptr)
+{
+    uintptr_t section;
+    unsigned cpu = KHEAP_PORT_CPU_ENTER(&section);
+    int res = KCACHE_LIKELY(cpu < PEACHOS_KCACHE_CPUS) ? kcache_cpu_free_fast(&kernel_cache, cpu, ptr) : -1;
+    if (KCACHE_UNLIKELY(res > 0)) {
+        kheap_cpu_drain(cpu, (size_t)res - 1);
+    }
+    KHEAP_PORT_CPU_LEAVE(section);
+    return res >= 0;
+}
+
+/* Give back what this CPU's magazines hold (the heap is full, or trim);
+ * with the lock held. */
+static void kheap_cpu_flush_self(unsigned cpu)
+{
+    if (kernel_heap_ready && cpu < PEACHOS_KCACHE_CPUS) {
+        kcache_cpu_flush(&kernel_cache, cpu);
+    }
+}
+
+void kheap_cpu_flush(unsigned cpu)
+{
+    uintptr_t state = kheap_port_lock();
+    kheap_cpu_flush_self(cpu);
+    kheap_port_unlock(state);
+}
+#define KHEAP_CPU_ENTER(section) kheap_port_cpu_enter(section)
+#define KHEAP_CPU_LEAVE(section) kheap_port_cpu_leave(section)
+#define KHEAP_CPU_FLUSH(cpu) kheap_cpu_flush_self(cpu)
+#else
+#define KHEAP_CPU_ENTER(section) (*(section) = 0, 0u)
+#define KHEAP_CPU_LEAVE(section) ((void)(section))
+#define KHEAP_CPU_FLUSH(cpu) ((void)(cpu))
+#endif
+
+/* alloc(size) under the lock; with the magazines, when the heap is full,
+ * once more after this CPU's magazines are given back (they may hold the
+ * last objects of slabs that then go back to the heap). */
+static void* kheap_locked_retry(size_t size, void* (*alloc)(size_t))
+{
+    uintptr_t section;
+    unsigned cpu = KHEAP_CPU_ENTER(&section);
+    uintptr_t state = kheap_port_lock();
+    void* ptr = kernel_heap_ready ? alloc(size) : NULL;
+#if PEACHOS_KCACHE_MAGAZINES
+    if (ptr == NULL && size != 0 && kernel_heap_ready) {
+        KHEAP_CPU_FLUSH(cpu);
+        ptr = alloc(size);
+    }
+#else
+    (void)cpu;
+#endif
+    kheap_port_unlock(state);
+    KHEAP_CPU_LEAVE(section);
+    return ptr;
+}
+
+static void* kheap_blocks_locked(size_t size)
+{
+    return KHEAP_BLOCKS(size);
+}
+
+void* kpalloc(size_t size)
+{
+    return kheap_locked_retry(size, kheap_blocks_locked);
 }
 
 /* Zero the first `bytes` bytes of fresh memory (ours: no lock needed). */
@@ -241,12 +397,47 @@ void* kpzalloc(size_t size)
 }
 
 #if PEACHOS_KHEAP_CACHES
+static void* kheap_small_locked(size_t size)
+{
+    return KHEAP_SMALL(size);
+}
+
+/* kmalloc_small past the magazine's fast path (out of line, so that the
+ * fast path saves no registers): any class on this CPU's magazine,
+ * refilled under the lock if need be, or, without a CPU, under the lock. */
+static KHEAP_COLD void* kheap_small_slow(size_t size)
+{
+#if PEACHOS_KCACHE_MAGAZINES
+    size_t ci = kcache_class_of(size);
+    if (ci < KCACHE_CLASSES && kernel_heap_ready) {
+        bool done;
+        void* ptr = kheap_cpu_alloc(ci, &done);
+        if (done) {
+            return ptr;
+        }
+    }
+#endif
+    return kheap_locked_retry(size, kheap_small_locked);
+}
+
 void* kmalloc_small(size_t size)
 {
-    uintptr_t state = kheap_port_lock();
-    void* ptr = kernel_heap_ready ? KHEAP_SMALL(size) : NULL;
-    kheap_port_unlock(state);
-    return ptr;
+#if PEACHOS_KCACHE_MAGAZINES
+    /* No test of kernel_heap_ready: until kheap_init succeeds every
+     * magazine is empty and kcache_cpu_free_fast takes no pointer. */
+    if (KCACHE_LIKELY(size - 1 < KCACHE_SMALL_MAX)) {
+        uintptr_t section;
+        unsigned cpu = KHEAP_PORT_CPU_ENTER(&section);
+        void* ptr = KCACHE_LIKELY(cpu < PEACHOS_KCACHE_CPUS)
+                        ? kcache_cpu_alloc_fast(&kernel_cache, cpu, (size - 1) / KCACHE_SMALL_STEP)
+                        : NULL;
+        KHEAP_PORT_CPU_LEAVE(section);
+        if (KCACHE_LIKELY(ptr != NULL)) {
+            return ptr;
+        }
+    }
+#endif
+    return kheap_small_slow(size);
 }
 
 void* kzalloc_small(size_t size)
@@ -335,7 +526,20 @@ size_t ksize(const void* ptr)
     return size;
 }
 
+static KHEAP_COLD void kheap_free_locked(void* ptr);
+
 void kfree(void* ptr)
+{
+#if PEACHOS_KCACHE_MAGAZINES
+    if (KCACHE_LIKELY(kheap_cpu_free(ptr))) {
+        return;
+    }
+#endif
+    kheap_free_locked(ptr);
+}
+
+/* kfree under the lock: block allocations, the window, and every refusal. */
+static KHEAP_COLD void kheap_free_locked(void* ptr)
 {
     uintptr_t state = kheap_port_lock();
     if (kernel_heap_ready && KHEAP_VM_OWNS(ptr)) {
@@ -349,9 +553,13 @@ void kfree(void* ptr)
 size_t kheap_trim(void)
 {
 #if PEACHOS_KHEAP_CACHES
+    uintptr_t section;
+    unsigned cpu = KHEAP_CPU_ENTER(&section);
     uintptr_t state = kheap_port_lock();
+    KHEAP_CPU_FLUSH(cpu); /* this CPU's magazines first: they may hold a slab's last objects */
     size_t freed = kernel_heap_ready ? kcache_trim(&kernel_cache) : 0;
     kheap_port_unlock(state);
+    KHEAP_CPU_LEAVE(section);
     return freed;
 #else
     return 0; /* no caches, no spare slabs */

@@ -149,6 +149,12 @@ void kvfree(void* ptr);
 struct kvmalloc* kheap_window(void);
 #endif
 
+#if PEACHOS_KCACHE_MAGAZINES
+/* For a port: give every object CPU `cpu`'s magazines hold back to the
+ * caches (a host thread that exits; a CPU going offline). Takes the lock. */
+void kheap_cpu_flush(unsigned cpu);
+#endif
+
 /* Take / release the kernel heap's lock (the port's hook). */
 uintptr_t kheap_lock(void);
 void kheap_unlock(uintptr_t state);

@@ -51,6 +51,27 @@ void kheap_port_report(const struct heap_report* report);
 /* Print a line of diagnostic text (kheap_init failure). */
 void kheap_port_print(const char* message);
 
+#if PEACHOS_KCACHE_MAGAZINES
+/*
+ * The per-CPU section of the magazines (kcache_cpu.c). enter returns the
+ * caller's CPU number (< PEACHOS_KCACHE_CPUS) and keeps everything else
+ * on that CPU off its magazines until leave: interrupts off in a kernel
+ * (pushf; cli / popf), nothing on a host, where each thread has a number
+ * of its own. Any number >= PEACHOS_KCACHE_CPUS (KCACHE_NO_CPU) means no
+ * per-CPU state: the caller takes the locked path. *state is what leave
+ * restores. kheap takes the global lock inside the section, never the
+ * other way round. Optional: kheap.c's weak defaults give no CPU.
+ */
+unsigned kheap_port_cpu_enter(uintptr_t* state);
+void kheap_port_cpu_leave(uintptr_t state);
+
+/* Called with the lock held: the CPUs other than the caller that may be
+ * inside their per-CPU section now (bit k = CPU k), whose magazines
+ * kheap_check therefore leaves alone. A kernel on one CPU: 0 (the weak
+ * default). */
+uint32_t kheap_port_cpus_busy(void);
+#endif
+
 #if PEACHOS_KHEAP_VMALLOC
 #include "kvmalloc.h"
 /* The window of virtually contiguous allocations (PEACHOS_KHEAP_VMALLOC
