@@ -89,7 +89,7 @@ $(KERNEL_DIR)/%.o: src/%.c $(LIB_HDR) $(KERNEL_HDR) mk/kernel.mk | $(KERNEL_DIR)
 	@mkdir -p $(@D)
 	$(KERNEL_CC) $(KERNEL_CFLAGS) -c -o $@ $<
 
-$(KERNEL_DIR)/%.o: src/%.S mk/kernel.mk | $(KERNEL_DIR)/.toolchain
+$(KERNEL_DIR)/%.o: src/%.S src/boot/multiboot_entry.inc mk/kernel.mk | $(KERNEL_DIR)/.toolchain
 	@mkdir -p $(@D)
 	$(KERNEL_CC) $(KERNEL_ASFLAGS) -c -o $@ $<
 
@@ -101,7 +101,7 @@ $(KERNEL_PANIC_DIR)/%.o: src/%.c $(LIB_HDR) $(KERNEL_HDR) mk/kernel.mk | $(KERNE
 	@mkdir -p $(@D)
 	$(KERNEL_CC) $(KERNEL_CFLAGS) $(KERNEL_PANIC_FLAGS) -c -o $@ $<
 
-$(KERNEL_PANIC_DIR)/%.o: src/%.S mk/kernel.mk | $(KERNEL_DIR)/.toolchain
+$(KERNEL_PANIC_DIR)/%.o: src/%.S src/boot/multiboot_entry.inc mk/kernel.mk | $(KERNEL_DIR)/.toolchain
 	@mkdir -p $(@D)
 	$(KERNEL_CC) $(KERNEL_ASFLAGS) -c -o $@ $<
 

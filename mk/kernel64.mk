@@ -45,7 +45,7 @@ $(KERNEL64_DIR)/%.o: src/%.c $(LIB_HDR) $(KERNEL_HDR) $(wildcard src/kernel64/*.
 	@mkdir -p $(@D)
 	$(KERNEL_CC) $(KERNEL64_CFLAGS) -c -o $@ $<
 
-$(KERNEL64_DIR)/%.o: src/%.S mk/kernel64.mk | $(KERNEL_DIR)/.toolchain
+$(KERNEL64_DIR)/%.o: src/%.S src/boot/multiboot_entry.inc mk/kernel64.mk | $(KERNEL_DIR)/.toolchain
 	@mkdir -p $(@D)
 	$(KERNEL_CC) $(KERNEL64_ASFLAGS) -c -o $@ $<
 

@@ -7,33 +7,7 @@
  * We set up our own stack (in .bss, above 1 MiB: nowhere near the heap table
  * at 0x7E00 or the index at 0xE200) and call kernel_main(magic, info).
  */
-#define MULTIBOOT_MAGIC 0x1BADB002
-/* bit 0: modules page-aligned, bit 1: give us mem_lower/mem_upper (and the map) */
-#define MULTIBOOT_FLAGS 0x00000003
-#define KERNEL_STACK_SIZE 65536
-
-    .section .multiboot, "a"
-    .balign 4
-multiboot_header:
-    .long MULTIBOOT_MAGIC
-    .long MULTIBOOT_FLAGS
-    .long -(MULTIBOOT_MAGIC + MULTIBOOT_FLAGS)
-
-    .section .bss
-    .balign 16
-    .global kernel_stack_bottom
-kernel_stack_bottom:
-    .skip KERNEL_STACK_SIZE
-    .global kernel_stack_top
-kernel_stack_top:
-
-    .section .text
-    .global _start
-    .type _start, @function
-_start:
-    cli
-    cld
-    movl $kernel_stack_top, %esp
+#include "multiboot_entry.inc"
     xorl %ebp, %ebp          /* end of the frame chain for gdb backtraces */
     pushl %ebx               /* multiboot info */
     pushl %eax               /* multiboot magic */

@@ -16,10 +16,8 @@
  * and a far jump into 64-bit code. A CPU without long mode is told so on
  * COM1 and QEMU exits 37 (refused), like any other refused boot.
  */
-#define MULTIBOOT_MAGIC 0x1BADB002
-#define MULTIBOOT_FLAGS 0x00000003 /* page-aligned modules, memory info and map */
+#include "../boot/multiboot_entry.inc"
 #define MULTIBOOT_INFO_MMAP (1 << 6)
-#define KERNEL_STACK_SIZE 65536
 #ifndef BOOT64_MAX_GIB
 #define BOOT64_MAX_GIB 64          /* page directories reserved in .bss (4 KiB each) */
 #endif
@@ -33,23 +31,12 @@
 #define EXIT_PORT 0xf4
 #define EXIT_REFUSED 0x12          /* qemu exit 37, as src/kernel/kernel.h */
 
-    .section .multiboot, "a"
-    .balign 4
-    .long MULTIBOOT_MAGIC
-    .long MULTIBOOT_FLAGS
-    .long -(MULTIBOOT_MAGIC + MULTIBOOT_FLAGS)
-
     .section .bss
     .balign 4096
     .global boot64_pml4, boot64_pdpt, boot64_pd
 boot64_pml4: .skip 4096
 boot64_pdpt: .skip 4096
 boot64_pd:   .skip 4096 * BOOT64_MAX_GIB
-    .balign 16
-    .global kernel_stack_bottom, kernel_stack_top
-kernel_stack_bottom:
-    .skip KERNEL_STACK_SIZE
-kernel_stack_top:
     .balign 4
     .global boot64_mapped_gib
 boot64_magic:      .skip 4
@@ -71,12 +58,7 @@ no_long_mode_msg:
 
     .section .text
     .code32
-    .global _start
-    .type _start, @function
-_start:
-    cli
-    cld
-    movl $kernel_stack_top, %esp
+    /* _start (multiboot_entry.inc) goes on here, on its stack. */
     movl %eax, boot64_magic
     movl %ebx, boot64_info
 
