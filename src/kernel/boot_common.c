@@ -112,3 +112,20 @@ void kernel_print_layout(const char* stack_note)
     printk("layout: heap   0x%08x..0x%08llx (%zu blocks of %u bytes)\n", (unsigned)PEACHOS_HEAP_ADDRESS,
            (ull)HEAP_END, blocks, (unsigned)PEACHOS_HEAP_BLOCK_SIZE);
 }
+
+void kernel_heap_start(void)
+{
+    kheap_init();
+    if (!kheap_ready()) {
+        /* Its own exit status: no self-test ran, so "a case failed" would lie. */
+        print("boot: kheap_init failed\n");
+        kernel_exit(KERNEL_EXIT_HEAP_INIT);
+    }
+    print("kheap: ready\n");
+    kernel_regions_print();
+#if PEACHOS_KHEAP_REGIONS
+    /* The self-test's cases count on the first region's 25,600 blocks:
+     * they run in first-only mode; selftest_regions uses every region. */
+    kheap_regions_first_only(true);
+#endif
+}

@@ -49,19 +49,7 @@ void kernel_main(uint32_t magic, const struct multiboot_info* info)
 
     kernel_print_layout("");
 
-    kheap_init();
-    if (!kheap_ready()) {
-        /* Its own exit status: no self-test ran, so "a case failed" would lie. */
-        print("boot: kheap_init failed\n");
-        kernel_exit(KERNEL_EXIT_HEAP_INIT);
-    }
-    print("kheap: ready\n");
-    kernel_regions_print();
-#if PEACHOS_KHEAP_REGIONS
-    /* The self-test's cases count on the first region's 25,600 blocks:
-     * they run in first-only mode; selftest_regions uses every region. */
-    kheap_regions_first_only(true);
-#endif
+    kernel_heap_start();
 
 #ifdef SELFTEST_PANIC_PROBE
     /* The panic build of make test-boot: one bad free nobody announced. With

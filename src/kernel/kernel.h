@@ -47,6 +47,10 @@ void kernel_check_heap_fits(uint64_t upper_end, uint32_t mem_lower);
 /* The table, index, kernel and heap lines; `stack_note` ends the kernel's. */
 void kernel_print_layout(const char* stack_note);
 
+/* kheap_init, or exit (KERNEL_EXIT_HEAP_INIT) if it failed; print the
+ * regions; with several, the self-test starts in first-only mode. */
+void kernel_heap_start(void);
+
 /* The heap regions (PEACHOS_KHEAP_REGIONS; these do nothing without it).
  * kheap_port_regions.c: keep the multiboot map's available ranges for
  * kheap_port_regions (call before kheap_init). regions_print.c: the list of

@@ -120,18 +120,7 @@ void kernel64_main(uint32_t magic, uint32_t info_address)
     kernel_print_layout(", page tables in .bss");
 
     kernel_regions_set_map(info->mmap_addr, info->mmap_length);
-    kheap_init();
-    if (!kheap_ready()) {
-        print("boot: kheap_init failed\n");
-        kernel_exit(KERNEL_EXIT_HEAP_INIT);
-    }
-    print("kheap: ready\n");
-    kernel_regions_print();
-#if PEACHOS_KHEAP_REGIONS
-    /* The self-test's cases count on the first region's 25,600 blocks:
-     * they run in first-only mode; selftest_regions uses every region. */
-    kheap_regions_first_only(true);
-#endif
+    kernel_heap_start();
 
     int failures = selftest_run();
     selftest_print_state();
