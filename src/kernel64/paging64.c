@@ -153,44 +153,25 @@ int paging_get(const struct paging_dir* dir, uintptr_t virt, paging_entry_t* ent
     return 0;
 }
 
-/* Pages of each page table with every bit of `flags`, level by level. */
-static size_t count_pt(const uint64_t* pt, paging_entry_t flags)
+/* Pages with every bit of `flags` under a table of `level` (1: a page
+ * table, whose entries are the pages; 2..4: tables of tables). */
+static size_t count_pages(const uint64_t* table, unsigned level, paging_entry_t flags)
 {
     size_t n = 0;
     for (size_t i = 0; i < PAGING_ENTRIES; i++) {
-        n += (pt[i] & flags) == flags;
-    }
-    return n;
-}
-
-static size_t count_pd(const uint64_t* pd, paging_entry_t flags)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
-        const uint64_t* pt = table_of(pd[i]);
-        n += pt != NULL ? count_pt(pt, flags) : 0;
-    }
-    return n;
-}
-
-static size_t count_pdpt(const uint64_t* pdpt, paging_entry_t flags)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
-        const uint64_t* pd = table_of(pdpt[i]);
-        n += pd != NULL ? count_pd(pd, flags) : 0;
+        if (level == 1) {
+            n += (table[i] & flags) == flags;
+            continue;
+        }
+        const uint64_t* next = table_of(table[i]);
+        n += next != NULL ? count_pages(next, level - 1, flags) : 0;
     }
     return n;
 }
 
 size_t paging_count_pages(const struct paging_dir* dir, paging_entry_t flags)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
-        const uint64_t* pdpt = table_of(dir->entries[i]);
-        n += pdpt != NULL ? count_pdpt(pdpt, flags) : 0;
-    }
-    return n;
+    return count_pages(dir->entries, 4, flags);
 }
 
 int paging_map_range(struct paging_dir* dir, uintptr_t virt, uintptr_t phys, size_t count, uint32_t flags)
