@@ -12,6 +12,7 @@
 #include "kernel.h"
 #include "multiboot.h"
 #include "print.h"
+#include "selftest.h"
 
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
 #define HEAP_END ((uint64_t)PEACHOS_HEAP_ADDRESS + PEACHOS_HEAP_SIZE_BYTES)
@@ -128,4 +129,17 @@ void kernel_heap_start(void)
      * they run in first-only mode; selftest_regions uses every region. */
     kheap_regions_first_only(true);
 #endif
+}
+
+void kernel_run_selftest(void)
+{
+    int failures = selftest_run();
+    selftest_print_state();
+    kernel_selftest_done();
+    if (failures != 0) {
+        printk("kernel: %d self-test case(s) FAILED\n", failures);
+        kernel_exit(KERNEL_EXIT_FAILURE);
+    }
+    print("kernel: self-test passed, exiting\n");
+    kernel_exit(KERNEL_EXIT_SUCCESS);
 }

@@ -59,13 +59,5 @@ void kernel_main(uint32_t magic, const struct multiboot_info* info)
     kernel_exit(KERNEL_EXIT_FAILURE);
 #endif
 
-    int failures = selftest_run();
-    selftest_print_state();
-    kernel_selftest_done();
-    if (failures != 0) {
-        printk("kernel: %d self-test case(s) FAILED\n", failures);
-        kernel_exit(KERNEL_EXIT_FAILURE);
-    }
-    print("kernel: self-test passed, exiting\n");
-    kernel_exit(KERNEL_EXIT_SUCCESS);
+    kernel_run_selftest();
 }

@@ -51,6 +51,10 @@ void kernel_print_layout(const char* stack_note);
  * regions; with several, the self-test starts in first-only mode. */
 void kernel_heap_start(void);
 
+/* Run the self-test, print the heap's state, stop at the debugger's
+ * breakpoint, and exit QEMU with the verdict. */
+void kernel_run_selftest(void) __attribute__((noreturn));
+
 /* The heap regions (PEACHOS_KHEAP_REGIONS; these do nothing without it).
  * kheap_port_regions.c: keep the multiboot map's available ranges for
  * kheap_port_regions (call before kheap_init). regions_print.c: the list of

@@ -223,6 +223,12 @@ static bool small_check(void)
     return res == 0;
 }
 
+/* Every block free again, no report, and the heap sound. */
+static bool small_empty(void)
+{
+    return st_all_zero(small_entries, sizeof(small_entries)) && small_reports == 0 && small_check();
+}
+
 /* heap_malloc / heap_free on the small heap, with the pattern in every byte. */
 static void* small_alloc(size_t size)
 {
@@ -309,8 +315,7 @@ static void case_small_encoding(bool indexed, const char* variant)
     heap_free(&small_heap, b);
     heap_free(&small_heap, c);
     heap_free(&small_heap, d);
-    EXPECT(st_all_zero(small_entries, sizeof(small_entries)) && small_reports == 0);
-    EXPECT(small_check());
+    EXPECT(small_empty());
     st_result("table: 1, 2, 3 blocks encode as 41 / C1 01 / C1 81 01", variant, ok);
 }
 
@@ -340,8 +345,7 @@ static void case_small_first_fit(bool indexed, const char* variant)
     EXPECT(heap_malloc(&small_heap, 1) == NULL);
     EXPECT(small_entries[0] == 0xC1 && small_entries[SMALL_BLOCKS - 1] == 0x01);
     EXPECT(small_free(all, SMALL_BLOCKS * BS));
-    EXPECT(st_all_zero(small_entries, sizeof(small_entries)) && small_reports == 0);
-    EXPECT(small_check());
+    EXPECT(small_empty());
     st_result("table: first fit takes the lowest run that is long enough", variant, ok);
 }
 
@@ -526,7 +530,7 @@ static void case_kcache_poison(void)
 static HEAP_BLOCK_TABLE_ENTRY kheap_snapshot[KHEAP_BLOCKS];
 static void* kheap_blocks[KHEAP_BLOCKS];
 
-static bool kheap_clean(void)
+bool kheap_clean(void)
 {
     size_t bad = 0;
     int res = kheap_check(&bad);
@@ -536,7 +540,7 @@ static bool kheap_clean(void)
     return res == 0;
 }
 
-static void kheap_stats_now(struct heap_stats* stats)
+void kheap_stats_now(struct heap_stats* stats)
 {
     uintptr_t state = kheap_lock();
     heap_get_stats(kheap_get(), stats);

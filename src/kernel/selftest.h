@@ -6,6 +6,7 @@
 #ifndef PEACHOS_KERNEL_SELFTEST_H
 #define PEACHOS_KERNEL_SELFTEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Run every case, printing "PASS name" / "FAIL name" per case and then
@@ -13,6 +14,12 @@
  * kind (small objects, whole blocks, kpalloc) in the kernel heap so that
  * the map is worth looking at. Returns the number of failed cases. */
 int selftest_run(void);
+
+/* kheap_check is clean (else it prints what it found); the kernel heap's
+ * statistics, read under the lock. For every case file. */
+bool kheap_clean(void);
+struct heap_stats;
+void kheap_stats_now(struct heap_stats* stats);
 
 /* The self-test's report hook (selftest_reports.c), installed by
  * selftest_run around the kernel heap's: reports counted since it was

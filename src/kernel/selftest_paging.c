@@ -93,23 +93,6 @@ static void pg_say(const struct pg_buf* b, const char* what)
     printk("  size %zu (%s) = %p: %s", b->size, b->how, (void*)b->ptr, what);
 }
 
-static bool pg_heap_sound(void)
-{
-    size_t bad = 0;
-    int res = kheap_check(&bad);
-    if (res != 0) {
-        printk("  kheap_check: %d, first bad block %zu\n", res, bad);
-    }
-    return res == 0;
-}
-
-static void pg_heap_stats(struct heap_stats* stats)
-{
-    uintptr_t state = kheap_lock();
-    heap_get_stats(kheap_get(), stats);
-    kheap_unlock(state);
-}
-
 /* ---- A. the two directories ---- */
 
 static void case_directories(void)
@@ -128,7 +111,7 @@ static void case_directories(void)
         paging_entry_t entry = 0;
         PG_EXPECT(paging_get(pg_kernel_dir, 0xB8000, &entry) == 0 && entry == (0xB8000u | PG_KERNEL_FLAGS));
         PG_EXPECT(paging_get(pg_kernel_dir, 0xFFFFF000u, &entry) == 0 && entry == (0xFFFFF000u | PG_KERNEL_FLAGS));
-        PG_EXPECT(pg_heap_sound()); /* the heap's table, index and pool, read through the tables */
+        PG_EXPECT(kheap_clean()); /* the heap's table, index and pool, read through the tables */
     }
     pg_result(PAGING_IDENTITY_WHAT "; user directory beside it", ok);
 }
@@ -498,10 +481,10 @@ static void case_teardown(const struct heap_stats* before)
     PG_EXPECT(!paging_is_enabled());
     kheap_trim(); /* spare slabs the small buffers may have left */
     struct heap_stats after;
-    pg_heap_stats(&after);
+    kheap_stats_now(&after);
     PG_EXPECT(after.used_blocks == before->used_blocks);
     PG_EXPECT(after.live_allocations == before->live_allocations);
-    PG_EXPECT(pg_heap_sound());
+    PG_EXPECT(kheap_clean());
     pg_result("everything freed, " PAGING_OFF_WHAT ", the heap as before and kheap_check clean", ok);
 }
 
@@ -512,7 +495,7 @@ void selftest_paging_cases(int* passed, int* failed)
     print("selftest: paging, the heap's memory mapped the way PeachOS maps it\n");
     kheap_trim(); /* the baseline without spare slabs, as case F ends */
     struct heap_stats before;
-    pg_heap_stats(&before);
+    kheap_stats_now(&before);
     case_directories();
     if (pg_kernel_dir == NULL || pg_user_dir == NULL || !paging_is_enabled()) {
         paging_disable();

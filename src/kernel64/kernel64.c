@@ -122,13 +122,5 @@ void kernel64_main(uint32_t magic, uint32_t info_address)
     kernel_regions_set_map(info->mmap_addr, info->mmap_length);
     kernel_heap_start();
 
-    int failures = selftest_run();
-    selftest_print_state();
-    kernel_selftest_done();
-    if (failures != 0) {
-        printk("kernel: %d self-test case(s) FAILED\n", failures);
-        kernel_exit(KERNEL_EXIT_FAILURE);
-    }
-    print("kernel: self-test passed, exiting\n");
-    kernel_exit(KERNEL_EXIT_SUCCESS);
+    kernel_run_selftest();
 }
