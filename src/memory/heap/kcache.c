@@ -182,8 +182,10 @@ int kcache_init(struct kcache* kc, struct heap* heap, void* slab_table, size_t t
         c->partial = KCACHE_NONE;
         c->spare = KCACHE_NONE;
 #if PEACHOS_KCACHE_MAGAZINES
-        uint32_t limit = c->geometry[KCACHE_PREFERRED].capacity;
-        limit = limit < 2 ? 2 : limit > KCACHE_MAG_SIZE ? KCACHE_MAG_SIZE : limit;
+        /* Full at eight slabs' worth, at most KCACHE_MAG_SIZE: a refill
+         * of the largest classes takes a few blocks, not a heap's worth. */
+        uint32_t limit = 8u * c->geometry[KCACHE_PREFERRED].capacity;
+        limit = limit > KCACHE_MAG_SIZE ? KCACHE_MAG_SIZE : limit;
         for (size_t cpu = 0; cpu < PEACHOS_KCACHE_CPUS; cpu++) {
             kc->cpus[cpu].mags[ci].limit = limit;
         }

@@ -141,8 +141,8 @@ struct kcache_class
 struct kcache_mag
 {
     uint32_t count;
-    uint32_t limit; /* full at this count: a slab's capacity, 2..KCACHE_MAG_SIZE,
-                       so that a CPU never keeps more than about a slab of a class */
+    uint32_t limit; /* full at this count: eight slabs' capacity, at most KCACHE_MAG_SIZE,
+                       so that a CPU keeps at most a few blocks of the largest classes */
     void* objects[KCACHE_MAG_SIZE];
 };
 
