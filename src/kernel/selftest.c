@@ -44,13 +44,7 @@
 static int st_passed;
 static int st_failed;
 
-#define EXPECT(cond)                                                          \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            printk("  check failed: %s (selftest.c:%d)\n", #cond, __LINE__); \
-            ok = false;                                                       \
-        }                                                                     \
-    } while (0)
+#define EXPECT(cond) SELFTEST_EXPECT(cond)
 
 static void st_result(const char* name, const char* variant, bool ok)
 {

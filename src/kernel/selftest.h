@@ -15,6 +15,16 @@
  * the map is worth looking at. Returns the number of failed cases. */
 int selftest_run(void);
 
+/* In a case: a failed condition is printed with where it is, and the case
+ * (whose verdict is the local `ok`) fails. */
+#define SELFTEST_EXPECT(cond)                                                     \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            printk("  check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);   \
+            ok = false;                                                           \
+        }                                                                         \
+    } while (0)
+
 /* kheap_check is clean (else it prints what it found); the kernel heap's
  * statistics, read under the lock. For every case file. */
 bool kheap_clean(void);

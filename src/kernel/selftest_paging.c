@@ -74,13 +74,7 @@ static struct paging_dir* pg_user_dir;
 static int* pg_passed;
 static int* pg_failed;
 
-#define PG_EXPECT(cond)                                                              \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            printk("  check failed: %s (selftest_paging.c:%d)\n", #cond, __LINE__); \
-            ok = false;                                                              \
-        }                                                                            \
-    } while (0)
+#define PG_EXPECT(cond) SELFTEST_EXPECT(cond)
 
 static void pg_result(const char* name, bool ok)
 {
