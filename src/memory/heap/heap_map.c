@@ -54,7 +54,8 @@ static char heap_map_block_char(HEAP_BLOCK_TABLE_ENTRY e)
     static const char first[] = { '#', 'C', 'V' }; /* by type: plain, cache, vmap */
     static const char more[] = { '=', 'c', 'v' };
     size_t type = (size_t)(e & HEAP_BLOCK_TYPE_MASK) >> 1;
-    return (e & HEAP_BLOCK_IS_FIRST) ? first[type] : more[type];
+    const char* chars = (e & HEAP_BLOCK_IS_FIRST) ? first : more; /* a char, not an int from ?: */
+    return chars[type];
 }
 
 static char heap_map_group_char(const HEAP_BLOCK_TABLE_ENTRY* entries, size_t n)
@@ -72,8 +73,14 @@ static char heap_map_group_char(const HEAP_BLOCK_TABLE_ENTRY* entries, size_t n)
     if (taken == n) {
         return '#';
     }
-    size_t tenths = (taken * 10 + n - 1) / n; /* rounded up: never shows 0 */
-    return (char)('0' + (tenths > 9 ? 9 : tenths));
+    /* The share in tenths, rounded up (never shows 0), at most 9: the
+     * smallest t with t * n >= taken * 10. Counted, not divided: clang's
+     * analyzer loses n != 0 in the loop above and reports a division. */
+    size_t tenths = 1;
+    while (tenths < 9 && tenths * n < taken * 10) {
+        tenths++;
+    }
+    return (char)('0' + tenths);
 }
 
 void heap_dump_map(const struct heap* heap, heap_write_fn write, void* ctx, size_t blocks_per_char, size_t width,
