@@ -35,7 +35,8 @@ peachos-check: | peachos-deps
 # test-peachos-flags (part of make test, no PeachOS tree needed): every
 # library file and the PeachOS port compile with PeachOS's own compiler
 # flags (gnu99, -Wall -Werror, -O0 as its Makefile and -Os as the drop-in's
-# default), in the drop-in's configurations (index on or off, caches on or
+# default), in the drop-in's configurations (index on or off, with or without
+# its checker, caches on or
 # off), against a stand-in kernel.h; and together they need no symbol but
 # PeachOS's print and panic.
 PEACHOS_FLAGS := -m32 -ffreestanding -fno-pie -fno-stack-protector -falign-jumps -falign-functions \
@@ -43,7 +44,7 @@ PEACHOS_FLAGS := -m32 -ffreestanding -fno-pie -fno-stack-protector -falign-jumps
   -fno-builtin -Werror -Wno-unused-label -Wno-cpp -Wno-unused-parameter -nostdlib -nostartfiles -nodefaultlibs \
   -Wall -std=gnu99 -Isrc -Isrc/memory/heap -Itools/peachos/stub
 PEACHOS_CONFIGS := "-DPEACHOS_KHEAP_INDEX=1 -DPEACHOS_KHEAP_CACHES=0" "-DPEACHOS_KHEAP_INDEX=0 -DPEACHOS_KHEAP_CACHES=0" \
-  "-DPEACHOS_KHEAP_INDEX=1 -DPEACHOS_KHEAP_CACHES=1"
+  "-DPEACHOS_KHEAP_INDEX=1 -DPEACHOS_KHEAP_CACHES=1" "-DPEACHOS_KHEAP_INDEX=1 -DPEACHOS_KHEAP_CACHES=0 -DPEACHOS_HEAP_CHECK=0"
 TEST_STEPS += test-peachos-flags
 .PHONY: test-peachos-flags
 
@@ -58,4 +59,4 @@ test-peachos-flags: $(LIB_SRC) $(LIB_HDR) tools/peachos/kheap_port.c | gcc-deps
 	  undef=$$(comm -23 <(echo "$$undef") <(echo "$$defined") | grep -v -x -e print -e panic || true); \
 	  if [ -n "$$undef" ]; then echo "with PeachOS's flags ($$cfg $$o) the library needs: $$undef"; exit 1; fi; \
 	done; done; \
-	echo "peachos-flags: $$n compilations clean with PeachOS's flags (3 configurations x -O0/-Os), no symbol needed but print and panic"
+	echo "peachos-flags: $$n compilations clean with PeachOS's flags (4 configurations x -O0/-Os), no symbol needed but print and panic"

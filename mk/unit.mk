@@ -37,8 +37,9 @@ UNIT_LEAN_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_r
 UNIT_LEAN_NAMES := test_memory test_heap_create test_heap_report test_kheap test_kmalloc_contract
 UNIT_LEAN_BIN := $(addprefix $(UNIT_DIR)/lean/,$(UNIT_LEAN_NAMES))
 # The plain build: every speed trick's plain twin (heap_table.h's byte loops,
-# heap_index_bits.h's longest-run loop, byte loops and runs counted afresh).
-UNIT_PLAIN_FLAGS := -DHEAP_TABLE_WORDS=0 -DHEAP_INDEX_BRANCHLESS=0 -DHEAP_INDEX_SWAR=0 -DHEAP_INDEX_INCREMENTAL=0
+# heap_index_bits.h's HEAP_INDEX_TRICKS: longest-run loop, byte loops, runs
+# counted afresh, the tree's range walk).
+UNIT_PLAIN_FLAGS := -DHEAP_TABLE_WORDS=0 -DHEAP_INDEX_TRICKS=0
 UNIT_PLAIN_NAMES := test_heap_malloc test_heap_free test_heap_check test_heap_index test_kcache test_kmalloc_contract
 UNIT_PLAIN_BIN := $(addprefix $(UNIT_DIR)/plain/,$(UNIT_PLAIN_NAMES))
 

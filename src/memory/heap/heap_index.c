@@ -114,11 +114,18 @@ size_t heap_index_bytes(size_t total_blocks)
 
 /* Level-0 count of word w: the longest run of at most 64 free blocks that
  * starts in it. best[w] is bounded here like anything read from the index. */
-static uint32_t heap_index_run(const struct heap_index_layout* at, size_t w)
+/* The free run that begins word w's free suffix and goes on into word
+ * w + 1 (its prefix): its length, or 0 if w ends with a taken block. */
+static uint32_t heap_index_cross(const struct heap_index_layout* at, size_t w)
 {
     uint32_t suffix = heap_index_suffix(at->bitmap[w]);
     uint32_t next = w + 1 < at->words ? heap_index_prefix(at->bitmap[w + 1]) : 0;
-    uint32_t cross = (suffix + next) & (0u - (uint32_t)(suffix != 0));
+    return (suffix + next) & (0u - (uint32_t)(suffix != 0));
+}
+
+static uint32_t heap_index_run(const struct heap_index_layout* at, size_t w)
+{
+    uint32_t cross = heap_index_cross(at, w);
     uint32_t run = at->best[w] > cross ? at->best[w] : cross;
     return run < HEAP_INDEX_WORD_BITS ? run : HEAP_INDEX_WORD_BITS;
 }
@@ -171,10 +178,8 @@ static size_t heap_index_find_short(const struct heap_index_layout* at, uint32_t
     if (runs != 0) {
         return i * HEAP_INDEX_WORD_BITS + heap_index_ctz64(runs);
     }
-    uint32_t suffix = heap_index_suffix(x);
-    uint32_t next = i + 1 < at->words ? heap_index_prefix(at->bitmap[i + 1]) : 0;
-    bool crosses = suffix != 0 && suffix + next >= n;
-    return crosses ? (i + 1) * HEAP_INDEX_WORD_BITS - suffix : HEAP_INDEX_CONTRADICTED;
+    bool crosses = heap_index_cross(at, i) >= n; /* n >= 1: w ends with free blocks */
+    return crosses ? (i + 1) * HEAP_INDEX_WORD_BITS - heap_index_suffix(x) : HEAP_INDEX_CONTRADICTED;
 }
 
 /* ------------------------------------------------------------- operations */
@@ -215,6 +220,9 @@ static void heap_index_mark(struct heap* heap, size_t start, size_t n, bool take
     }
 }
 
+/* ------------------------------------------------------------ verification */
+
+#if PEACHOS_HEAP_CHECK
 /* The longest free run, at most the table: a corrupt count or root must
  * not promise more. */
 static size_t heap_index_largest(const struct heap* heap)
@@ -226,7 +234,6 @@ static size_t heap_index_largest(const struct heap* heap)
     return best < heap->table->total ? best : heap->table->total;
 }
 
-/* ------------------------------------------------------------ verification */
 
 static uint64_t heap_index_expected_word(const struct heap_table* table, size_t w)
 {
@@ -306,11 +313,18 @@ static size_t heap_index_verify(const struct heap* heap)
     return w == SIZE_MAX ? SIZE_MAX : heap_index_word_block(w, table);
 }
 
+#endif /* PEACHOS_HEAP_CHECK */
+
 static const struct heap_index_ops heap_index_operations = {
     heap_index_find,
     heap_index_mark,
+#if PEACHOS_HEAP_CHECK
     heap_index_verify,
     heap_index_largest,
+#else
+    NULL, /* heap_check.c, the only caller, is not linked */
+    NULL,
+#endif
 };
 
 /* Lay the index out at heap->index, write its header and mark every block
@@ -333,12 +347,7 @@ static void heap_index_build(struct heap* heap)
         at->best[w] = (uint8_t)heap_index_best(at->bitmap[w]);
     }
     memset(at->counts, 0, (size_t)((unsigned char*)at->nodes - (unsigned char*)at->counts));
-    for (uint32_t k = 0; k < at->levels; k++) {
-        for (size_t i = 0; i < at->level_len[k]; i++) {
-            uint64_t* word = &at->counts[at->level_at[k] + i / 8];
-            heap_index_byte_set(word, (uint32_t)(i % 8), heap_index_expected_count(at, k, i));
-        }
-    }
+    heap_index_counts_refresh(at, 0, at->words - 1);
     heap_index_tree_build(at);
 }
 

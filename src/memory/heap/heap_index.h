@@ -38,6 +38,17 @@
 
 #include "heap_internal.h"
 
+/*
+ * The index's checker (heap_check's verification of the index, and the
+ * largest free run for heap_get_stats) is compiled only if heap_check.c,
+ * its only caller, is linked: PeachOS's drop-in without its `check` part
+ * sets PEACHOS_HEAP_CHECK to 0 in config.h, about 900 bytes less of a
+ * kernel.bin that must stay within 51,200 bytes.
+ */
+#ifndef PEACHOS_HEAP_CHECK
+#define PEACHOS_HEAP_CHECK 1
+#endif
+
 /* Heaps of at least this many blocks need at most 1 byte of index per block
  * (tests/unit/test_heap_index.c checks every size up to 2^20 blocks). */
 #if UINTPTR_MAX > 0xFFFFFFFFu

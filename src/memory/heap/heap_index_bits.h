@@ -12,7 +12,10 @@
  *                          over the bytes (0);
  *   HEAP_INDEX_INCREMENTAL a word's longest run after a change, from the
  *                          old one where that decides (1, the default), or
- *                          counted afresh (0).
+ *                          counted afresh (0);
+ *   HEAP_INDEX_ONE_PATH    the tree's walk up from one word with the changed
+ *                          node kept in registers (1, the default), or the
+ *                          walk of a range of words (0; heap_index_tree.c).
  */
 #ifndef PEACHOS_HEAP_INDEX_BITS_H
 #define PEACHOS_HEAP_INDEX_BITS_H
@@ -20,14 +23,27 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Compiled for size (-Os, as PeachOS's drop-in builds it), the plain twins
+ * are the default: about 1,200 bytes less of i686 code, which a kernel.bin
+ * that its boot sector loads whole (51,200 bytes) needs more than speed. */
+#ifndef HEAP_INDEX_TRICKS
+#if defined(__OPTIMIZE_SIZE__)
+#define HEAP_INDEX_TRICKS 0
+#else
+#define HEAP_INDEX_TRICKS 1
+#endif
+#endif
 #ifndef HEAP_INDEX_BRANCHLESS
-#define HEAP_INDEX_BRANCHLESS 1
+#define HEAP_INDEX_BRANCHLESS HEAP_INDEX_TRICKS
 #endif
 #ifndef HEAP_INDEX_SWAR
-#define HEAP_INDEX_SWAR 1
+#define HEAP_INDEX_SWAR HEAP_INDEX_TRICKS
 #endif
 #ifndef HEAP_INDEX_INCREMENTAL
-#define HEAP_INDEX_INCREMENTAL 1
+#define HEAP_INDEX_INCREMENTAL HEAP_INDEX_TRICKS
+#endif
+#ifndef HEAP_INDEX_ONE_PATH
+#define HEAP_INDEX_ONE_PATH HEAP_INDEX_TRICKS
 #endif
 
 #define HEAP_INDEX_WORD_BITS 64u

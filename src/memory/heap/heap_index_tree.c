@@ -43,10 +43,12 @@ static struct heap_index_node heap_index_node_at(const struct heap_index_layout*
     return leaf;
 }
 
+#if HEAP_INDEX_ONE_PATH
 /*
  * The path from the parent of leaf w up (a change inside one word, the
  * common case): the changed node stays in registers and only its sibling
  * is read at each level. Stops at the first level that comes out unchanged.
+ * HEAP_INDEX_ONE_PATH chooses it (0: the range walk below does it too).
  */
 static void heap_index_tree_path(const struct heap_index_layout* at, size_t w)
 {
@@ -65,6 +67,7 @@ static void heap_index_tree_path(const struct heap_index_layout* at, size_t w)
     }
     nodes[i] = node;
 }
+#endif
 
 /*
  * The leaves of words [w0, w1] changed their prefix or suffix: refresh
@@ -76,10 +79,12 @@ void heap_index_tree_refresh(const struct heap_index_layout* at, size_t w0, size
     if (at->leaves == 1) {
         return; /* one word: no run of more than 64 blocks, no tree */
     }
+#if HEAP_INDEX_ONE_PATH
     if (w0 == w1) {
         heap_index_tree_path(at, w0);
         return;
     }
+#endif
     struct heap_index_node* nodes = at->nodes;
     size_t lo = (at->leaves + w0) / 2;
     size_t hi = (at->leaves + w1) / 2;
@@ -154,6 +159,7 @@ void heap_index_tree_build(const struct heap_index_layout* at)
     }
 }
 
+#if PEACHOS_HEAP_CHECK
 size_t heap_index_tree_best(const struct heap_index_layout* at)
 {
     return at->leaves > 1 ? at->nodes[1].best : 0;
@@ -176,3 +182,4 @@ size_t heap_index_tree_verify(const struct heap_index_layout* at)
     }
     return SIZE_MAX;
 }
+#endif /* PEACHOS_HEAP_CHECK */

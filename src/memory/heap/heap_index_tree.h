@@ -24,7 +24,8 @@ void heap_index_tree_refresh(const struct heap_index_layout* at, size_t w0, size
 /* Every node from the bitmap. O(L). */
 void heap_index_tree_build(const struct heap_index_layout* at);
 
-/* The longest free run that crosses a word boundary (the root's best). */
+/* For heap_check (PEACHOS_HEAP_CHECK): the longest free run that crosses a
+ * word boundary (the root's best), and the tree's invariant. */
 size_t heap_index_tree_best(const struct heap_index_layout* at);
 
 /* The first word below a node that disagrees with its children, or SIZE_MAX. */
