@@ -73,7 +73,9 @@ static inline void* unit_xmalloc(size_t bytes)
 }
 
 /* Create a heap of `blocks` blocks at pool address `pool` (indexed or not).
- * The table starts full of 0xEE so that heap_create must really clear it. */
+ * The table starts full of 0xEE so that heap_create must really clear it,
+ * the index memory full of 0xA5 (heap_create_indexed need not write every
+ * byte of it, and a test that compares it must not read undefined bytes). */
 static inline void unit_heap_make_at(struct unit_heap* u, size_t blocks, bool indexed, uintptr_t pool)
 {
     memset(u, 0, sizeof(*u));
@@ -87,6 +89,7 @@ static inline void unit_heap_make_at(struct unit_heap* u, size_t blocks, bool in
         u->index_bytes = heap_index_bytes(blocks);
         assert_true(u->index_bytes > 0);
         u->index_mem = unit_xmalloc(u->index_bytes);
+        memset(u->index_mem, 0xA5, u->index_bytes); /* stale bytes, defined: tests compare the index memory */
         assert_int_equal(heap_create_indexed(&u->heap, start, end, &u->table, u->index_mem, u->index_bytes), 0);
         assert_non_null(u->heap.index);
     } else {
