@@ -116,7 +116,7 @@ size_t heap_index_bytes(size_t total_blocks)
  * starts in it. best[w] is bounded here like anything read from the index. */
 /* The free run that begins word w's free suffix and goes on into word
  * w + 1 (its prefix): its length, or 0 if w ends with a taken block. */
-static uint32_t heap_index_cross(const struct heap_index_layout* at, size_t w)
+static inline uint32_t heap_index_cross(const struct heap_index_layout* at, size_t w)
 {
     uint32_t suffix = heap_index_suffix(at->bitmap[w]);
     uint32_t next = w + 1 < at->words ? heap_index_prefix(at->bitmap[w + 1]) : 0;
@@ -327,28 +327,23 @@ static const struct heap_index_ops heap_index_operations = {
 #endif
 };
 
-/* Lay the index out at heap->index, write its header and mark every block
- * free: the bitmap and best, every level of counts, the tree bottom up.
- * O(total). */
+/* Lay the index out at heap->index, write its header, and mark every block
+ * free. All zeros is a sound index of an all-taken heap (every bit, best,
+ * count and node 0), so the mark, which stops at unchanged levels, starts
+ * from a sound state. O(total). */
 static void heap_index_build(struct heap* heap)
 {
     struct heap_index_layout* at = &heap->index_layout;
     size_t total = heap->table->total;
-    heap_index_layout_of((unsigned char*)heap->index, total, at);
+    size_t bytes = heap_index_layout_of((unsigned char*)heap->index, total, at);
+    memset(at->bitmap, 0, bytes - HEAP_INDEX_HEADER_BYTES);
     struct heap_index* header = heap->index;
     header->total = total;
     header->words = at->words;
     header->leaves = at->leaves;
     header->bitmap = at->bitmap;
     header->nodes = at->nodes;
-    for (size_t w = 0; w < at->words; w++) {
-        size_t blocks = total - w * HEAP_INDEX_WORD_BITS; /* > 0: w < words */
-        at->bitmap[w] = blocks >= HEAP_INDEX_WORD_BITS ? UINT64_MAX : heap_index_mask(0, (uint32_t)blocks);
-        at->best[w] = (uint8_t)heap_index_best(at->bitmap[w]);
-    }
-    memset(at->counts, 0, (size_t)((unsigned char*)at->nodes - (unsigned char*)at->counts));
-    heap_index_counts_refresh(at, 0, at->words - 1);
-    heap_index_tree_build(at);
+    heap_index_mark(heap, 0, total, false);
 }
 
 int heap_create_indexed(struct heap* heap, void* ptr, void* end, struct heap_table* table, void* index_mem,

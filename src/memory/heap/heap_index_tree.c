@@ -145,20 +145,6 @@ size_t heap_index_find_long(const struct heap_index_layout* at, size_t n)
     return HEAP_INDEX_CONTRADICTED;
 }
 
-/* Fill every node from the bitmap, bottom up. O(L). */
-void heap_index_tree_build(const struct heap_index_layout* at)
-{
-    uint32_t half = HEAP_INDEX_WORD_BITS;
-    for (size_t first = at->leaves / 2; first >= 1; first /= 2) {
-        for (size_t i = first; i < 2 * first; i++) {
-            struct heap_index_node l = heap_index_node_at(at, 2 * i);
-            struct heap_index_node r = heap_index_node_at(at, 2 * i + 1);
-            at->nodes[i] = heap_index_combine(&l, &r, half);
-        }
-        half *= 2;
-    }
-}
-
 #if PEACHOS_HEAP_CHECK
 size_t heap_index_tree_best(const struct heap_index_layout* at)
 {

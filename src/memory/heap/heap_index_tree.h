@@ -21,9 +21,6 @@ size_t heap_index_find_long(const struct heap_index_layout* at, size_t n);
  * unchanged. */
 void heap_index_tree_refresh(const struct heap_index_layout* at, size_t w0, size_t w1);
 
-/* Every node from the bitmap. O(L). */
-void heap_index_tree_build(const struct heap_index_layout* at);
-
 /* For heap_check (PEACHOS_HEAP_CHECK): the longest free run that crosses a
  * word boundary (the root's best), and the tree's invariant. */
 size_t heap_index_tree_best(const struct heap_index_layout* at);
