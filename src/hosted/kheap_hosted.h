@@ -34,6 +34,11 @@ void kheap_hosted_configure(const struct kheap_hosted_config* config);
  * apply. Returns 0, or -EINVARG for more than 16 regions. */
 int kheap_hosted_configure_regions(const size_t* pool_bytes, size_t count);
 
+/* From the next kheap_init, give kheap no slab table (on = true), as a
+ * port that has no memory for one: kheap then takes it from the top of the
+ * pool, which shrinks. Off again with false. */
+void kheap_hosted_slab_table_from_pool(bool on);
+
 /* Refused frees reported so far, and the last one. */
 size_t kheap_hosted_report_count(void);
 struct heap_report kheap_hosted_last_report(void);

@@ -88,6 +88,13 @@ static void kheap_hosted_unmap(void)
     kheap_hosted_maps = 0;
 }
 
+static bool kheap_hosted_no_slab_table;
+
+void kheap_hosted_slab_table_from_pool(bool on)
+{
+    kheap_hosted_no_slab_table = on;
+}
+
 /* Round up to a multiple of `align`. */
 static size_t kheap_hosted_round_up(size_t value, size_t align)
 {
@@ -135,8 +142,9 @@ static int kheap_hosted_map_region(size_t heap_bytes, struct kheap_region* regio
     region->table = meta;
     region->index = index != 0 ? meta + table : NULL;
     region->index_bytes = index;
-    region->cache_table = slabs != 0 ? meta + table + kheap_hosted_round_up(index, sizeof(uintptr_t)) : NULL;
-    region->cache_table_bytes = slabs;
+    bool give = slabs != 0 && !kheap_hosted_no_slab_table;
+    region->cache_table = give ? meta + table + kheap_hosted_round_up(index, sizeof(uintptr_t)) : NULL;
+    region->cache_table_bytes = give ? slabs : 0;
     return PEACHOS_ALL_OK;
 }
 

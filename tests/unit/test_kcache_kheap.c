@@ -297,6 +297,42 @@ static void test_slab_table(void** state)
 #endif
 }
 
+/*
+ * A port that gives no slab table: kheap takes it from the top of the pool,
+ * which shrinks to the blocks whose records fit beside them, and the caches
+ * work as before over the smaller heap. That record is out of every
+ * allocation: the last block's whole bytes can be written.
+ */
+static void test_slab_table_from_pool(void** state)
+{
+    (void)state;
+    size_t reports = kheap_hosted_report_count();
+    configure(64, false, false);
+    kheap_hosted_slab_table_from_pool(true);
+    kheap_init();
+    kheap_hosted_slab_table_from_pool(false);
+    assert_true(kheap_ready());
+    size_t blocks = 64 * UNIT_BS / (UNIT_BS + sizeof(struct kcache_slab));
+    assert_true(blocks < 64);
+    assert_int_equal(kheap_get()->table->total, blocks);
+    struct kcache* kc = kheap_cache();
+    assert_ptr_equal(kc->slab_table, pool() + blocks * UNIT_BS);
+    assert_true(kcache_table_bytes(blocks) <= (64 - blocks) * UNIT_BS);
+    unsigned char* small = kmalloc_small(48);
+    assert_non_null(small);
+    unsigned char* rest = kmalloc((blocks - 1) * UNIT_BS); /* every other block */
+    assert_non_null(rest);
+    assert_null(kmalloc(1)); /* the table's blocks are no heap blocks */
+    memset(rest, 0xA5, (blocks - 1) * UNIT_BS);
+    assert_kheap_clean();
+    kfree(rest);
+    kfree(small);
+    assert_kheap_clean();
+    assert_int_equal(kheap_hosted_report_count(), reports);
+    init_heap(4); /* back to a port that gives the table */
+    assert_ptr_not_equal(kheap_cache()->slab_table, pool() + 4 * UNIT_BS);
+}
+
 /* kheap_set_fault: applies now and after every later kheap_init. */
 static void test_fault_hook(void** state)
 {
@@ -449,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_bad_frees_reported),
         cmocka_unit_test(test_corruption),
         cmocka_unit_test(test_slab_table),
+        cmocka_unit_test(test_slab_table_from_pool),
         cmocka_unit_test(test_fault_hook),
         cmocka_unit_test(test_hosted_countdown),
         cmocka_unit_test(test_threads_small),
