@@ -15,7 +15,8 @@
 #              the table as text, in heap_dump_map's format and alphabet
 #              (heap.h, docs/encoding.md): with one block per character
 #              '.' free, '#' first block, '=' further block, 'C'/'c' the same
-#              for small-object slabs, '?' invalid entry; with k > 1 blocks per
+#              for small-object slabs, 'V'/'v' for blocks behind the kvmalloc
+#              window, '?' invalid entry; with k > 1 blocks per
 #              character '.' all free, '#' all taken, '1'..'9' taken share in
 #              tenths (rounded up), '?' any invalid entry. Defaults: PER_CHAR 0
 #              (= the smallest that fits MAX_LINES lines), WIDTH 64, MAX_LINES
@@ -48,6 +49,8 @@ IS_FIRST = 0x40
 TYPE_MASK = 0x0E
 TYPE_PLAIN = 0x00
 TYPE_CACHE = 0x02
+TYPE_VMAP = 0x04  # a block behind the kvmalloc window (kvmalloc.h): table byte 45, 'V' in the map
+KNOWN_TYPES = (TYPE_PLAIN, TYPE_CACHE, TYPE_VMAP)
 TAKEN = 0x01
 KNOWN_BITS = HAS_NEXT | IS_FIRST | TYPE_MASK | TAKEN
 MAX_WIDTH = 256
@@ -116,7 +119,7 @@ class HeapSnapshot:
 
 def entry_is_bad(e):
     t = e & TYPE_MASK
-    return e != 0 and ((e & ~KNOWN_BITS) != 0 or not (e & TAKEN) or (t != TYPE_PLAIN and t != TYPE_CACHE))
+    return e != 0 and ((e & ~KNOWN_BITS) != 0 or not (e & TAKEN) or t not in KNOWN_TYPES)
 
 
 def block_char(e):
@@ -124,10 +127,8 @@ def block_char(e):
         return "."
     if entry_is_bad(e):
         return "?"
-    cache = (e & TYPE_MASK) == TYPE_CACHE
-    if e & IS_FIRST:
-        return "C" if cache else "#"
-    return "c" if cache else "="
+    first, more = {TYPE_CACHE: ("C", "c"), TYPE_VMAP: ("V", "v")}.get(e & TYPE_MASK, ("#", "="))
+    return first if e & IS_FIRST else more
 
 
 def group_char(entries):
@@ -331,7 +332,7 @@ Usage: heap-check [--region=K|--heap=EXPR]"""
             if not (e & IS_FIRST):
                 return i, "entry 0x%02x: continuation block outside any allocation (no IS_FIRST)" % e
             kind = e & TYPE_MASK
-            if kind not in (TYPE_PLAIN, TYPE_CACHE):
+            if kind not in KNOWN_TYPES:
                 return i, "entry 0x%02x: unknown type bits 0x%02x" % (e, kind)
             j = i
             while entries[j] & HAS_NEXT:
