@@ -322,16 +322,7 @@ def compute_goals(rows):
         goals.append({"goal": goal, "measured": "not measured in this run", "status": "NOT MEASURED"})
 
     # 1. indexed >= 100x faster than the scan, W1 90%, 100 MiB
-    g = "indexed >= 100x faster than scan, W1 90%, 100 MiB"
-    s, i = find(rows, "w1-90", "scan", SIZE_100M), find(rows, "w1-90", "indexed", SIZE_100M)
-    if s and i and i["median_ns"] > 0:
-        ratio = s["median_ns"] / i["median_ns"]
-        m = f"{ratio:,.1f}x ({s['median_ns']:,.0f} / {i['median_ns']:,.0f} ns per pair)"
-        if s["ir_per_op"] and i["ir_per_op"]:
-            m += f"; by instructions {s['ir_per_op'] / i['ir_per_op']:,.1f}x"
-        goals.append({"goal": g, "measured": m, "status": "MET" if ratio >= 100 else "NOT MET"})
-    else:
-        missing(g)
+    goals.append(scan_goal(rows, "indexed >= 100x faster than scan, W1 90%, 100 MiB", 100))
 
     # 2. indexed 1 GiB cost <= 2x its 16 MiB cost, W1 90%
     g = "indexed 1 GiB cost <= 2x its 16 MiB cost, W1 90%"
@@ -380,6 +371,18 @@ def compute_goals(rows):
     return goals
 
 
+def scan_goal(rows, goal, factor):
+    """indexed at least `factor` times faster than the scan, W1 90%, 100 MiB."""
+    s, i = find(rows, "w1-90", "scan", SIZE_100M), find(rows, "w1-90", "indexed", SIZE_100M)
+    if not (s and i and i["median_ns"] > 0):
+        return {"goal": goal, "measured": "not measured in this run", "status": "NOT MEASURED"}
+    ratio = s["median_ns"] / i["median_ns"]
+    m = f"{ratio:,.1f}x ({s['median_ns']:,.0f} / {i['median_ns']:,.0f} ns per pair)"
+    if s["ir_per_op"] and i["ir_per_op"]:
+        m += f"; by instructions {s['ir_per_op'] / i['ir_per_op']:,.1f}x"
+    return {"goal": goal, "measured": m, "status": "MET" if ratio >= factor else "NOT MET"}
+
+
 def w1_pair_goals(rows):
     """The goals for exact first fit at the cost of a good-fit allocator: a
     W1 malloc+free pair in at most 300 instructions at every size, at least
@@ -405,16 +408,7 @@ def w1_pair_goals(rows):
             parts.append(f"{w} {size_label(n)}: {pair:,.0f}")
     add("W1: indexed <= 300 instructions per malloc+free pair at every size (callgrind)", parts, ok, seen, 6)
 
-    g = "W1: indexed >= 50x faster than the scan, 90%, 100 MiB"
-    s, i = find(rows, "w1-90", "scan", SIZE_100M), find(rows, "w1-90", "indexed", SIZE_100M)
-    if s and i and i["median_ns"] > 0:
-        ratio = s["median_ns"] / i["median_ns"]
-        m = f"{ratio:,.1f}x ({s['median_ns']:,.0f} / {i['median_ns']:,.0f} ns per pair)"
-        if s["ir_per_op"] and i["ir_per_op"]:
-            m += f"; by instructions {s['ir_per_op'] / i['ir_per_op']:,.1f}x"
-        add(g, [m], ratio >= 50, 1, 1)
-    else:
-        add(g, [], False, 0, 1)
+    goals.append(scan_goal(rows, "W1: indexed >= 50x faster than the scan, 90%, 100 MiB", 50))
 
     parts, ok, seen = [], True, 0
     for w, n in cells:
