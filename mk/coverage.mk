@@ -19,7 +19,11 @@
 # kheap.c's window lines, empty or left out in the default build) is
 # measured in a second set of objects (obj-vmalloc/), with the unit tests
 # test-unit-configs runs in that build; gcovr adds both sets' counters per
-# source line. The kvmalloc model runs on the default objects.
+# source line. The kvmalloc model runs on the default objects. The per-CPU
+# magazines (PEACHOS_KCACHE_MAGAZINES=1: kcache_cpu.c and the caches' live
+# bitmap) are measured the same way in a third set (obj-mag/), with the
+# unit tests and the kmalloc model that test-unit-configs and
+# test-kmalloc-model run in that build.
 
 COV_DIR := $(BUILD)/coverage
 COV_CFLAGS := -std=c11 -O0 -g $(WARN) -Isrc --coverage -fprofile-update=atomic
@@ -31,8 +35,11 @@ COV_UNIT_BIN := $(patsubst tests/unit/%.c,$(COV_DIR)/unit/%,$(sort $(wildcard te
 COV_VM_FLAGS := -DPEACHOS_KHEAP_VMALLOC=1
 COV_VM_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj-vmalloc/%.o,$(LIB_SRC) $(HOSTED_SRC))
 COV_VM_UNIT_BIN := $(addprefix $(COV_DIR)/unit-vmalloc/,test_kvmalloc_kheap test_kheap test_kmalloc_contract)
-COV_BIN := $(COV_UNIT_BIN) $(COV_VM_UNIT_BIN) $(COV_DIR)/model/heap_model $(COV_DIR)/model/kmalloc_model \
-           $(COV_DIR)/model/kvmalloc_model
+COV_MAG_FLAGS := $(MAG_FLAGS) -DPEACHOS_KMALLOC_SMALL_OBJECTS=1
+COV_MAG_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj-mag/%.o,$(LIB_SRC) $(HOSTED_SRC))
+COV_MAG_UNIT_BIN := $(addprefix $(COV_DIR)/unit-mag/,test_kcache test_kcache_table test_kheap test_kmalloc_contract)
+COV_BIN := $(COV_UNIT_BIN) $(COV_VM_UNIT_BIN) $(COV_MAG_UNIT_BIN) $(COV_DIR)/model/heap_model \
+           $(COV_DIR)/model/kmalloc_model $(COV_DIR)/model/kmalloc_model_mag $(COV_DIR)/model/kvmalloc_model
 COVERAGE_MIN_LINES ?= 100
 COVERAGE_MIN_BRANCHES ?= 95
 # Short model runs: the unit tests do the aiming, the models add volume.
@@ -67,6 +74,18 @@ $(COV_DIR)/unit-vmalloc/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COV_VM_OB
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COV_CFLAGS) $(COV_VM_FLAGS) -Itests/unit -o $@ $< $(COV_VM_OBJ) -lcmocka -lpthread
 
+$(COV_DIR)/obj-mag/%.o: src/%.c $(LIB_HDR) $(HOSTED_HDR) mk/coverage.mk | coverage-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COV_CFLAGS) $(COV_MAG_FLAGS) -c -o $@ $<
+
+$(COV_DIR)/unit-mag/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COV_MAG_OBJ) | coverage-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COV_CFLAGS) $(COV_MAG_FLAGS) -Itests/unit -o $@ $< $(COV_MAG_OBJ) -lcmocka -lpthread
+
+$(COV_DIR)/model/kmalloc_model_mag: tests/model/kmalloc_model.c $(COV_MAG_OBJ) | coverage-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COV_CFLAGS) $(COV_MAG_FLAGS) -o $@ $< $(COV_MAG_OBJ) -lpthread
+
 $(COV_DIR)/model/kvmalloc_model: tests/model/kvmalloc_model.c tests/unit/sim_pagetable.h $(COV_LIB_OBJ) | coverage-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COV_CFLAGS) -o $@ $< $(COV_LIB_OBJ) -lpthread
@@ -87,6 +106,10 @@ coverage-run: $(COV_BIN)
 	  $$t > $(COV_DIR)/$$(basename $$t).log 2>&1 || bad="$$bad $$(basename $$t)"; done; \
 	for t in $(COV_VM_UNIT_BIN); do \
 	  $$t > $(COV_DIR)/vmalloc-$$(basename $$t).log 2>&1 || bad="$$bad vmalloc/$$(basename $$t)"; done; \
+	for t in $(COV_MAG_UNIT_BIN); do \
+	  $$t > $(COV_DIR)/mag-$$(basename $$t).log 2>&1 || bad="$$bad mag/$$(basename $$t)"; done; \
+	$(COV_DIR)/model/kmalloc_model_mag --ops $(COV_KMALLOC_MODEL_OPS) > $(COV_DIR)/kmalloc_model_mag.log 2>&1 \
+	  || bad="$$bad kmalloc_model_mag"; \
 	$(COV_DIR)/model/heap_model --scale $(COV_HEAP_MODEL_SCALE) > $(COV_DIR)/heap_model.log 2>&1 || bad="$$bad heap_model"; \
 	$(COV_DIR)/model/kmalloc_model --ops $(COV_KMALLOC_MODEL_OPS) > $(COV_DIR)/kmalloc_model.log 2>&1 \
 	  || bad="$$bad kmalloc_model"; \

@@ -774,6 +774,40 @@ static void test_pool_holds_no_state(void** state)
     kc_env_destroy(&scribbled);
 }
 
+/* A record whose geometry is shorter than its slab in the table (the slab
+ * table written by someone else): a pointer past the record's length is
+ * refused as a bad free, and kcache_check names the slab. */
+static void test_free_past_record_length(void** state)
+{
+    (void)state;
+    struct kc_env e;
+    kc_env_make(&e, 4, 0);
+    size_t c160 = kcache_class_of(160);
+    assert_int_equal(e.kc.classes[c160].geometry[KCACHE_PREFERRED].blocks, 2);
+    size_t n = (UNIT_BS + 159) / 160 + 1; /* the first object starting in the second block, and one more */
+    unsigned char* p[64];
+    for (size_t i = 0; i < n; i++) {
+        p[i] = kcache_alloc(&e.kc, 160);
+    }
+    unsigned char* late = p[n - 1];
+    assert_true(late >= e.pool + UNIT_BS);
+    uint8_t shape = kc_rec(&e, 0)->shape;
+    kc_rec(&e, 0)->shape = (uint8_t)((c160 << 1 | KCACHE_SINGLE) + 1); /* one block, the table says two */
+    kc_assert_corrupt_at(&e, 0);
+    struct kc_snapshot s;
+    kc_snapshot_take(&e, &s);
+    kcache_free(&e.kc, late);
+    kc_assert_unchanged(&e, &s, 1, 0);
+    assert_int_equal(e.u.reports.last.kind, HEAP_REPORT_CACHE_BAD_FREE);
+    kc_rec(&e, 0)->shape = shape;
+    kc_assert_clean(&e);
+    for (size_t i = 0; i < n; i++) {
+        kcache_free(&e.kc, p[i]);
+    }
+    kc_assert_clean(&e);
+    kc_env_destroy(&e);
+}
+
 /* The records through a slab's life: made, filled, emptied (the spare),
  * given back (every record and word of its blocks 0 again). */
 static void test_slab_records(void** state)
@@ -1739,6 +1773,7 @@ int main(void)
         cmocka_unit_test(test_pool_holds_no_state),
         cmocka_unit_test(test_slab_records),
         cmocka_unit_test(test_free_into_unnamed_slab),
+        cmocka_unit_test(test_free_past_record_length),
         cmocka_unit_test(test_check_counters),
         cmocka_unit_test(test_check_lists),
         cmocka_unit_test(test_check_list_links),

@@ -78,16 +78,17 @@ static size_t kcache_waste(size_t size, const struct kcache_geometry* g)
  * Short slabs keep partially-used memory low and are easy to place; the 2%
  * bound is what W2's density goal leaves after class rounding.
  */
+static bool kcache_wastes_little(size_t size, const struct kcache_geometry* g)
+{
+    return kcache_waste(size, g) * 50 <= g->blocks * KCACHE_BS;
+}
+
 static struct kcache_geometry kcache_pick_geometry(size_t size)
 {
     struct kcache_geometry best = kcache_geometry_for(size, 1);
-    for (size_t k = 1; k <= KCACHE_MAX_SLAB_BLOCKS; k++) {
+    for (size_t k = 2; k <= KCACHE_MAX_SLAB_BLOCKS && !kcache_wastes_little(size, &best); k++) {
         struct kcache_geometry g = kcache_geometry_for(size, k);
-        size_t waste = kcache_waste(size, &g);
-        if (waste * 50 <= k * KCACHE_BS) {
-            return g;
-        }
-        if (waste * best.blocks < kcache_waste(size, &best) * k) {
+        if (kcache_wastes_little(size, &g) || kcache_waste(size, &g) * best.blocks < kcache_waste(size, &best) * k) {
             best = g;
         }
     }
@@ -365,22 +366,25 @@ static uint32_t kcache_refill(struct kcache* kc, size_t ci)
     return b;
 }
 
-/* Lowest free slot of the non-full slab at `first`, marked live. */
+/* Lowest free slot of the non-full slab at `first`, marked taken. A slab
+ * on the partial list has one (its invariant), so the search ends within
+ * its words: the padding bits past the capacity are set. */
 KCACHE_HOT size_t kcache_take_slot(struct kcache* kc, size_t first, const struct kcache_geometry* g)
 {
-    for (size_t w = 0; w < g->words; w++) {
-        uintptr_t* word = kcache_word(kc, first, w);
-        /* cppcheck 2.10 wrongly takes ~*word for always non-zero: a word
-         * whose bits are all set (64 live objects) makes it 0. */
-        // cppcheck-suppress knownConditionTrueFalse
-        if (~*word != 0) {
-            size_t bit = (size_t)__builtin_ctzl((unsigned long)~*word);
-            *word |= (uintptr_t)1 << bit;
-            return w * KCACHE_WORD_BITS + bit;
-        }
+    size_t w = 0;
+    uintptr_t* word = kcache_word(kc, first, 0);
+    /* cppcheck 2.10 wrongly takes ~*word for always non-zero: a word
+     * whose bits are all set (64 taken objects) makes it 0. */
+    // cppcheck-suppress knownConditionTrueFalse
+    while (~*word == 0) {
+        w++;
+        PEACHOS_HEAP_ASSERT(w < g->words);
+        word = kcache_word(kc, first, w);
     }
-    PEACHOS_HEAP_ASSERT(false); /* a partial slab has a free slot */
-    return SIZE_MAX;
+    (void)g; /* only the assertion reads it */
+    size_t bit = (size_t)__builtin_ctzl((unsigned long)~*word);
+    *word |= (uintptr_t)1 << bit;
+    return w * KCACHE_WORD_BITS + bit;
 }
 
 /* A free slot of class ci, marked taken: its object, or NULL if the heap
@@ -398,9 +402,6 @@ static unsigned char* kcache_take_object(struct kcache* kc, size_t ci)
     struct kcache_slab* s = kcache_record(kc, b);
     const struct kcache_geometry* g = kcache_geometry_of(kc, s->shape);
     size_t slot = kcache_take_slot(kc, b, g);
-    if (KCACHE_UNLIKELY(slot == SIZE_MAX)) {
-        return NULL;
-    }
     if (++s->inuse == g->capacity) {
         kcache_list_unlink(kc, c, b); /* full slabs are on no list */
     }
