@@ -114,7 +114,7 @@ struct heap_index_layout
     uint8_t* best;                 /* [words] */
     size_t words;
     size_t leaves;
-    uint32_t levels;
+    size_t levels; /* a size_t: no padding at the end, so struct heap compares whole */
     uint32_t level_at[HEAP_INDEX_LEVELS_MAX];  /* first word of each level in counts */
     uint32_t level_len[HEAP_INDEX_LEVELS_MAX]; /* counts in each level */
 };

@@ -166,7 +166,7 @@ static void heap_index_counts_refresh(const struct heap_index_layout* at, size_t
 static size_t heap_index_find_short(const struct heap_index_layout* at, uint32_t n)
 {
     size_t i = 0;
-    for (uint32_t k = at->levels; k-- > 0;) {
+    for (uint32_t k = (uint32_t)at->levels; k-- > 0;) {
         uint32_t b = heap_index_first_at_least(at->counts[at->level_at[k] + i], n);
         i = 8 * i + b;
         if (b == 8 || i >= at->level_len[k]) {
