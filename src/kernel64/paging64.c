@@ -153,25 +153,30 @@ int paging_get(const struct paging_dir* dir, uintptr_t virt, paging_entry_t* ent
     return 0;
 }
 
-/* Pages with every bit of `flags` under a table of `level` (1: a page
- * table, whose entries are the pages; 2..4: tables of tables). */
-static size_t count_pages(const uint64_t* table, unsigned level, paging_entry_t flags)
+/* Pages of a page table (NULL: none) with every bit of `flags`. */
+static size_t count_pt(const uint64_t* pt, paging_entry_t flags)
 {
     size_t n = 0;
-    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
-        if (level == 1) {
-            n += (table[i] & flags) == flags;
-            continue;
-        }
-        const uint64_t* next = table_of(table[i]);
-        n += next != NULL ? count_pages(next, level - 1, flags) : 0;
+    for (size_t i = 0; pt != NULL && i < PAGING_ENTRIES; i++) {
+        n += (pt[i] & flags) == flags;
     }
     return n;
 }
 
+/* Every page table under the PML4: its PDPTs, their page directories. */
 size_t paging_count_pages(const struct paging_dir* dir, paging_entry_t flags)
 {
-    return count_pages(dir->entries, 4, flags);
+    size_t n = 0;
+    for (size_t i = 0; i < PAGING_ENTRIES; i++) {
+        const uint64_t* pdpt = table_of(dir->entries[i]);
+        for (size_t j = 0; pdpt != NULL && j < PAGING_ENTRIES; j++) {
+            const uint64_t* pd = table_of(pdpt[j]);
+            for (size_t k = 0; pd != NULL && k < PAGING_ENTRIES; k++) {
+                n += count_pt(table_of(pd[k]), flags);
+            }
+        }
+    }
+    return n;
 }
 
 int paging_map_range(struct paging_dir* dir, uintptr_t virt, uintptr_t phys, size_t count, uint32_t flags)

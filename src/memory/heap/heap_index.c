@@ -281,7 +281,7 @@ static size_t heap_index_counts_verify(const struct heap_index_layout* at)
         }
     }
     for (uint32_t k = 0; k < at->levels; k++) {
-        size_t entries = (at->level_len[k] + 7u) / 8u * 8u;
+        size_t entries = ((size_t)at->level_len[k] + 7) / 8 * 8;
         for (size_t i = 0; i < entries; i++) {
             uint32_t count = (uint32_t)(at->counts[at->level_at[k] + i / 8] >> (8 * (i % 8))) & 0xFFu;
             if (count != heap_index_expected_count(at, k, i)) {
