@@ -139,13 +139,13 @@ static inline uint32_t heap_index_best_loop(uint64_t x)
     return best;
 }
 
+/* A speed trick or its plain twin, as its macro says (a constant: the
+ * other call is folded away; both stay compiled, so the tests compare them). */
+#define HEAP_INDEX_TWIN(trick, fast, plain) ((trick) ? (fast) : (plain))
+
 static inline uint32_t heap_index_best(uint64_t x)
 {
-#if HEAP_INDEX_BRANCHLESS
-    return heap_index_best_branchless(x);
-#else
-    return heap_index_best_loop(x);
-#endif
+    return HEAP_INDEX_TWIN(HEAP_INDEX_BRANCHLESS, heap_index_best_branchless(x), heap_index_best_loop(x));
 }
 
 /* Bits [from, to) of a word, 0 <= from < to <= 64. */
@@ -276,20 +276,12 @@ static inline uint32_t heap_index_byte_max_loop(uint64_t g)
 
 static inline uint32_t heap_index_first_at_least(uint64_t g, uint32_t n)
 {
-#if HEAP_INDEX_SWAR
-    return heap_index_first_at_least_swar(g, n);
-#else
-    return heap_index_first_at_least_loop(g, n);
-#endif
+    return HEAP_INDEX_TWIN(HEAP_INDEX_SWAR, heap_index_first_at_least_swar(g, n), heap_index_first_at_least_loop(g, n));
 }
 
 static inline uint32_t heap_index_byte_max(uint64_t g)
 {
-#if HEAP_INDEX_SWAR
-    return heap_index_byte_max_swar(g);
-#else
-    return heap_index_byte_max_loop(g);
-#endif
+    return HEAP_INDEX_TWIN(HEAP_INDEX_SWAR, heap_index_byte_max_swar(g), heap_index_byte_max_loop(g));
 }
 
 /* Byte k of *g set to v (<= 64). */
