@@ -23,7 +23,10 @@
 # magazines (PEACHOS_KCACHE_MAGAZINES=1: kcache_cpu.c and the caches' live
 # bitmap) are measured the same way in a third set (obj-mag/), with the
 # unit tests and the kmalloc model that test-unit-configs and
-# test-kmalloc-model run in that build.
+# test-kmalloc-model run in that build. kheap.c's weak default CPU hooks
+# (a port without CPUs) are measured in a fourth set (obj-nocpu/: the
+# hosted port built with PEACHOS_HOSTED_NO_CPUS=1 defines no hooks), with
+# the unit tests test-unit-configs runs there (UNIT_NOCPU_NAMES).
 
 COV_DIR := $(BUILD)/coverage
 COV_CFLAGS := -std=c11 -O0 -g $(WARN) -Isrc --coverage -fprofile-update=atomic
@@ -31,14 +34,20 @@ COV_LIB_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj/%.o,$(LIB_SRC) $(HOSTED_SRC))
 COV_MODEL_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj/%.o,\
                  $(LIB_BLOCK_SRC))
 # (mk/unit.mk is included after this file: its variables are not set yet.)
-COV_UNIT_BIN := $(patsubst tests/unit/%.c,$(COV_DIR)/unit/%,$(sort $(wildcard tests/unit/test_*.c)))
+# (tests/unit/test_kcache_mag.c: in the magazine sets only, as in mk/unit.mk.)
+COV_UNIT_BIN := $(patsubst tests/unit/%.c,$(COV_DIR)/unit/%,\
+                $(filter-out tests/unit/test_kcache_mag.c,$(sort $(wildcard tests/unit/test_*.c))))
 COV_VM_FLAGS := -DPEACHOS_KHEAP_VMALLOC=1
 COV_VM_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj-vmalloc/%.o,$(LIB_SRC) $(HOSTED_SRC))
 COV_VM_UNIT_BIN := $(addprefix $(COV_DIR)/unit-vmalloc/,test_kvmalloc_kheap test_kheap test_kmalloc_contract)
 COV_MAG_FLAGS := $(MAG_FLAGS) -DPEACHOS_KMALLOC_SMALL_OBJECTS=1
 COV_MAG_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj-mag/%.o,$(LIB_SRC) $(HOSTED_SRC))
-COV_MAG_UNIT_BIN := $(addprefix $(COV_DIR)/unit-mag/,test_kcache test_kcache_table test_kheap test_kmalloc_contract)
-COV_BIN := $(COV_UNIT_BIN) $(COV_VM_UNIT_BIN) $(COV_MAG_UNIT_BIN) $(COV_DIR)/model/heap_model \
+COV_MAG_UNIT_BIN := $(addprefix $(COV_DIR)/unit-mag/,test_kcache test_kcache_table test_kcache_mag test_kheap \
+                    test_kmalloc_contract)
+COV_NOCPU_FLAGS := -DPEACHOS_KCACHE_MAGAZINES=1 -DPEACHOS_HOSTED_NO_CPUS=1 -DPEACHOS_KMALLOC_SMALL_OBJECTS=1
+COV_NOCPU_OBJ := $(patsubst src/%.c,$(COV_DIR)/obj-nocpu/%.o,$(LIB_SRC) $(HOSTED_SRC))
+COV_NOCPU_UNIT_BIN := $(addprefix $(COV_DIR)/unit-nocpu/,test_kcache_mag test_kheap test_kmalloc_contract)
+COV_BIN := $(COV_UNIT_BIN) $(COV_VM_UNIT_BIN) $(COV_MAG_UNIT_BIN) $(COV_NOCPU_UNIT_BIN) $(COV_DIR)/model/heap_model \
            $(COV_DIR)/model/kmalloc_model $(COV_DIR)/model/kmalloc_model_mag $(COV_DIR)/model/kvmalloc_model
 COVERAGE_MIN_LINES ?= 100
 COVERAGE_MIN_BRANCHES ?= 95
@@ -82,6 +91,14 @@ $(COV_DIR)/unit-mag/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COV_MAG_OBJ) 
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COV_CFLAGS) $(COV_MAG_FLAGS) -Itests/unit -o $@ $< $(COV_MAG_OBJ) -lcmocka -lpthread
 
+$(COV_DIR)/obj-nocpu/%.o: src/%.c $(LIB_HDR) $(HOSTED_HDR) mk/coverage.mk | coverage-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COV_CFLAGS) $(COV_NOCPU_FLAGS) -c -o $@ $<
+
+$(COV_DIR)/unit-nocpu/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COV_NOCPU_OBJ) | coverage-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COV_CFLAGS) $(COV_NOCPU_FLAGS) -Itests/unit -o $@ $< $(COV_NOCPU_OBJ) -lcmocka -lpthread
+
 $(COV_DIR)/model/kmalloc_model_mag: tests/model/kmalloc_model.c $(COV_MAG_OBJ) | coverage-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COV_CFLAGS) $(COV_MAG_FLAGS) -o $@ $< $(COV_MAG_OBJ) -lpthread
@@ -108,6 +125,8 @@ coverage-run: $(COV_BIN)
 	  $$t > $(COV_DIR)/vmalloc-$$(basename $$t).log 2>&1 || bad="$$bad vmalloc/$$(basename $$t)"; done; \
 	for t in $(COV_MAG_UNIT_BIN); do \
 	  $$t > $(COV_DIR)/mag-$$(basename $$t).log 2>&1 || bad="$$bad mag/$$(basename $$t)"; done; \
+	for t in $(COV_NOCPU_UNIT_BIN); do \
+	  $$t > $(COV_DIR)/nocpu-$$(basename $$t).log 2>&1 || bad="$$bad nocpu/$$(basename $$t)"; done; \
 	$(COV_DIR)/model/kmalloc_model_mag --ops $(COV_KMALLOC_MODEL_OPS) > $(COV_DIR)/kmalloc_model_mag.log 2>&1 \
 	  || bad="$$bad kmalloc_model_mag"; \
 	$(COV_DIR)/model/heap_model --scale $(COV_HEAP_MODEL_SCALE) > $(COV_DIR)/heap_model.log 2>&1 || bad="$$bad heap_model"; \

@@ -11,13 +11,19 @@
 #                             neither, linked without kcache.c and heap_index.c;
 #                             and the plain build (every speed trick's plain
 #                             twin) of the heap tests; and the regions build
-#                             (PEACHOS_KHEAP_REGIONS=4) of the kheap tests
+#                             (PEACHOS_KHEAP_REGIONS=4) of the kheap tests;
+#                             and the per-CPU magazine builds (with the
+#                             hosted port's CPUs, and without CPU hooks)
 #
-# New tests/unit/test_*.c files are picked up automatically. Shared helpers
-# live in tests/unit/*.h. Each step fails if any binary fails.
+# New tests/unit/test_*.c files are picked up automatically, except those of
+# UNIT_MAG_ONLY (built in the magazine builds only). Shared helpers live in
+# tests/unit/*.h. Each step fails if any binary fails.
 
 UNIT_DIR := $(BUILD)/unit
-UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+# Tests of the per-CPU magazines: nothing to test without them, so only in
+# the magazine builds (UNIT_MAG_NAMES, UNIT_NOCPU_NAMES; mk/coverage.mk too).
+UNIT_MAG_ONLY := tests/unit/test_kcache_mag.c
+UNIT_SRC := $(filter-out $(UNIT_MAG_ONLY),$(sort $(wildcard tests/unit/test_*.c)))
 UNIT_HDR := $(wildcard tests/unit/*.h)
 UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 UNIT_BIN := $(addprefix $(UNIT_DIR)/,$(UNIT_NAMES))
@@ -118,17 +124,29 @@ test-unit-valgrind: $(UNIT_BIN) | unit-valgrind-deps
 	$(call unit_run,$(UNIT_BIN),$(UNIT_VALGRIND_CMD),test-unit-valgrind)
 
 # The per-CPU magazine build (MAG_FLAGS, with small objects behind kmalloc):
-# the engine's tests and the kheap tests whose expectations do not count
-# the slabs that objects resting in a CPU's magazine keep.
-UNIT_MAG_NAMES := test_kcache test_kcache_table test_kheap test_kmalloc_contract
+# the engine's tests, the magazines' own, and the kheap tests whose
+# expectations do not count the slabs that objects resting in a CPU's
+# magazine keep.
+UNIT_MAG_NAMES := test_kcache test_kcache_table test_kcache_mag test_kheap test_kmalloc_contract
 UNIT_MAG_BIN := $(addprefix $(UNIT_DIR)/mag/,$(UNIT_MAG_NAMES))
 
 $(UNIT_DIR)/mag/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(UNIT_CFLAGS) $(MAG_FLAGS) $(UNIT_SMALL_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
 
+# The magazines on a port without CPU hooks: the hosted port built with
+# PEACHOS_HOSTED_NO_CPUS=1 defines none, so kheap.c's weak defaults are
+# linked (no CPU: every kmalloc_small and kfree on the locked path).
+UNIT_NOCPU_FLAGS := -DPEACHOS_KCACHE_MAGAZINES=1 -DPEACHOS_HOSTED_NO_CPUS=1 $(UNIT_SMALL_FLAGS)
+UNIT_NOCPU_NAMES := test_kcache_mag test_kheap test_kmalloc_contract
+UNIT_NOCPU_BIN := $(addprefix $(UNIT_DIR)/nocpu/,$(UNIT_NOCPU_NAMES))
+
+$(UNIT_DIR)/nocpu/%: tests/unit/%.c $(UNIT_DEPS) | unit-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(UNIT_CFLAGS) $(UNIT_NOCPU_FLAGS) -o $@ $< $(LIB_SRC) $(HOSTED_SRC) $(UNIT_LIBS)
+
 UNIT_CONFIG_BIN := $(UNIT_SMALL_BIN) $(UNIT_LEAN_BIN) $(UNIT_PLAIN_BIN) $(UNIT_REGIONS_BIN) $(UNIT_REGIONS_LEAN_BIN) \
-                   $(UNIT_MAG_BIN)
+                   $(UNIT_MAG_BIN) $(UNIT_NOCPU_BIN)
 test-unit-configs: $(UNIT_CONFIG_BIN)
 	$(call unit_run,$(UNIT_CONFIG_BIN),,test-unit-configs)
 

@@ -12,6 +12,15 @@
 #include "../memory/heap/kheap.h"
 #include "../memory/heap/kheap_port.h"
 
+/* Build knob: 1 makes the port define no per-CPU hooks
+ * (kheap_port_cpu_enter/_leave, kheap_port_cpus_busy), so that kheap.c's
+ * weak defaults are linked: a port without CPUs, every kmalloc_small and
+ * kfree on the locked path (test_kcache_mag's no-CPU build, mk/unit.mk).
+ * Not with PEACHOS_KHEAP_PORT_CPU_HEADER="hosted/kheap_port_cpu.h". */
+#ifndef PEACHOS_HOSTED_NO_CPUS
+#define PEACHOS_HOSTED_NO_CPUS 0
+#endif
+
 struct kheap_hosted_config
 {
     size_t heap_bytes; /* pool size for the next kheap_init (rounded down to blocks) */

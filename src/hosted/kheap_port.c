@@ -19,7 +19,7 @@
 #include "../status.h"
 #include "../memory/heap/heap_status.h"
 #include "../memory/heap/kheap_regions.h"
-#if PEACHOS_KCACHE_MAGAZINES
+#if PEACHOS_KCACHE_MAGAZINES && !PEACHOS_HOSTED_NO_CPUS
 #include "kheap_port_cpu.h"
 #endif
 
@@ -215,7 +215,7 @@ void kheap_port_unlock(uintptr_t state)
     pthread_mutex_unlock(&kheap_hosted_mutex);
 }
 
-#if PEACHOS_KCACHE_MAGAZINES
+#if PEACHOS_KCACHE_MAGAZINES && !PEACHOS_HOSTED_NO_CPUS
 /*
  * Each thread is a CPU: the first kheap call that wants per-CPU state gives
  * the thread a free number (under the heap's lock, so kheap_check never

@@ -12,6 +12,10 @@
 
 #include <stdint.h>
 
+#if defined(PEACHOS_HOSTED_NO_CPUS) && PEACHOS_HOSTED_NO_CPUS
+#error "PEACHOS_HOSTED_NO_CPUS=1: the hosted port has no per-CPU section to inline"
+#endif
+
 /* The thread's CPU number; KCACHE_NO_CPU (>= PEACHOS_KCACHE_CPUS) until
  * kheap_port_cpu_enter, the function, gives it one: the inline section
  * never assigns, so its fast path is a single load. */

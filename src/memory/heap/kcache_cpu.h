@@ -23,9 +23,7 @@ KCACHE_HOT void* kcache_cpu_alloc_fast(struct kcache* kc, unsigned cpu, size_t c
         return NULL;
     }
     void* object = m->objects[--m->count];
-    if (object == NULL) {
-        __builtin_unreachable(); /* magazines hold objects: lets kmalloc_small skip its NULL test */
-    }
+    KCACHE_ASSUME(object != NULL); /* magazines hold objects: lets kmalloc_small skip its NULL test */
     kcache_live_set(kc, object);
     return object;
 }

@@ -18,6 +18,9 @@
  * call costs about as much as their body. */
 #define KCACHE_HOT static inline __attribute__((always_inline))
 #define KCACHE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* Tell the compiler cond holds (no code; undefined if it does not). One
+ * expression, so that it is no line of its own that no test can run. */
+#define KCACHE_ASSUME(cond) ((cond) ? (void)0 : __builtin_unreachable())
 
 /* Any slab's bitmap fits in its own blocks' records: a slab of k blocks has
  * at most k * block size / KCACHE_ALIGN objects. */
