@@ -20,12 +20,12 @@ HOST_CC ?= gcc
 
 LIB_CORE := src/memory/memory.c src/memory/heap/heap.c src/memory/heap/heap_table.c
 LIB_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_map.c src/memory/heap/multiheap.c \
-           src/memory/heap/heap_index.c src/memory/heap/heap_index_tree.c src/memory/heap/heap_report.c src/memory/heap/kheap.c src/memory/heap/kheap_regions.c src/memory/heap/kheap_check.c \
+           src/memory/heap/heap_index.c src/memory/heap/heap_index_tree.c src/memory/heap/heap_report.c src/memory/heap/kheap.c src/memory/heap/kheap_init.c src/memory/heap/kheap_regions.c src/memory/heap/kheap_check.c \
            src/memory/heap/kcache.c src/memory/heap/kcache_front.c src/memory/heap/kcache_check.c src/memory/heap/kcache_cpu.c src/memory/heap/kvmalloc.c \
            src/memory/heap/kheap_vmalloc.c src/memory/heap/heap_course.c
 LIB_HDR := $(wildcard src/*.h src/memory/*.h src/memory/heap/*.h)
 # The block layer alone (no kernel heap, no caches): what the table model links.
-LIB_BLOCK_SRC := $(filter-out src/memory/heap/kheap.c src/memory/heap/kheap_regions.c src/memory/heap/kheap_check.c \
+LIB_BLOCK_SRC := $(filter-out src/memory/heap/kheap.c src/memory/heap/kheap_init.c src/memory/heap/kheap_regions.c src/memory/heap/kheap_check.c \
                  src/memory/heap/kcache.c src/memory/heap/kcache_front.c src/memory/heap/kcache_check.c src/memory/heap/kcache_cpu.c src/memory/heap/multiheap.c \
                  src/memory/heap/heap_course.c,$(LIB_SRC))
 HOSTED_SRC := src/hosted/kheap_port.c

@@ -25,7 +25,7 @@ STATIC_KERNEL64_FLAGS := --target=x86_64-elf -std=c11 -ffreestanding -fno-pie -m
 # The library's window part (PEACHOS_KHEAP_VMALLOC=1; empty or left out by
 # default), analysed again in that configuration, with one region and with
 # several, as the x86_64 kernel builds it.
-STATIC_VMALLOC_SRC := src/memory/heap/kheap.c src/memory/heap/kheap_vmalloc.c src/memory/heap/kheap_check.c
+STATIC_VMALLOC_SRC := src/memory/heap/kheap.c src/memory/heap/kheap_init.c src/memory/heap/kheap_vmalloc.c src/memory/heap/kheap_check.c
 STATIC_VMALLOC_FLAGS := $(STATIC_HOST_FLAGS) -DPEACHOS_KHEAP_VMALLOC=1
 STATIC_VMALLOC_REGIONS_FLAGS := $(STATIC_VMALLOC_FLAGS) -DPEACHOS_KHEAP_REGIONS=8
 # -U: the header a port may name for its inline per-CPU section exists only

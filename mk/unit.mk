@@ -39,7 +39,7 @@ TEST_STEPS += test-unit test-unit-asan test-unit-valgrind test-unit-configs
 UNIT_SMALL_FLAGS := -DPEACHOS_KMALLOC_SMALL_OBJECTS=1
 UNIT_SMALL_BIN := $(addprefix $(UNIT_DIR)/small/,$(UNIT_NAMES))
 UNIT_LEAN_FLAGS := -DPEACHOS_KHEAP_CACHES=0 -DPEACHOS_KHEAP_INDEX=0
-UNIT_LEAN_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_report.c src/memory/heap/kheap.c src/memory/heap/kheap_check.c
+UNIT_LEAN_SRC := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_report.c src/memory/heap/kheap.c src/memory/heap/kheap_init.c src/memory/heap/kheap_check.c
 UNIT_LEAN_NAMES := test_memory test_heap_create test_heap_report test_kheap test_kmalloc_contract
 UNIT_LEAN_BIN := $(addprefix $(UNIT_DIR)/lean/,$(UNIT_LEAN_NAMES))
 # The plain build: every speed trick's plain twin (heap_table.h's byte loops,

@@ -1,13 +1,14 @@
 /*
- * kheap.c - the kernel heap on top of heap.c, as the seed describes it,
- * plus a lock hook and a clear failure mode. Its parts are chosen in
+ * kheap.c - the kmalloc family of the kernel heap, as the seed describes
+ * it, under the port's lock (kheap_init.c creates the heap). Its parts are
+ * chosen in
  * heap_config.h: the placement index (PEACHOS_KHEAP_INDEX) and the
  * small-object caches of kcache.c (PEACHOS_KHEAP_CACHES), which kmalloc
  * uses only when PEACHOS_KMALLOC_SMALL_OBJECTS asks for it, and the
  * number of memory regions (PEACHOS_KHEAP_REGIONS: 0 = the one region of
  * kheap_port_region; more = kheap_regions.c's multiheap).
  */
-#include "kheap.h"
+#include "kheap_internal.h"
 #include "heap_status.h"
 
 #include "../memory.h"
@@ -46,162 +47,6 @@
 #define KHEAP_COLD inline
 #endif
 
-struct heap kernel_heap;
-struct heap_table kernel_heap_table;
-static bool kernel_heap_ready;
-#if PEACHOS_KHEAP_CACHES
-static struct kcache kernel_cache;
-#define KHEAP_KCACHE (&kernel_cache)
-/* Kept here so that the hook survives kheap_init (which resets the caches). */
-static kcache_fault_fn kernel_fault;
-static void* kernel_fault_ctx;
-static void* kernel_cache_table; /* kheap_place_cache_table */
-static size_t kernel_cache_table_bytes;
-#else
-#define KHEAP_KCACHE NULL
-#endif
-
-/* The heap the caches live on: the only one, or the port's first region. */
-#if PEACHOS_KHEAP_REGIONS
-#define KHEAP_MAIN kheap_regions_first()
-#else
-#define KHEAP_MAIN (&kernel_heap)
-#endif
-
-static void kheap_report(void* ctx, const struct heap_report* report)
-{
-    (void)ctx;
-    kheap_port_report(report);
-}
-
-/*
- * Where the caches' slab table goes: the port's memory if it gives some,
- * else the top of the region, which shrinks to the blocks whose records
- * fit beside them. Outside the pool either way, but memory of the port's
- * own, away from the pool, is better: nothing runs into it from the last
- * block. Without the caches there is nothing to place.
- */
-#if !PEACHOS_KHEAP_REGIONS
-static /* else kheap_regions.c calls it for its first region */
-#endif
-void kheap_place_cache_table(struct kheap_region* region)
-{
-#if PEACHOS_KHEAP_CACHES
-    uintptr_t start = (uintptr_t)region->start;
-    uintptr_t end = (uintptr_t)region->end;
-    if (region->cache_table == NULL && end > start) {
-        size_t blocks = (end - start) / (PEACHOS_HEAP_BLOCK_SIZE + kcache_table_bytes(1));
-        region->end = (void*)(start + blocks * PEACHOS_HEAP_BLOCK_SIZE);
-        region->cache_table = region->end;
-        region->cache_table_bytes = kcache_table_bytes(blocks);
-    }
-    kernel_cache_table = region->cache_table;
-    kernel_cache_table_bytes = region->cache_table_bytes;
-#else
-    (void)region;
-#endif
-}
-
-static int kheap_create(void)
-{
-#if PEACHOS_KHEAP_REGIONS
-    return kheap_regions_create();
-#else
-    struct kheap_region region;
-    memset(&region, 0, sizeof(region)); /* a port that knows nothing of a field leaves it NULL */
-    int res = kheap_port_region(&region);
-    if (res < 0) {
-        return res;
-    }
-    if (region.table == NULL || (uintptr_t)region.end < (uintptr_t)region.start) {
-        return -EINVARG;
-    }
-    kheap_place_cache_table(&region);
-    kernel_heap_table.entries = region.table;
-    kernel_heap_table.total = ((uintptr_t)region.end - (uintptr_t)region.start) / PEACHOS_HEAP_BLOCK_SIZE;
-#if PEACHOS_KHEAP_INDEX
-    if (region.index != NULL) {
-        return heap_create_indexed(&kernel_heap, region.start, region.end, &kernel_heap_table, region.index,
-                                   region.index_bytes);
-    }
-#endif
-    return heap_create(&kernel_heap, region.start, region.end, &kernel_heap_table);
-#endif
-}
-
-/* Set up the caches over the new heap (nothing to do without them). */
-static int kheap_create_caches(void)
-{
-#if PEACHOS_KHEAP_CACHES
-    unsigned flags = PEACHOS_KCACHE_POISON ? KCACHE_FLAG_POISON : 0u;
-    int res = kcache_init(&kernel_cache, KHEAP_MAIN, kernel_cache_table, kernel_cache_table_bytes, flags);
-    if (res == PEACHOS_ALL_OK) {
-        kcache_set_fault(&kernel_cache, kernel_fault, kernel_fault_ctx);
-#if PEACHOS_KCACHE_MAGAZINES
-        kcache_set_busy(&kernel_cache, kheap_port_cpus_busy);
-#endif
-    }
-    return res;
-#else
-    return PEACHOS_ALL_OK;
-#endif
-}
-
-void kheap_init(void)
-{
-    uintptr_t state = kheap_port_lock();
-    kernel_heap_ready = false;
-#if PEACHOS_KCACHE_MAGAZINES
-    memset(&kernel_cache, 0, sizeof(kernel_cache)); /* the magazine paths, which skip the ready flag, see nothing */
-#endif
-    int res = kheap_create();
-    if (res == PEACHOS_ALL_OK) {
-        res = kheap_create_caches();
-    }
-    if (res < 0) {
-        kheap_port_print("kheap: failed to create heap: kmalloc will return NULL\n");
-    } else {
-#if PEACHOS_KHEAP_REGIONS
-        kheap_regions_set_report(kheap_report);
-#else
-        heap_set_report(&kernel_heap, kheap_report, NULL);
-#endif
-        kernel_heap_ready = true;
-#if PEACHOS_KHEAP_VMALLOC
-        kheap_vm_create(kheap_report);
-#endif
-    }
-    kheap_port_unlock(state);
-}
-
-bool kheap_ready(void)
-{
-    return kernel_heap_ready;
-}
-
-struct heap* kheap_get(void)
-{
-    return kernel_heap_ready ? KHEAP_MAIN : NULL;
-}
-
-#if PEACHOS_KHEAP_CACHES
-struct kcache* kheap_cache(void)
-{
-    return kernel_heap_ready ? &kernel_cache : NULL;
-}
-
-void kheap_set_fault(kcache_fault_fn fn, void* ctx)
-{
-    uintptr_t state = kheap_port_lock();
-    kernel_fault = fn;
-    kernel_fault_ctx = ctx;
-    if (kernel_heap_ready) {
-        kcache_set_fault(&kernel_cache, fn, ctx);
-    }
-    kheap_port_unlock(state);
-}
-#endif
-
 uintptr_t kheap_lock(void)
 {
     return kheap_port_lock();
@@ -227,11 +72,11 @@ void kheap_unlock(uintptr_t state)
 #define KHEAP_REALLOC(ptr, size) kheap_regions_realloc(KHEAP_KCACHE, (ptr), (size))
 #define KHEAP_SIZE(ptr) kheap_regions_size(KHEAP_KCACHE, (ptr))
 #elif PEACHOS_KHEAP_CACHES
-#define KHEAP_SMALL(size) kcache_alloc(&kernel_cache, (size))
-#define KHEAP_BLOCKS(size) kcache_palloc(&kernel_cache, (size))
-#define KHEAP_FREE(ptr) kcache_free(&kernel_cache, (ptr))
-#define KHEAP_REALLOC(ptr, size) kcache_realloc(&kernel_cache, (ptr), (size))
-#define KHEAP_SIZE(ptr) kcache_size(&kernel_cache, (ptr))
+#define KHEAP_SMALL(size) kcache_alloc(&kheap_kcache, (size))
+#define KHEAP_BLOCKS(size) kcache_palloc(&kheap_kcache, (size))
+#define KHEAP_FREE(ptr) kcache_free(&kheap_kcache, (ptr))
+#define KHEAP_REALLOC(ptr, size) kcache_realloc(&kheap_kcache, (ptr), (size))
+#define KHEAP_SIZE(ptr) kcache_size(&kheap_kcache, (ptr))
 #else
 #define KHEAP_BLOCKS(size) heap_malloc(&kernel_heap, (size))
 #define KHEAP_FREE(ptr) heap_free(&kernel_heap, (ptr))
@@ -271,7 +116,7 @@ uint32_t kheap_port_cpus_busy(void) __attribute__((weak, alias("kheap_default_cp
 static __attribute__((noinline)) void* kheap_cpu_refill(unsigned cpu, size_t ci)
 {
     uintptr_t state = kheap_port_lock();
-    void* ptr = kcache_cpu_alloc_locked(&kernel_cache, cpu, ci);
+    void* ptr = kcache_cpu_alloc_locked(&kheap_kcache, cpu, ci);
     kheap_port_unlock(state);
     return ptr;
 }
@@ -281,7 +126,7 @@ static __attribute__((noinline)) void* kheap_cpu_refill(unsigned cpu, size_t ci)
 static __attribute__((noinline)) void kheap_cpu_drain(unsigned cpu, size_t ci)
 {
     uintptr_t state = kheap_port_lock();
-    kcache_cpu_drain(&kernel_cache, cpu, ci);
+    kcache_cpu_drain(&kheap_kcache, cpu, ci);
     kheap_port_unlock(state);
 }
 
@@ -294,7 +139,7 @@ static void* kheap_cpu_alloc(size_t ci, bool* done)
     void* ptr = NULL;
     *done = cpu < PEACHOS_KCACHE_CPUS;
     if (KCACHE_LIKELY(*done)) {
-        ptr = kcache_cpu_alloc_fast(&kernel_cache, cpu, ci);
+        ptr = kcache_cpu_alloc_fast(&kheap_kcache, cpu, ci);
         if (KCACHE_UNLIKELY(ptr == NULL)) {
             ptr = kheap_cpu_refill(cpu, ci);
         }
@@ -309,7 +154,7 @@ static bool kheap_cpu_free(void* ptr)
 {
     uintptr_t section;
     unsigned cpu = KHEAP_PORT_CPU_ENTER(&section);
-    int res = KCACHE_LIKELY(cpu < PEACHOS_KCACHE_CPUS) ? kcache_cpu_free_fast(&kernel_cache, cpu, ptr) : -1;
+    int res = KCACHE_LIKELY(cpu < PEACHOS_KCACHE_CPUS) ? kcache_cpu_free_fast(&kheap_kcache, cpu, ptr) : -1;
     if (KCACHE_UNLIKELY(res > 0)) {
         kheap_cpu_drain(cpu, (size_t)res - 1);
     }
@@ -321,8 +166,8 @@ static bool kheap_cpu_free(void* ptr)
  * with the lock held. */
 static void kheap_cpu_flush_self(unsigned cpu)
 {
-    if (kernel_heap_ready && cpu < PEACHOS_KCACHE_CPUS) {
-        kcache_cpu_flush(&kernel_cache, cpu);
+    if (kheap_is_ready && cpu < PEACHOS_KCACHE_CPUS) {
+        kcache_cpu_flush(&kheap_kcache, cpu);
     }
 }
 
@@ -349,9 +194,9 @@ static void* kheap_locked_retry(size_t size, void* (*alloc)(size_t))
     uintptr_t section;
     unsigned cpu = KHEAP_CPU_ENTER(&section);
     uintptr_t state = kheap_port_lock();
-    void* ptr = kernel_heap_ready ? alloc(size) : NULL;
+    void* ptr = kheap_is_ready ? alloc(size) : NULL;
 #if PEACHOS_KCACHE_MAGAZINES
-    if (ptr == NULL && size != 0 && kernel_heap_ready) {
+    if (ptr == NULL && size != 0 && kheap_is_ready) {
         KHEAP_CPU_FLUSH(cpu);
         ptr = alloc(size);
     }
@@ -409,7 +254,7 @@ static KHEAP_COLD void* kheap_small_slow(size_t size)
 {
 #if PEACHOS_KCACHE_MAGAZINES
     size_t ci = kcache_class_of(size);
-    if (ci < KCACHE_CLASSES && kernel_heap_ready) {
+    if (ci < KCACHE_CLASSES && kheap_is_ready) {
         bool done;
         void* ptr = kheap_cpu_alloc(ci, &done);
         if (done) {
@@ -423,13 +268,13 @@ static KHEAP_COLD void* kheap_small_slow(size_t size)
 void* kmalloc_small(size_t size)
 {
 #if PEACHOS_KCACHE_MAGAZINES
-    /* No test of kernel_heap_ready: until kheap_init succeeds every
+    /* No test of kheap_is_ready: until kheap_init succeeds every
      * magazine is empty and kcache_cpu_free_fast takes no pointer. */
     if (KCACHE_LIKELY(size - 1 < KCACHE_SMALL_MAX)) {
         uintptr_t section;
         unsigned cpu = KHEAP_PORT_CPU_ENTER(&section);
         void* ptr = KCACHE_LIKELY(cpu < PEACHOS_KCACHE_CPUS)
-                        ? kcache_cpu_alloc_fast(&kernel_cache, cpu, (size - 1) / KCACHE_SMALL_STEP)
+                        ? kcache_cpu_alloc_fast(&kheap_kcache, cpu, (size - 1) / KCACHE_SMALL_STEP)
                         : NULL;
         KHEAP_PORT_CPU_LEAVE(section);
         if (KCACHE_LIKELY(ptr != NULL)) {
@@ -513,7 +358,7 @@ void* krealloc(void* ptr, size_t size)
         return kmalloc(size); /* whatever kmalloc hands out in this configuration */
     }
     uintptr_t state = kheap_port_lock();
-    void* moved = kernel_heap_ready ? KHEAP_REALLOC_ANY(ptr, size) : NULL;
+    void* moved = kheap_is_ready ? KHEAP_REALLOC_ANY(ptr, size) : NULL;
     kheap_port_unlock(state);
     return moved;
 }
@@ -521,7 +366,7 @@ void* krealloc(void* ptr, size_t size)
 size_t ksize(const void* ptr)
 {
     uintptr_t state = kheap_port_lock();
-    size_t size = !kernel_heap_ready ? 0 : KHEAP_VM_OWNS(ptr) ? KHEAP_VM_SIZE(ptr) : KHEAP_SIZE(ptr);
+    size_t size = !kheap_is_ready ? 0 : KHEAP_VM_OWNS(ptr) ? KHEAP_VM_SIZE(ptr) : KHEAP_SIZE(ptr);
     kheap_port_unlock(state);
     return size;
 }
@@ -542,9 +387,9 @@ void kfree(void* ptr)
 static KHEAP_COLD void kheap_free_locked(void* ptr)
 {
     uintptr_t state = kheap_port_lock();
-    if (kernel_heap_ready && KHEAP_VM_OWNS(ptr)) {
+    if (kheap_is_ready && KHEAP_VM_OWNS(ptr)) {
         KHEAP_VM_FREE(ptr);
-    } else if (kernel_heap_ready) {
+    } else if (kheap_is_ready) {
         KHEAP_FREE(ptr);
     }
     kheap_port_unlock(state);
@@ -557,7 +402,7 @@ size_t kheap_trim(void)
     unsigned cpu = KHEAP_CPU_ENTER(&section);
     uintptr_t state = kheap_port_lock();
     KHEAP_CPU_FLUSH(cpu); /* this CPU's magazines first: they may hold a slab's last objects */
-    size_t freed = kernel_heap_ready ? kcache_trim(&kernel_cache) : 0;
+    size_t freed = kheap_is_ready ? kcache_trim(&kheap_kcache) : 0;
     kheap_port_unlock(state);
     KHEAP_CPU_LEAVE(section);
     return freed;
