@@ -12,16 +12,6 @@
 #include "heap_status.h"
 
 #include "../memory.h"
-#include "kheap_port.h"
-#if PEACHOS_KHEAP_INDEX
-#include "heap_index.h"
-#endif
-#if PEACHOS_KHEAP_REGIONS
-#include "kheap_regions.h" /* only then: a kernel with one region needs neither it nor multiheap.h */
-#endif
-#if PEACHOS_KHEAP_VMALLOC
-#include "kheap_vmalloc.h"
-#endif
 #if PEACHOS_KCACHE_MAGAZINES
 #include "kcache_cpu.h"
 /* A port may give its per-CPU section inline (KHEAP_PORT_CPU_ENTER and

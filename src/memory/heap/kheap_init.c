@@ -12,15 +12,6 @@
 #if PEACHOS_KHEAP_INDEX
 #include "heap_index.h"
 #endif
-#if PEACHOS_KHEAP_REGIONS
-#include "kheap_regions.h" /* only then: a kernel with one region needs neither it nor multiheap.h */
-#endif
-#if PEACHOS_KHEAP_VMALLOC
-#include "kheap_vmalloc.h"
-#endif
-#if PEACHOS_KCACHE_MAGAZINES
-#include "kcache_cpu.h"
-#endif
 
 struct heap kernel_heap;
 struct heap_table kernel_heap_table;

@@ -10,6 +10,12 @@
 
 #include "kheap.h"
 #include "kheap_port.h"
+#if PEACHOS_KHEAP_REGIONS
+#include "kheap_regions.h" /* only then: a kernel with one region needs neither it nor multiheap.h */
+#endif
+#if PEACHOS_KHEAP_VMALLOC
+#include "kheap_vmalloc.h"
+#endif
 
 /* The heap of a one-region kernel and its table descriptor (the seed's
  * names; with several regions, kheap_regions.c's multiheap holds them). */
