@@ -15,7 +15,7 @@
  * A slab holds objects only: object k at slab + k * size. What the caches
  * know of a slab (its class, partial-list links, live count and allocation
  * bitmap) lives in the slab table, one record per heap block beside the
- * block table, in memory the caller gives (kcache_meta_bytes), outside the
+ * block table, in memory the caller gives (kcache_table_bytes), outside the
  * pool. No byte of the pool is allocator state, so a write past the end of
  * an object (or anywhere in the pool) can change objects but never what the
  * caches decide: an object is never handed out twice, and a bad free is
