@@ -12,6 +12,13 @@
  * identity map of the block behind it; an interior pointer into the window
  * is refused; kheap_check (which walks the window's page tables) is clean
  * before and after the free, and every block goes back.
+ *
+ * Then, for the map at the end (regions_print.c's window section), window
+ * allocations are left live: one backed by the lowest free blocks of the
+ * first region - the holes the earlier cases left live allocations
+ * around, so its backing is scattered over several runs - one backed by
+ * the highest region (above 4 GiB at -m 6G), and between them a freed
+ * one: a hole in the window.
  */
 #include "vmalloc64.h"
 
@@ -22,6 +29,9 @@
 #define BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)
 #define WANT_BLOCKS 8192u
 #define PATTERN 0x5EED0F0A11BEEF00ull
+#define LIVE_LOW_BLOCKS 48u  /* left live, backed by the first region's holes */
+#define LIVE_GAP_BLOCKS 16u  /* allocated, then freed: a hole in the window */
+#define LIVE_HIGH_BLOCKS 32u /* left live, backed by the highest region */
 
 static uint64_t pattern_at(const volatile uint64_t* p)
 {
@@ -86,6 +96,72 @@ static bool backing_in_order(const struct heap* first, const char* v, size_t blo
     return true;
 }
 
+/* A window allocation of `blocks` blocks whose backing comes from `only`
+ * (kvmalloc_alloc_from, under the lock: kmalloc would find them
+ * contiguous in a region and never reach the window). */
+static volatile uint64_t* window_alloc_from(const struct heap* only, size_t blocks)
+{
+    uintptr_t state = kheap_lock();
+    void* v = kvmalloc_alloc_from(kheap_window(), blocks * BS, only);
+    kheap_unlock(state);
+    return v;
+}
+
+/* How many runs of consecutive blocks back the allocation at v, and in how
+ * many distinct sources; *sources_out the number of sources. */
+static size_t backing_runs(const char* v, size_t blocks, size_t* sources_out)
+{
+    const struct kvmalloc* kv = kheap_window();
+    size_t runs = 0, sources = 0;
+    const struct heap* prev_source = NULL;
+    uintptr_t prev = 0;
+    for (size_t b = 0; b < blocks; b++) {
+        uintptr_t at = (uintptr_t)kvmalloc_backing(kv, v + b * BS);
+        const struct heap* source = NULL;
+        for (size_t i = 0; i < kv->sources; i++) {
+            uintptr_t lo = (uintptr_t)kv->source[i]->saddr;
+            source = at >= lo && at - lo < kv->source[i]->table->total * BS ? kv->source[i] : source;
+        }
+        runs += at != prev + BS || source != prev_source;
+        sources += source != prev_source;
+        prev = at;
+        prev_source = source;
+    }
+    *sources_out = sources;
+    return runs;
+}
+
+/* Window allocations left live for the map, written and read back. */
+static bool leave_live(struct heap* first)
+{
+#if PEACHOS_KHEAP_REGIONS
+    struct multiheap* mh = kheap_regions();
+    const struct heap* high = mh != NULL ? multiheap_region(mh, mh->count - 1) : first;
+    size_t high_k = mh != NULL ? mh->count - 1 : 0;
+#else
+    const struct heap* high = first;
+    size_t high_k = 0;
+#endif
+    size_t bad = 0, low_sources = 0, high_sources = 0;
+    volatile uint64_t* low = window_alloc_from(first, LIVE_LOW_BLOCKS);
+    volatile uint64_t* gap = window_alloc_from(first, LIVE_GAP_BLOCKS);
+    volatile uint64_t* top = window_alloc_from(high, LIVE_HIGH_BLOCKS);
+    bool ok = low != NULL && gap != NULL && top != NULL;
+    size_t differ = ok ? write_and_verify(low, LIVE_LOW_BLOCKS * BS) + write_and_verify(top, LIVE_HIGH_BLOCKS * BS)
+                       : 0;
+    kfree((void*)gap);
+    size_t low_runs = ok ? backing_runs((const char*)low, LIVE_LOW_BLOCKS, &low_sources) : 0;
+    size_t high_runs = ok ? backing_runs((const char*)top, LIVE_HIGH_BLOCKS, &high_sources) : 0;
+    ok = ok && differ == 0 && low_runs > 1 && low_sources == 1 && high_sources == 1 && kheap_check(&bad) == 0 &&
+         ksize((void*)low) == LIVE_LOW_BLOCKS * BS && ksize((void*)top) == LIVE_HIGH_BLOCKS * BS &&
+         kheap_window()->blocks == LIVE_LOW_BLOCKS + LIVE_HIGH_BLOCKS;
+    printk("vmalloc: left live in the window for the map: 0x%llx (%u blocks, backed by %zu runs of region 0), "
+           "0x%llx (%u blocks, backed by %zu run(s) of region %zu), a hole of %u blocks between; %zu words differ\n",
+           (unsigned long long)(uintptr_t)low, LIVE_LOW_BLOCKS, low_runs, (unsigned long long)(uintptr_t)top,
+           LIVE_HIGH_BLOCKS, high_runs, high_k, LIVE_GAP_BLOCKS, differ);
+    return ok;
+}
+
 void selftest_vmalloc64(int* passed, int* failed)
 {
     struct heap* first = kheap_get();
@@ -117,8 +193,78 @@ void selftest_vmalloc64(int* passed, int* failed)
     printk("%s kheap vmalloc: more than the longest free run, from scattered blocks in address order mapped in the "
            "window, every byte written and read back, freed, kheap_check clean\n", ok ? "PASS" : "FAIL");
     *(ok ? passed : failed) += 1;
+    ok = leave_live(first);
+    printk("%s kheap vmalloc: window allocations left live for the map, backed by scattered blocks of the first "
+           "region and by the highest region, kheap_check clean\n", ok ? "PASS" : "FAIL");
+    *(ok ? passed : failed) += 1;
 }
 #else
+/* A window allocation of `blocks` blocks whose backing comes from `only`
+ * (kvmalloc_alloc_from, under the lock: kmalloc would find them
+ * contiguous in a region and never reach the window). */
+static volatile uint64_t* window_alloc_from(const struct heap* only, size_t blocks)
+{
+    uintptr_t state = kheap_lock();
+    void* v = kvmalloc_alloc_from(kheap_window(), blocks * BS, only);
+    kheap_unlock(state);
+    return v;
+}
+
+/* How many runs of consecutive blocks back the allocation at v, and in how
+ * many distinct sources; *sources_out the number of sources. */
+static size_t backing_runs(const char* v, size_t blocks, size_t* sources_out)
+{
+    const struct kvmalloc* kv = kheap_window();
+    size_t runs = 0, sources = 0;
+    const struct heap* prev_source = NULL;
+    uintptr_t prev = 0;
+    for (size_t b = 0; b < blocks; b++) {
+        uintptr_t at = (uintptr_t)kvmalloc_backing(kv, v + b * BS);
+        const struct heap* source = NULL;
+        for (size_t i = 0; i < kv->sources; i++) {
+            uintptr_t lo = (uintptr_t)kv->source[i]->saddr;
+            source = at >= lo && at - lo < kv->source[i]->table->total * BS ? kv->source[i] : source;
+        }
+        runs += at != prev + BS || source != prev_source;
+        sources += source != prev_source;
+        prev = at;
+        prev_source = source;
+    }
+    *sources_out = sources;
+    return runs;
+}
+
+/* Window allocations left live for the map, written and read back. */
+static bool leave_live(struct heap* first)
+{
+#if PEACHOS_KHEAP_REGIONS
+    struct multiheap* mh = kheap_regions();
+    const struct heap* high = mh != NULL ? multiheap_region(mh, mh->count - 1) : first;
+    size_t high_k = mh != NULL ? mh->count - 1 : 0;
+#else
+    const struct heap* high = first;
+    size_t high_k = 0;
+#endif
+    size_t bad = 0, low_sources = 0, high_sources = 0;
+    volatile uint64_t* low = window_alloc_from(first, LIVE_LOW_BLOCKS);
+    volatile uint64_t* gap = window_alloc_from(first, LIVE_GAP_BLOCKS);
+    volatile uint64_t* top = window_alloc_from(high, LIVE_HIGH_BLOCKS);
+    bool ok = low != NULL && gap != NULL && top != NULL;
+    size_t differ = ok ? write_and_verify(low, LIVE_LOW_BLOCKS * BS) + write_and_verify(top, LIVE_HIGH_BLOCKS * BS)
+                       : 0;
+    kfree((void*)gap);
+    size_t low_runs = ok ? backing_runs((const char*)low, LIVE_LOW_BLOCKS, &low_sources) : 0;
+    size_t high_runs = ok ? backing_runs((const char*)top, LIVE_HIGH_BLOCKS, &high_sources) : 0;
+    ok = ok && differ == 0 && low_runs > 1 && low_sources == 1 && high_sources == 1 && kheap_check(&bad) == 0 &&
+         ksize((void*)low) == LIVE_LOW_BLOCKS * BS && ksize((void*)top) == LIVE_HIGH_BLOCKS * BS &&
+         kheap_window()->blocks == LIVE_LOW_BLOCKS + LIVE_HIGH_BLOCKS;
+    printk("vmalloc: left live in the window for the map: 0x%llx (%u blocks, backed by %zu runs of region 0), "
+           "0x%llx (%u blocks, backed by %zu run(s) of region %zu), a hole of %u blocks between; %zu words differ\n",
+           (unsigned long long)(uintptr_t)low, LIVE_LOW_BLOCKS, low_runs, (unsigned long long)(uintptr_t)top,
+           LIVE_HIGH_BLOCKS, high_runs, high_k, LIVE_GAP_BLOCKS, differ);
+    return ok;
+}
+
 void selftest_vmalloc64(int* passed, int* failed)
 {
     (void)passed;
