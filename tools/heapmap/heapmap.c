@@ -3,7 +3,7 @@
  *
  *   heapmap [render] [options] INPUT     draw INPUT as PREFIX.png + PREFIX.svg
  *   heapmap text [options] INPUT         print heap_dump_map's text map of a table
- *   heapmap regions [options] INPUT      draw every heap region of a kernel's output
+ *   heapmap regions [options] INPUT      draw every heap region of a kernel's output (and its window)
  *   heapmap replay [options]             run a workload on a hosted heap, draw it
  *
  * See tools/heapmap/README.md.
@@ -22,7 +22,9 @@ static void usage(void)
             "usage: heapmap [render] [--format auto|raw|hex|text] [--map N] [--cols N] [--cell PX]\n"
             "               [--labels] [--title TEXT] [-o PREFIX] INPUT|-\n"
             "       heapmap text [--format raw|hex] [--per-char K] [--width W] [--lines L] INPUT|-\n"
-            "       heapmap regions [--region K] [--cols N] [--cell PX] [--title TEXT] [-o PREFIX] INPUT|-\n"
+            "       heapmap regions [--region K | --no-window] [--cols N] [--cell PX] [--title TEXT] [-o PREFIX] INPUT|-\n"
+            "               (every region; then the kvmalloc window, its allocations linked by colour to the\n"
+            "               region blocks behind them, when the log has a HEAPMAP window section)\n"
             "       heapmap replay --help\n"
             "INPUT: a raw table (one byte per block), a hex listing (--format hex or *.hex),\n"
             "or text containing a \"HEAPMAP v1\" map (e.g. captured serial output).\n");
@@ -63,6 +65,7 @@ struct args
     size_t map_number;
     size_t per_char, width, lines;
     size_t region; /* regions: SIZE_MAX = all */
+    bool no_window; /* regions: leave the kvmalloc window out */
     const char* out;
     const char* input;
     struct hm_render_options render;
@@ -76,6 +79,10 @@ static int parse_args(int argc, char** argv, struct args* a)
         size_t n = 0;
         if (strcmp(k, "--labels") == 0) {
             a->render.labels = true;
+            continue;
+        }
+        if (strcmp(k, "--no-window") == 0) {
+            a->no_window = true;
             continue;
         }
         if (k[0] != '-' || strcmp(k, "-") == 0) {
@@ -220,15 +227,23 @@ static int regions_main(int argc, char** argv)
     size_t len = 0, count = 0;
     unsigned char* data = hm_read_file(a.input, &len);
     struct hm_section* sections = data != NULL ? hm_parse_regions(data, len, &count) : NULL;
+    struct hm_window window;
+    int found = sections != NULL && a.region == SIZE_MAX && !a.no_window ? hm_parse_window(data, len, sections, count,
+                                                                                             &window)
+                                                                          : 1;
     free(data);
-    if (sections == NULL) {
+    if (sections == NULL || found < 0) {
+        hm_free_regions(sections, count);
         return 1;
     }
     int res = 0;
     if (a.region == SIZE_MAX) {
-        res = hm_render_regions(sections, count, &a.render, a.out);
+        res = hm_render_regions(sections, count, found == 0 ? &window : NULL, &a.render, a.out);
+        if (found == 0) {
+            hm_free_window(&window);
+        }
     } else if (a.region < count) {
-        res = hm_render_regions(&sections[a.region], 1, &a.render, a.out);
+        res = hm_render_regions(&sections[a.region], 1, NULL, &a.render, a.out);
     } else {
         fprintf(stderr, "heapmap: --region %zu: the input has regions 0..%zu\n", a.region, count - 1);
         res = -1;

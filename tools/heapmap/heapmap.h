@@ -115,10 +115,57 @@ struct hm_section
 };
 struct hm_section* hm_parse_regions(const unsigned char* data, size_t len, size_t* count);
 void hm_free_regions(struct hm_section* sections, size_t count);
-/* Print a "region ..." line per section, a "regions ..." totals line and
- * a "section ..." line per section's place in the picture, then "image ...". */
-int hm_render_regions(const struct hm_section* sections, size_t count, const struct hm_render_options* options,
-                      const char* prefix);
+/* The line starting at data[i] (up to '\n') as a malloc'd string; *next
+ * the offset after it. NULL when out of memory. */
+char* hm_next_line(const unsigned char* data, size_t len, size_t i, size_t* next);
+
+/* window.c: the kvmalloc window's section (x86_64 kernel, after the
+ * regions): its map and the region blocks behind each window allocation. */
+struct hm_run
+{
+    size_t alloc, window; /* allocation (1-based), first window block it backs */
+    size_t region, block, count; /* region k's blocks block..block+count-1 */
+};
+struct hm_walloc
+{
+    size_t index, window, blocks; /* window blocks window..window+blocks-1 */
+    size_t first_run, nruns;      /* its runs in hm_window.runs */
+};
+struct hm_window
+{
+    unsigned long long start, end, table, backing_addr;
+    size_t blocks, sources;
+    size_t backing_count, map_failures; /* the kheap window line's (SIZE_MAX: none) */
+    size_t end_allocs, end_blocks, end_runs;
+    bool have_map;
+    struct hm_map map;
+    struct hm_run* runs;
+    size_t nruns;
+    struct hm_walloc* allocs;
+    size_t nallocs;
+};
+/* 0: parsed and consistent with itself and the regions' maps; 1: the
+ * input has no window section; -1: a bad one (a message on stderr). */
+int hm_parse_window(const unsigned char* data, size_t len, const struct hm_section* sections, size_t count,
+                    struct hm_window* w);
+void hm_free_window(struct hm_window* w);
+/* "window ...", "window_backing ..." and one "walloc ..." line per allocation. */
+void hm_print_window(const struct hm_window* w);
+/* Allocation a's colour (0xRRGGBB), in the window and on the regions. */
+unsigned hm_window_colour(size_t alloc);
+/* Height of the legend drawn below the window map's own picture. */
+int hm_window_extra(const struct hm_window* w);
+void hm_draw_window(cairo_t* cr, const struct hm_window* w, const struct hm_render_options* o,
+                    const struct hm_layout* l);
+void hm_draw_window_marks(cairo_t* cr, const struct hm_window* w, size_t region, const struct hm_map* m,
+                          const struct hm_layout* l);
+
+/* Print a "region ..." line per section, a "regions ..." totals line, the
+ * window's lines when `window` is not NULL, a "section ..." line per
+ * section's place in the picture (the window's last, "section window"),
+ * then "image ...". */
+int hm_render_regions(const struct hm_section* sections, size_t count, const struct hm_window* window,
+                      const struct hm_render_options* options, const char* prefix);
 
 /* replay.c */
 int hm_replay_main(int argc, char** argv);

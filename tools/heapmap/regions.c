@@ -12,7 +12,8 @@
  *
  * Each section becomes a map of its own (map.c parses it), titled with its
  * addresses, and the pictures are drawn one below the other, lowest
- * address first, so fragmentation can be seen across the whole machine.
+ * address first, so fragmentation can be seen across the whole machine;
+ * then the kvmalloc window's section when the log has one (window.c).
  */
 #define _GNU_SOURCE /* memmem */
 #include <cairo.h>
@@ -24,8 +25,7 @@
 #define HM_REGION_TAG "HEAPMAP region "
 #define HM_MAP_TAG "HEAPMAP v1 "
 
-/* The line starting at data[i] (up to '\n'), as a NUL-terminated copy. */
-static char* hm_line(const unsigned char* data, size_t len, size_t i, size_t* next)
+char* hm_next_line(const unsigned char* data, size_t len, size_t i, size_t* next)
 {
     size_t j = i;
     while (j < len && data[j] != '\n') {
@@ -55,7 +55,7 @@ static size_t hm_find_sections(const unsigned char* data, size_t len, struct hm_
     size_t count = 0, maps = 0, next = 0;
     bool waiting = false; /* a region line whose map has not begun yet */
     for (size_t i = 0; i < len; i = next) {
-        char* line = hm_line(data, len, i, &next);
+        char* line = hm_next_line(data, len, i, &next);
         if (line == NULL) {
             break;
         }
@@ -123,7 +123,8 @@ void hm_free_regions(struct hm_section* sections, size_t count)
 struct hm_stack
 {
     const struct hm_section* sections;
-    size_t count;
+    size_t count; /* the regions; the window, if any, is picture `count` */
+    const struct hm_window* window;
     struct hm_render_options* options; /* one per section: its title */
     struct hm_layout* layouts;
     int* y; /* top of each section */
@@ -140,6 +141,18 @@ static void hm_draw_stack(cairo_t* cr, const void* ctx)
         cairo_rectangle(cr, 0, 0, st->layouts[i].width, st->layouts[i].height);
         cairo_clip(cr);
         hm_draw(cr, &st->sections[i].map, &st->options[i], &st->layouts[i]);
+        if (st->window != NULL) {
+            hm_draw_window_marks(cr, st->window, st->sections[i].k, &st->sections[i].map, &st->layouts[i]);
+        }
+        cairo_restore(cr);
+    }
+    if (st->window != NULL) {
+        const struct hm_layout* l = &st->layouts[st->count];
+        cairo_save(cr);
+        cairo_translate(cr, 0, st->y[st->count]);
+        cairo_rectangle(cr, 0, 0, l->width, l->height + hm_window_extra(st->window));
+        cairo_clip(cr);
+        hm_draw_window(cr, st->window, &st->options[st->count], l);
         cairo_restore(cr);
     }
 }
@@ -170,12 +183,13 @@ static void hm_print_totals(const struct hm_section* sections, size_t count)
     }
 }
 
-int hm_render_regions(const struct hm_section* sections, size_t count, const struct hm_render_options* options,
-                      const char* prefix)
+int hm_render_regions(const struct hm_section* sections, size_t count, const struct hm_window* window,
+                      const struct hm_render_options* options, const char* prefix)
 {
-    struct hm_stack st = { sections, count, calloc(count, sizeof(*st.options)), calloc(count, sizeof(*st.layouts)),
-                           calloc(count, sizeof(int)) };
-    char(*titles)[256] = calloc(count, sizeof(*titles));
+    size_t pictures = count + (window != NULL);
+    struct hm_stack st = { sections, count, window, calloc(pictures, sizeof(*st.options)),
+                           calloc(pictures, sizeof(*st.layouts)), calloc(pictures, sizeof(int)) };
+    char(*titles)[256] = calloc(pictures, sizeof(*titles));
     int res = -1, width = 0, height = 0;
     if (st.options != NULL && st.layouts != NULL && st.y != NULL && titles != NULL) {
         for (size_t i = 0; i < count; i++) {
@@ -190,16 +204,39 @@ int hm_render_regions(const struct hm_section* sections, size_t count, const str
             height += st.layouts[i].height;
             width = st.layouts[i].width > width ? st.layouts[i].width : width;
         }
+        if (window != NULL) {
+            snprintf(titles[count], sizeof(titles[count]), "%s%skvmalloc window 0x%llx..0x%llx (%zu blocks, %llu MiB), "
+                     "table at 0x%llx, backing record at 0x%llx", options->title != NULL ? options->title : "",
+                     options->title != NULL ? " - " : "", window->start, window->end, window->blocks,
+                     (window->end - window->start) >> 20, window->table, window->backing_addr);
+            st.options[count] = *options;
+            st.options[count].title = titles[count];
+            hm_layout(&window->map, &st.options[count], &st.layouts[count]);
+            st.y[count] = height;
+            height += st.layouts[count].height + hm_window_extra(window);
+            width = st.layouts[count].width > width ? st.layouts[count].width : width;
+        }
         hm_print_totals(sections, count);
+        if (window != NULL) {
+            hm_print_window(window);
+        }
         res = hm_write(prefix, width, height, hm_draw_stack, &st);
     }
-    for (size_t i = 0; res == 0 && i < count; i++) {
+    for (size_t i = 0; res == 0 && i < pictures; i++) {
         const struct hm_layout* l = &st.layouts[i];
-        printf("section %zu y=%d height=%d grid_x=%d grid_y=%d cell=%d gap=%d cols=%zu rows=%zu\n", sections[i].k,
-               st.y[i], l->height, l->grid_x, st.y[i] + l->grid_y, l->cell, l->gap, l->cols, l->rows);
+        int h = l->height + (i == count ? hm_window_extra(window) : 0);
+        if (i < count) {
+            printf("section %zu", sections[i].k);
+        } else {
+            printf("section window");
+        }
+        printf(" y=%d height=%d grid_x=%d grid_y=%d cell=%d gap=%d cols=%zu rows=%zu per_cell=%zu\n", st.y[i], h,
+               l->grid_x, st.y[i] + l->grid_y, l->cell, l->gap, l->cols, l->rows,
+               i < count ? sections[i].map.per_cell : window->map.per_cell);
     }
     if (res == 0) {
-        printf("image png=%s.png svg=%s.svg width=%d height=%d sections=%zu\n", prefix, prefix, width, height, count);
+        printf("image png=%s.png svg=%s.svg width=%d height=%d sections=%zu\n", prefix, prefix, width, height,
+               pictures);
     }
     free(st.options);
     free(st.layouts);
