@@ -39,6 +39,27 @@
 #              inside another region's pool, total_blocks the sum).
 #              (The placement index is not verified here; heap_check does.)
 #
+# --window (x86_64 kernel, PEACHOS_KHEAP_VMALLOC: the static `kernel_window`
+# behind kheap_window(), src/memory/heap/kheap_vmalloc.c) works on the
+# kvmalloc window instead, in the kernel's own format (regions_print.c):
+#
+#   heap-map --window    the `HEAPMAP window` line, the window heap's map (one
+#                        block per character, 128 wide, unless numbers say
+#                        otherwise) and one `HEAPMAP backing alloc=A window=W
+#                        blocks=N runs=R K:B+C ...` line per window allocation
+#                        (region K's blocks B..B+C-1 behind it, in order), then
+#                        `HEAPMAP backing end ...`
+#   heap-stats --window  the kernel's `kheap window:` statistics line, from the
+#                        window's table and counters
+#   heap-check --window  kvmalloc.h's invariants: V1 the window's table (every
+#                        allocation PLAIN); V2 backing[w] set exactly at taken
+#                        window blocks; V3 each entry a one-block VMAP block (table
+#                        byte 45) of a region; V4 rising within an allocation; V5
+#                        the record's count = the window's used blocks = the VMAP
+#                        blocks of all regions, and its fingerprint; V6 the
+#                        window's page tables (`window_pt`, kheap_window64.c) map
+#                        each taken block to its entry and nothing else.
+#
 # Works with plain Debian gdb (Python 3 API only: gdb.parse_and_eval,
 # Inferior.read_memory). Nothing here writes to the target.
 
@@ -204,17 +225,186 @@ def heaps(opts):
     return [(k, n, HeapSnapshot(h)) for k, h in enumerate(regions)]
 
 
+MIX_MASK = (1 << 64) - 1
+
+
+def kvmalloc_mix(address):
+    """kvmalloc.c's kvmalloc_mix: the record's fingerprint of one block address."""
+    x = address & MIX_MASK
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & MIX_MASK
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & MIX_MASK
+    return x ^ (x >> 31)
+
+
+class WindowSnapshot:
+    """The kernel's kvmalloc window (kheap_vmalloc.c's `kernel_window`), read once."""
+
+    def __init__(self):
+        try:
+            kv = gdb.parse_and_eval("kernel_window")
+            ready = int(gdb.parse_and_eval("kernel_window_ready"))
+        except gdb.error:
+            raise gdb.GdbError("peachheap: --window: this kernel has no kvmalloc window "
+                               "(built without PEACHOS_KHEAP_VMALLOC; the x86_64 kernel has one)")
+        if not ready:
+            raise gdb.GdbError("peachheap: --window: the window is not set up (stop after kheap_init)")
+        self.heap = HeapSnapshot(kv["window"])
+        self.total = self.heap.total
+        self.backing_addr = int(kv["backing"])
+        self.count = int(kv["blocks"])
+        self.fingerprint = int(kv["fingerprint"])
+        self.failed_allocs = int(kv["failed_allocs"])
+        self.map_failures = int(kv["map_failures"])
+        self.sources = [HeapSnapshot(kv["source"][i]) for i in range(int(kv["sources"]))]
+        size = gdb.lookup_type("void").pointer().sizeof
+        raw = bytes(gdb.selected_inferior().read_memory(self.backing_addr, self.total * size))
+        self.backing = [int.from_bytes(raw[i:i + size], "little") for i in range(0, len(raw), size)]
+
+    def place(self, address):
+        """(region, block) of a backing address, or None."""
+        for k, src in enumerate(self.sources):
+            if src.saddr <= address < src.saddr + src.total * 4096:
+                return k, (address - src.saddr) // 4096
+        return None
+
+    def allocations(self):
+        """[(first window block, blocks)] from the window's table."""
+        out, e, w = [], self.heap.entries, 0
+        while w < self.total:
+            if e[w] & TAKEN and e[w] & IS_FIRST:
+                n = 1
+                while e[w + n - 1] & HAS_NEXT and w + n < self.total:
+                    n += 1
+                out.append((w, n))
+                w += n
+            else:
+                w += 1
+        return out
+
+    def header(self):
+        return ("HEAPMAP window range=0x%016x..0x%016x table=0x%016x backing=0x%016x blocks=%d sources=%d"
+                % (self.heap.saddr, self.heap.saddr + self.total * 4096, self.heap.entries_addr, self.backing_addr,
+                   self.total, len(self.sources)))
+
+    def backing_lines(self, per_line=16):
+        """The kernel's `HEAPMAP backing` lines (regions_print.c's print_backing)."""
+        lines, allocs, blocks, runs, strays = [], 0, 0, 0, 0
+        for a, (w0, n) in enumerate(self.allocations(), 1):
+            allocs += 1
+            line, start = [], w0
+            for w in range(w0, w0 + n):
+                where = self.place(self.backing[w])
+                if where is None:
+                    strays += 1
+                    if line:
+                        lines.append((a, start, line))
+                    line, start = [], w + 1
+                    continue
+                blocks += 1
+                k, b = where
+                if line and line[-1][0] == k and line[-1][1] + line[-1][2] == b:
+                    line[-1][2] += 1
+                    continue
+                if len(line) == per_line:
+                    lines.append((a, start, line))
+                    start += sum(r[2] for r in line)
+                    line = []
+                line.append([k, b, 1])
+                runs += 1
+            if line:
+                lines.append((a, start, line))
+        out = ["HEAPMAP backing alloc=%d window=%d blocks=%d runs=%d %s"
+               % (a, start, sum(r[2] for r in line), len(line), " ".join("%d:%d+%d" % tuple(r) for r in line))
+               for a, start, line in lines]
+        out.append("HEAPMAP backing end allocations=%d blocks=%d runs=%d lines=%d outside_regions=%d"
+                   % (allocs, blocks, runs, len(lines), strays))
+        return out
+
+    def stats_line(self):
+        used, firsts, _, _ = self.heap.table_counts()
+        return ("kheap window: total=%d used=%d free=%d largest_free=%d allocations=%d rejected_frees=%d "
+                "failed_allocs=%d backing=%d map_failures=%d"
+                % (self.total, used, self.total - used, self.heap.largest_free_run(), firsts,
+                   self.heap.rejected_frees, self.failed_allocs, self.count, self.map_failures))
+
+    def page_tables(self):
+        """The window's page table entries (kheap_window64.c's window_pt), or None."""
+        try:
+            pt = gdb.parse_and_eval("window_pt")
+        except gdb.error:
+            return None
+        size = pt.type.sizeof
+        if size < self.total * 8:
+            return None
+        raw = bytes(gdb.selected_inferior().read_memory(int(pt.address), self.total * 8))
+        return [int.from_bytes(raw[i:i + 8], "little") for i in range(0, len(raw), 8)]
+
+    def first_problem(self):
+        """(invariant, window block or None, why) of the first fault, or None."""
+        block, why = HeapCheck.first_problem(self.heap)
+        if why is not None:
+            return "V1", block, "the window's table: " + why
+        e = self.heap.entries
+        for w in range(self.total):
+            if e[w] & TAKEN and e[w] & TYPE_MASK != TYPE_PLAIN:
+                return "V1", w, "window entry 0x%02x is not a PLAIN allocation" % e[w]
+            if bool(e[w] & TAKEN) != (self.backing[w] != 0):
+                return "V2", w, ("taken, but backing[%d] is NULL" % w if e[w] & TAKEN
+                                 else "free, but backing[%d] = 0x%x" % (w, self.backing[w]))
+        fingerprint = 0
+        for w0, n in self.allocations():
+            prev = None
+            for w in range(w0, w0 + n):
+                at = self.backing[w]
+                where = self.place(at)
+                if where is None or at % 4096 != 0:
+                    return "V3", w, "backing[%d] = 0x%x is no block of any region" % (w, at)
+                k, b = where
+                byte = self.sources[k].entries[b]
+                if byte != TAKEN | IS_FIRST | TYPE_VMAP:
+                    return "V3", w, ("backing[%d] = 0x%x (region %d block %d) has table byte 0x%02x, not 0x45 "
+                                     "(a one-block VMAP allocation)" % (w, at, k, b, byte))
+                if prev is not None and at <= prev:
+                    return "V4", w, ("backing[%d] = 0x%x does not rise above the block before it (0x%x)"
+                                     % (w, at, prev))
+                prev = at
+                fingerprint = (fingerprint + kvmalloc_mix(at)) & MIX_MASK
+        used = self.heap.table_counts()[0]
+        vmap = sum(1 for src in self.sources for x in src.entries if x & TAKEN and x & TYPE_MASK == TYPE_VMAP)
+        if not self.count == used == vmap:
+            return "V5", None, ("the record counts %d blocks, the window has %d used, the regions %d VMAP blocks"
+                                % (self.count, used, vmap))
+        if fingerprint != self.fingerprint:
+            return "V5", None, "the record's fingerprint 0x%x, its entries give 0x%x" % (self.fingerprint, fingerprint)
+        ptes = self.page_tables()
+        for w, pte in enumerate(ptes or []):
+            mapped = pte & 0x000FFFFFFFFFF000 if pte & 1 else 0
+            if mapped != self.backing[w]:
+                return "V6", w, "the page table maps 0x%x to 0x%x, the record says 0x%x" % (
+                    self.heap.saddr + w * 4096, mapped, self.backing[w])
+        return None
+
+
 class HeapMap(gdb.Command):
     """Print the kernel heap's block table as a text map (heap_dump_map's format).
-Usage: heap-map [PER_CHAR [WIDTH [MAX_LINES]]] [--from=BLOCK] [--blocks=N] [--color] [--region=K|--heap=EXPR]
+Usage: heap-map [PER_CHAR [WIDTH [MAX_LINES]]] [--from=BLOCK] [--blocks=N] [--color] [--region=K|--heap=EXPR|--window]
 PER_CHAR 0 (default) picks the smallest that fits MAX_LINES (default 16) lines of WIDTH (default 64).
-Every region of the kernel's multiheap, one section each, unless --region or --heap picks one."""
+Every region of the kernel's multiheap, one section each, unless --region or --heap picks one.
+--window: the kvmalloc window's section as the kernel prints it (map, then the region blocks behind each allocation)."""
 
     def __init__(self):
         super().__init__("heap-map", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
         nums, opts = parse_args(arg, True)
+        if "window" in opts:
+            win = WindowSnapshot()
+            gdb.write(win.header() + "\n")
+            self.draw(win.heap, nums if nums else [1, 128, 0], {k: v for k, v in opts.items() if k == "color"})
+            gdb.write("\n".join(win.backing_lines()) + "\n")
+            return
         for k, n, snap in heaps(opts):
             if k is not None:
                 gdb.write(region_line(k, n, snap) + "\n")
@@ -268,13 +458,22 @@ Every region of the kernel's multiheap, one section each, unless --region or --h
 
 class HeapStats(gdb.Command):
     """Print the kernel heap's statistics, computed from its live table and read from its counters.
-Usage: heap-stats [--region=K|--heap=EXPR]"""
+Usage: heap-stats [--region=K|--heap=EXPR|--window]"""
 
     def __init__(self):
         super().__init__("heap-stats", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
         _, opts = parse_args(arg, False)
+        if "window" in opts:
+            win = WindowSnapshot()
+            gdb.write(win.header() + "\n" + win.stats_line() + "\n")
+            used, firsts, _, _ = win.heap.table_counts()
+            agree = used == win.heap.used_blocks == win.count and firsts == win.heap.live_allocations
+            gdb.write("heap-stats: window counters used_blocks=%d live_allocations=%d record blocks=%d: %s\n"
+                      % (win.heap.used_blocks, win.heap.live_allocations, win.count,
+                         "agree with the table" if agree else "DISAGREE with the table"))
+            return
         sums = [0] * 7
         listed = heaps(opts)
         for k, n, snap in listed:
@@ -310,7 +509,8 @@ Usage: heap-stats [--region=K|--heap=EXPR]"""
 
 class HeapCheck(gdb.Command):
     """Verify the kernel heap's table invariants (as heap_check does) and its counters.
-Usage: heap-check [--region=K|--heap=EXPR]"""
+Usage: heap-check [--region=K|--heap=EXPR|--window]
+--window: the kvmalloc window's invariants V1..V6 (kvmalloc.h) instead."""
 
     def __init__(self):
         super().__init__("heap-check", gdb.COMMAND_DATA)
@@ -370,6 +570,9 @@ Usage: heap-check [--region=K|--heap=EXPR]"""
 
     def invoke(self, arg, from_tty):
         _, opts = parse_args(arg, False)
+        if "window" in opts:
+            self.window()
+            return
         listed = heaps(opts)
         bad = 0
         for k, n, snap in listed:
@@ -394,7 +597,26 @@ Usage: heap-check [--region=K|--heap=EXPR]"""
                 gdb.write("heap-check: BAD (%d of %d regions)\n" % (bad, len(listed)))
 
 
+def heap_check_window(self):
+    win = WindowSnapshot()
+    problem = win.first_problem()
+    if problem is None:
+        allocs = win.allocations()
+        runs = sum(1 for l in win.backing_lines() if l.startswith("HEAPMAP backing alloc=")
+                   for _ in l.split()[6:])
+        gdb.write("heap-check: window: OK (%d blocks, %d used in %d allocations, %d backing blocks in %d runs over "
+                  "%d regions; V1..V5%s)\n" % (win.total, win.count, len(allocs), win.count, runs, len(win.sources),
+                                               ", V6 against the page tables" if win.page_tables() is not None
+                                               else "; V6 not checked: no window_pt"))
+        return
+    inv, block, why = problem
+    where = "" if block is None else " window block %d (0x%x)" % (block, win.heap.saddr + block * 4096)
+    gdb.write("heap-check: window: BAD %s%s: %s\n" % (inv, where, why))
+
+
+HeapCheck.window = heap_check_window
+
 HeapMap()
 HeapStats()
 HeapCheck()
-gdb.write("peachheap: commands heap-map, heap-stats, heap-check (help heap-map)\n")
+gdb.write("peachheap: commands heap-map, heap-stats, heap-check (help heap-map; --window: the kvmalloc window)\n")
