@@ -15,6 +15,15 @@
 # on every region and on the multiheap; then a corruption made through gdb
 # in the highest region is found there, and undone.
 #
+# x86_64 also has the kvmalloc window (--window): `heap-stats --window`,
+# `heap-map --window` and `heap-check --window` must print the kernel's
+# window section (its `HEAPMAP window` line, statistics, map and
+# `HEAPMAP backing` lines) exactly, with the live window allocations the
+# self-test leaves (one backed by several runs of region 0, one by the
+# highest region); heap-check --window says OK, then names V4, V3 and V6
+# after gdb breaks the record's order, points an entry at a non-VMAP block
+# and rewrites a page table entry of the window, each undone.
+#
 # ARCH i686 (default): KERNEL_ELF is booted by qemu-system-i386 (-m 128M:
 # two regions). ARCH x86_64: gdb reads the ELF64 KERNEL_ELF (symbols) with
 # `set architecture i386:x86-64` and a hardware breakpoint (the CPU starts
@@ -30,9 +39,19 @@ mkdir -p "$out"
 if [ "$arch" = x86_64 ]; then
     qemu=qemu-system-x86_64 mem=${4:-6G} tag=-x86_64
     gdb_arch=(-ex 'set architecture i386:x86-64') brk=hbreak
+    # the window: its section, then V4, V3 and V6 faults made and undone
+    win_cmds=(-ex 'echo ==kvstats==\n' -ex 'heap-stats --window' -ex 'echo ==kvmap==\n' -ex 'heap-map --window'
+        -ex 'echo ==kvcheck==\n' -ex 'heap-check --window'
+        -ex 'set var $b0 = kernel_window.backing[0]' -ex 'set var $b1 = kernel_window.backing[1]'
+        -ex 'set var kernel_window.backing[1] = $b0' -ex 'heap-check --window'
+        -ex 'set var kernel_window.backing[1] = $b1' -ex 'set var kernel_window.backing[0] = kernel_regions.slot[kernel_regions.order[0]].heap.saddr'
+        -ex 'heap-check --window' -ex 'set var kernel_window.backing[0] = $b0'
+        -ex 'set var window_pt[0][0] = window_pt[0][0] ^ 0x1000' -ex 'heap-check --window'
+        -ex 'set var window_pt[0][0] = window_pt[0][0] ^ 0x1000' -ex 'heap-check --window' -ex 'echo ==kvend==\n')
 else
     qemu=qemu-system-i386 mem=${4:-128M} tag=
     gdb_arch=() brk=break
+    win_cmds=(-ex 'echo ==kvcheck==\n' -ex 'heap-check --window' -ex 'echo ==kvend==\n')
 fi
 serial=$out/test-serial$tag.log
 gdblog=$out/test-gdb$tag.log
@@ -77,6 +96,7 @@ timeout "$timeout_s" gdb -batch -nx -x tools/gdb/peachheap.py "${gdb_arch[@]}" \
     -ex 'echo ==stats==\n' -ex heap-stats -ex 'echo ==maps==\n' -ex heap-map -ex 'echo ==end==\n' \
     -ex heap-check -ex 'echo ==window==\n' -ex 'heap-map 1 64 --blocks=256 --region=0' \
     -ex 'python s = bytes(gdb.selected_inferior().read_memory(0xb8000, 80 * 25 * 2))[::2].decode("ascii", "replace"); print("\n".join("VGA|" + s[i:i + 80].rstrip() for i in range(0, len(s), 80)))' \
+    "${win_cmds[@]}" \
     -ex 'echo corrupting the last table entry of the highest region:\n' -ex "$last" \
     -ex 'set var $h->table->entries[$h->table->total - 1] = 0x80' -ex heap-check \
     -ex 'set var $h->table->entries[$h->table->total - 1] = 0' -ex heap-check \
@@ -85,7 +105,8 @@ rc=$?
 [ $rc -eq 124 ] && fail "gdb timed out after ${timeout_s}s"
 grep -q 'kernel_selftest_done' "$gdblog" && grep -Eq '^(Breakpoint|Hardware assisted breakpoint) 1, ' "$gdblog" ||
     fail "gdb did not stop at kernel_selftest_done (gdb exit $rc)"
-grep -qi 'Python Exception\|Undefined command\|^Error' "$gdblog" && fail "the gdb script failed"
+grep -v -e '^peachheap: --window: this kernel has no kvmalloc window' -e '^peachheap: commands ' "$gdblog" |
+    grep -qi 'Python Exception\|Undefined command\|^Error\|^peachheap: ' && fail "the gdb script failed"
 
 tr -d '\r' <"$serial" >"$serial.txt"
 grep -q '^selftest: [0-9]* passed, 0 failed$' "$serial.txt" || fail "the kernel's self-test did not pass before the breakpoint"
@@ -124,9 +145,11 @@ gwin=$(between "$gdblog" '==window==' 'VGA|' | awk '/^HEAPMAP v1 blocks=256 /{m=
 [ "$kwin" = "$gwin" ] || fail "'heap-map 1 64 --blocks=256 --region=0' differs from the kernel's map of blocks 0..255:
 $(diff <(echo "$kwin") <(echo "$gwin"))"
 
-# 3. print went to the VGA screen too: it shows the last region's last map row.
+# 3. print went to the VGA screen too: it shows the last region's last map
+# row (i686), or the first 80 columns of the window's last line (x86_64).
 last_row=$(tail -2 <<<"$kmaps" | head -1)
-sed -n 's/^VGA|//p' "$gdblog" | grep -qxF -- "$last_row" || fail "the VGA screen does not show the last map row ('$last_row')"
+[ "$arch" = x86_64 ] && last_row=$(grep '^HEAPMAP backing end ' "$serial.txt" | tail -1 | cut -c1-80 | sed 's/ *$//')
+sed -n 's/^VGA|//p' "$gdblog" | grep -qxF -- "$last_row" || fail "the VGA screen does not show the last line printed ('$last_row')"
 
 # 4. heap-check finds nothing wrong, before and after the corruption.
 [ "$(grep -c "^heap-check: OK ($regions regions, " "$gdblog")" -eq 2 ] || fail "heap-check: expected OK for the $regions regions before and after the corruption"
@@ -142,4 +165,41 @@ grep -q "^heap-check: region $top: BAD block $((blocks - 1)) .*flags on a free e
     fail "heap-check missed a stray flag on region $top's block $((blocks - 1))"
 grep -q "^heap-check: BAD (1 of $regions regions)" "$gdblog" || fail "heap-check: no summary naming the bad region"
 
-echo "test-gdb ($arch): ok: breakpoint hit; $regions regions: heap-stats = the kernel's statistics of each, heap-map = its maps; heap-check OK, and BAD at region $top's block $((blocks - 1)) after a corruption; VGA shows the map"
+# 6. the kvmalloc window (x86_64): the kernel's section, line for line.
+window_note=
+if [ "$arch" = x86_64 ]; then
+    kwsec=$(awk '/^HEAPMAP window /{m = 1} m {print} /^HEAPMAP backing end /{m = 0}' "$serial.txt")
+    [ -n "$kwsec" ] || fail "the kernel printed no HEAPMAP window section"
+    kwhead=$(grep '^HEAPMAP window ' <<<"$kwsec")
+    [ "$(between "$gdblog" '==kvstats==' '==kvmap==' | head -2)" = "$kwhead
+$(grep '^kheap window: ' <<<"$kwsec")" ] ||
+        fail "heap-stats --window differs from the kernel's window line and statistics:
+$(between "$gdblog" '==kvstats==' '==kvmap==')"
+    between "$gdblog" '==kvstats==' '==kvmap==' | grep -q '^heap-stats: window counters .*: agree with the table$' ||
+        fail "heap-stats --window: counters disagree with the table"
+    gwsec=$(between "$gdblog" '==kvmap==' '==kvcheck==')
+    [ "$(grep -v '^kheap window: ' <<<"$kwsec")" = "$gwsec" ] || fail "heap-map --window differs from the kernel's window section:
+$(diff <(grep -v '^kheap window: ' <<<"$kwsec") <(echo "$gwsec") | head -20)"
+    # the live window allocations the self-test left: two, one with several runs in region 0, one in the highest
+    grep -Eq '^HEAPMAP backing alloc=1 window=0 blocks=48 runs=([2-9]|[1-9][0-9]+) 0:[0-9]+\+[0-9]+ 0:' <<<"$gwsec" ||
+        fail "heap-map --window: no window allocation of 48 blocks backed by several runs of region 0"
+    grep -Eq "^HEAPMAP backing alloc=2 window=64 blocks=32 runs=1 $((regions - 1)):[0-9]+\+32\$" <<<"$gwsec" ||
+        fail "heap-map --window: no window allocation of 32 blocks backed by region $((regions - 1))"
+    grep -q '^HEAPMAP end used=80 free=16304 largest_free=16288 allocations=2 ' <<<"$gwsec" || fail "heap-map --window: the window's end line"
+    checks=$(between "$gdblog" '==kvcheck==' '==kvend==' | grep '^heap-check: window: ')
+    [ "$(wc -l <<<"$checks")" -eq 5 ] || fail "heap-check --window: expected 5 verdicts, got:
+$checks"
+    sed -n 1p <<<"$checks" | grep -Eq '^heap-check: window: OK \(16384 blocks, 80 used in 2 allocations, 80 backing blocks in [0-9]+ runs over '"$regions"' regions; V1..V5, V6 against the page tables\)$' ||
+        fail "heap-check --window: not OK at first"
+    sed -n 2p <<<"$checks" | grep -q '^heap-check: window: BAD V4 window block 1 (0x8000001000): ' || fail "heap-check --window missed a record out of order (V4)"
+    sed -n 3p <<<"$checks" | grep -q '^heap-check: window: BAD V3 window block 0 (0x8000000000): backing\[0\] = 0x1000000 (region 0 block 0) has table byte 0x[0-9a-f]*, not 0x45' ||
+        fail "heap-check --window missed an entry naming a non-VMAP block (V3)"
+    sed -n 4p <<<"$checks" | grep -q '^heap-check: window: BAD V6 window block 0 (0x8000000000): the page table maps ' || fail "heap-check --window missed a rewritten page table entry (V6)"
+    [ "$(sed -n 5p <<<"$checks")" = "$(sed -n 1p <<<"$checks")" ] || fail "heap-check --window: not OK again after the faults were undone"
+    window_note="; the window: heap-map --window = the kernel's section ($(grep -c '^HEAPMAP backing alloc=' <<<"$gwsec") backing lines), heap-check --window OK, then V4, V3, V6 found"
+else
+    between "$gdblog" '==kvcheck==' '==kvend==' | grep -q '^peachheap: --window: this kernel has no kvmalloc window' ||
+        fail "heap-check --window on the i686 kernel: expected 'no kvmalloc window'"
+fi
+
+echo "test-gdb ($arch): ok: breakpoint hit; $regions regions: heap-stats = the kernel's statistics of each, heap-map = its maps; heap-check OK, and BAD at region $top's block $((blocks - 1)) after a corruption; VGA shows the map$window_note"
