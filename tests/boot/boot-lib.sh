@@ -49,3 +49,42 @@ check_regions() {
               if (total != sum) print "totals line says " total " blocks, the regions " sum }' "$log")
     [ -z "$problems" ] || fail "$what: the regions' sections: $(echo "$problems" | head -5 | tr '\n' ';')"
 }
+
+# check_window LOG WHAT: the kvmalloc window's section the x86_64 kernel
+# prints after the regions (src/kernel/regions_print.c), with the window
+# allocations selftest_vmalloc64.c leaves live: a `HEAPMAP window` line
+# (64 MiB at 512 GiB, 16,384 blocks), its statistics (80 blocks used in 2
+# allocations, 80 backing blocks), its map one block per character (first
+# row: 48 blocks, a hole of 16, 32 blocks) whose end line agrees, and the
+# `HEAPMAP backing` lines: allocation 1 (window blocks 0..47) backed by
+# several runs of region 0, allocation 2 (64..95) by one run of the highest
+# region, every run inside its region, the runs adding up to each line's
+# blocks, and the end line's totals. Needs check_regions' `regions`.
+check_window() {
+    local log=$1 what=$2 problems
+    problems=$(awk -v n="${regions:-0}" '
+        /^kheap: region [0-9]+: pool / { b = $6; sub(/\(/, "", b); size[$3 + 0] = b + 0 }
+        /^HEAPMAP window / { headers++; if ($3 != "range=0x0000008000000000..0x0000008004000000" || $6 != "blocks=16384") print "window line: " $0 }
+        /^kheap window: / { stats++; if (index($0, "kheap window: total=16384 used=80 free=16304 largest_free=16288 allocations=2 ") != 1 || $0 !~ / backing=80 map_failures=0$/) print "window statistics: " $0 }
+        /^HEAPMAP v1 blocks=16384 per_char=1 width=128$/ { map = 1; next }
+        map && /^00000000 / { row0 = $2 }
+        map && /^HEAPMAP end / { map = 0; if (index($0, "HEAPMAP end used=80 free=16304 largest_free=16288 allocations=2 ") != 1) print "window map end line: " $0 }
+        /^HEAPMAP backing alloc=/ { lines++; split($3, a, "="); split($4, w, "="); split($5, bl, "="); split($6, r, "=");
+            sum = 0; regs = ""
+            for (i = 7; i <= NF; i++) { split($i, t, /[:+]/); sum += t[3]; regs = regs " " t[1];
+                if (!((t[1] + 0) in size) || t[2] + t[3] > size[t[1] + 0]) print "run " $i " outside its region" }
+            if (NF - 6 != r[2] || sum != bl[2]) print "backing line does not add up: " $0
+            alloc[a[2]] = w[2] " " bl[2] " " r[2]; where[a[2]] = regs; runs += r[2]; blocks += bl[2] }
+        /^HEAPMAP backing end / { ends++; want = "HEAPMAP backing end allocations=2 blocks=" blocks " runs=" runs " lines=" lines " outside_regions=0"
+            if ($0 != want) print "backing end line: " $0 " (the lines say: " want ")" }
+        END {
+            if (headers != 1 || stats != 1 || ends != 1) print headers + 0 " window lines, " stats + 0 " statistics, " ends + 0 " backing end lines"
+            if (row0 != sprintf("#%s%s#%s%s", rep("=", 47), rep(".", 16), rep("=", 31), rep(".", 32))) print "window map row 0: " row0
+            split(alloc[1], a1, " "); split(alloc[2], a2, " ")
+            if (a1[1] != 0 || a1[2] != 48 || a1[3] < 2 || where[1] !~ /^( 0)+$/) print "allocation 1: window " alloc[1] " regions" where[1]
+            if (a2[1] != 64 || a2[2] != 32 || a2[3] != 1 || where[2] != " " n - 1) print "allocation 2: window " alloc[2] " regions" where[2]
+            if (blocks != 80) print "backing blocks: " blocks + 0 }
+        function rep(c, k,   s) { s = ""; while (k-- > 0) s = s c; return s }' "$log")
+    [ -z "$problems" ] || fail "$what: the window's section: $(echo "$problems" | head -5 | tr '\n' ';')"
+    window_runs=$(sed -nE 's/^HEAPMAP backing end allocations=[0-9]+ blocks=[0-9]+ runs=([0-9]+) .*/\1/p' "$log")
+}

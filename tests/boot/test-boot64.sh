@@ -18,7 +18,10 @@
 #      contiguous allocations (selftest_vmalloc64.c, kheap_window64.c): the
 #      first region fragmented to single free blocks, kmalloc(32 MiB) from
 #      8,192 of them mapped in the window, every byte read back, 0 words
-#      differ, and its PASS line, at every layout.
+#      differ, and its PASS line, at every layout. Then the window
+#      allocations it leaves live for the map (48 blocks from several runs
+#      of region 0, 32 from the highest region, a hole between) and the
+#      window's section at the end (boot-lib.sh's check_window).
 #   2. -m 32M: refused (exit 37) with the memory map shown first.
 #   3. -cpu qemu32 (no long mode): refused by boot64.S (exit 37).
 #
@@ -90,6 +93,10 @@ for mem in 128M 3584M 6G; do
     need_line "$log" '^PASS kheap vmalloc: more than the longest free run, from scattered blocks in address order mapped in the window' "$mem: the vmalloc case"
     grep -q '^SKIP kheap vmalloc' "$log" && fail "$mem: the vmalloc case was skipped (kernel built without PEACHOS_KHEAP_VMALLOC)"
     check_regions "$log" "$mem"
+    need_line "$log" "^vmalloc: left live in the window for the map: 0x8000000000 \\(48 blocks, backed by ([2-9]|[1-9][0-9]+) runs of region 0\\), 0x8000040000 \\(32 blocks, backed by 1 run\\(s\\) of region $((regions - 1))\\), a hole of 16 blocks between; 0 words differ\$" "$mem: window allocations left live"
+    need_line "$log" '^PASS kheap vmalloc: window allocations left live for the map, backed by scattered blocks of the first region and by the highest region, kheap_check clean$' "$mem: the live window case"
+    window_runs=
+    check_window "$log" "$mem"
     # selftest_paging.c's cases over 4-level tables (src/kernel64/paging64.c)
     need_line "$log" '^PASS paging: kernel PML4 identity-maps 4 GiB in 4 KiB pages .* and the RAM above in 2 MiB pages, CR3 loaded' "$mem: paging: the identity PML4"
     need_line "$log" '^PASS paging: paging_map_to refuses an unaligned virt, phys or phys_end' "$mem: paging alignment rule"
@@ -102,13 +109,13 @@ for mem in 128M 3584M 6G; do
         grep -B3 '^FAIL' "$log" | sed 's/^/    /'
     fi
     passed=$(sed -nE 's/^selftest: ([0-9]+) passed, 0 failed$/\1/p' "$log")
-    [ -n "$passed" ] && [ "$passed" -ge 32 ] || fail "$mem: expected at least 32 passed cases and 0 failed, got '${passed}'"
+    [ -n "$passed" ] && [ "$passed" -ge 33 ] || fail "$mem: expected at least 33 passed cases and 0 failed, got '${passed}'"
     [ "$(grep -c '^PASS' "$log")" = "${passed:-x}" ] || fail "$mem: PASS lines != the summary's ${passed}"
     need_line "$log" 'exactly 25600 blocks' "$mem: exhaustion case"
     need_line "$log" '^kheap stats: total=25600 used=[0-9]+' "$mem: statistics"
     need_line "$log" '^HEAPMAP v1 blocks=25600 per_char=25 width=64$' "$mem: whole map"
     need_line "$log" '^kernel: self-test passed, exiting$' "$mem: final line"
-    summary+=("$mem: $passed passed, $avail MiB in the map, $gib GiB mapped")
+    summary+=("$mem: $passed passed, $avail MiB in the map, $gib GiB mapped, window: 80 blocks in 2 allocations from ${window_runs:-?} runs")
 done
 
 # ---- 2. too little memory: a clean refusal, after the map ----
