@@ -383,6 +383,142 @@ def regions():
     check("heapmap regions" in p.stderr, "render of a regions log says that `heapmap regions` draws them all")
 
 
+def cell_xy(section, c):
+    """Top-left pixel of cell c in the grid of a `section` line's picture."""
+    f = fields(section)
+    cols, cell = int(f["cols"]), int(f["cell"])
+    return int(f["grid_x"]) + (c % cols) * cell, int(f["grid_y"]) + (c // cols) * cell, cell
+
+
+def rgb(hexcolour):
+    return tuple(int(hexcolour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+
+
+def check_window_picture(p, name, region_blocks):
+    """Each walloc's window cells filled in its colour, the free ones not; a
+    frame in that colour on every region cell holding one of its backing
+    blocks (top edge), and on no other cell. region_blocks: {k: blocks}."""
+    img = fields(lines_starting(p.stdout, "image")[-1])
+    _, _, rows = read_png(os.path.join(WORK, img["png"]))
+    sections = {l.split()[1]: l for l in lines_starting(p.stdout, "section")}
+    wallocs = [fields(l) for l in lines_starting(p.stdout, "walloc")]
+    colours = {rgb(a["colour"]) for a in wallocs}
+    window = sections.get("window")
+    check(window is not None and len(wallocs) > 0, name + ": a window section and its allocations")
+    if window is None:
+        return
+    taken, marked = {}, {}
+    for a in wallocs:
+        lo, hi = (int(x) for x in a["window"].split(".."))
+        for b in range(lo, hi + 1):
+            taken[b] = rgb(a["colour"])
+        for run in a["backing"].split(","):
+            k, rest = run.split(":")
+            b, n = (int(x) for x in rest.split("+"))
+            per = int(fields(sections[k])["per_cell"])
+            for c in range(b // per, (b + n - 1) // per + 1):
+                marked[(k, c)] = rgb(a["colour"])
+    last = max(taken) + 2
+    for b in range(0, last):
+        x, y, cell = cell_xy(window, b)
+        body = rows[y + cell // 5][x + cell // 2]
+        if b in taken:
+            check(body == taken[b], "%s: window block %d has its allocation's colour (%s)" % (name, b, body))
+        else:
+            check(body == COLOURS["F"][0], "%s: window block %d is free (%s)" % (name, b, body))
+    for k, blocks in region_blocks.items():
+        per = int(fields(sections[k])["per_cell"])
+        for c in range((blocks + per - 1) // per):
+            x, y, cell = cell_xy(sections[k], c)
+            top = rows[y][x + cell // 2]
+            if (k, c) in marked:
+                check(top == marked[(k, c)], "%s: region %s cell %d framed in its window allocation's colour (%s)"
+                      % (name, k, c, top))
+            else:
+                check(top not in colours, "%s: region %s cell %d is not framed (%s)" % (name, k, c, top))
+    return marked
+
+
+def window():
+    """heapmap regions with the kvmalloc window's section (regions_print.c): the window drawn under
+    the regions, each window allocation linked by colour to the region blocks behind it."""
+    # 1. the x86_64 kernel at -m 6G (tools/heapmap/examples/regions-6g.log, from test-boot64's boot)
+    p = run(["regions", os.path.join(EXAMPLES, "regions-6g.log"), "-o", "window-6g"])
+    win = lines_starting(p.stdout, "window")
+    check(len(win) == 1 and fields(win[0])["range"] == "0x0000008000000000..0x0000008004000000",
+          "6G: the window line and its range")
+    if len(win) == 1:
+        check_stats("stats " + win[0].split(" stats ", 1)[1], {
+            "blocks": "16384", "per_cell": "1", "used": "80", "free": "16304", "largest_free": "16288",
+            "allocations": "2", "invalid": "0"}, "6G window")
+    back = lines_starting(p.stdout, "window_backing")
+    check(len(back) == 1 and fields(back[0]) == {"count": "80", "allocations": "2", "runs": "8", "regions": "2",
+                                                 "map_failures": "0"}, "6G: window_backing line: %s" % back)
+    wallocs = [fields(l) for l in lines_starting(p.stdout, "walloc")]
+    check([(a["window"], a["blocks"], a["runs"]) for a in wallocs] == [("0..47", "48", "7"), ("64..95", "32", "1")],
+          "6G: the two live window allocations: %s" % wallocs)
+    if len(wallocs) == 2:
+        check(wallocs[0]["backing"] == "0:10+3,0:20+4,0:39+1,0:48+2,0:55+3,0:65+4,0:80+31" and
+              wallocs[1]["backing"] == "2:0+32" and wallocs[1]["address"] == "0x8000040000",
+              "6G: allocation 1 from 7 runs of region 0, allocation 2 from region 2: %s" % wallocs)
+        check(wallocs[0]["colour"] != wallocs[1]["colour"], "6G: one colour per window allocation")
+    img = fields(lines_starting(p.stdout, "image")[-1])
+    check(img["sections"] == "4" and len(lines_starting(p.stdout, "section")) == 4, "6G: 3 regions + the window")
+    marked = check_window_picture(p, "6G", {"0": 25600, "1": 756519, "2": 786240}) or {}
+    check(sorted(marked) == [("0", c) for c in range(5)] + [("2", 0)], "6G: framed cells %s" % sorted(marked))
+    q = run(["regions", os.path.join(EXAMPLES, "regions-6g.log"), "--no-window", "-o", "no-window"])
+    check(not lines_starting(q.stdout, "window") and fields(lines_starting(q.stdout, "image")[-1])["sections"] == "3",
+          "--no-window: the regions alone")
+
+    # 2. a small machine worked out by hand: one block per character everywhere
+    log = ("HEAPMAP region 0 of 2 pool=0x0000000001000000..0x0000000001010000 table=0x0000000000007e00 blocks=16\n"
+           "HEAPMAP v1 blocks=16 per_char=1 width=16\n00000000 #=VV.V..V.......\n"
+           "HEAPMAP end used=6 free=10 largest_free=7 allocations=5 rejected_frees=0\n"
+           "HEAPMAP region 1 of 2 pool=0x0000000100000000..0x0000000100008000 table=0x00000000ffff0000 blocks=8\n"
+           "HEAPMAP v1 blocks=8 per_char=1 width=16\n00000000 VVV.....\n"
+           "HEAPMAP end used=3 free=5 largest_free=5 allocations=3 rejected_frees=0\n"
+           "kheap regions: 2 regions\n"
+           "HEAPMAP window range=0x0000008000000000..0x0000008000010000 table=0x0000000000172000 "
+           "backing=0x0000000000176000 blocks=16 sources=2\n"
+           "kheap window: total=16 used=7 free=9 largest_free=8 allocations=2 rejected_frees=0 failed_allocs=0 "
+           "backing=7 map_failures=0\n"
+           "HEAPMAP v1 blocks=16 per_char=1 width=16\n00000000 #===.#==........\n"
+           "HEAPMAP end used=7 free=9 largest_free=8 allocations=2 rejected_frees=0\n"
+           "HEAPMAP backing alloc=1 window=0 blocks=4 runs=3 0:2+2 0:5+1 0:8+1\n"
+           "HEAPMAP backing alloc=2 window=5 blocks=3 runs=1 1:0+3\n"
+           "HEAPMAP backing end allocations=2 blocks=7 runs=4 lines=2 outside_regions=0\n")
+    open(os.path.join(WORK, "window.log"), "w", newline="").write(log.replace("\n", "\r\n"))
+    p = run(["regions", "window.log", "-o", "window-small"])
+    check(fields(lines_starting(p.stdout, "window_backing")[0]) == {
+        "count": "7", "allocations": "2", "runs": "4", "regions": "2", "map_failures": "0"}, "small: window_backing")
+    check_stats("stats " + lines_starting(p.stdout, "window")[0].split(" stats ", 1)[1], {
+        "used": "7", "free": "9", "largest_free": "8", "allocations": "2", "fragmentation": "0.1111"}, "small window")
+    wallocs = [fields(l) for l in lines_starting(p.stdout, "walloc")]
+    check([(a["window"], a["runs"], a["backing"]) for a in wallocs] == [("0..3", "3", "0:2+2,0:5+1,0:8+1"),
+                                                                      ("5..7", "1", "1:0+3")], "small: %s" % wallocs)
+    marked = check_window_picture(p, "small", {"0": 16, "1": 8}) or {}
+    check(sorted(marked) == [("0", 2), ("0", 3), ("0", 5), ("0", 8), ("1", 0), ("1", 1), ("1", 2)],
+          "small: the framed cells are the backing blocks: %s" % sorted(marked))
+    # the frame leaves the cell's own state visible: a VMAP first block inside
+    sec0 = [l for l in lines_starting(p.stdout, "section") if l.split()[1] == "0"][0]
+    _, _, rows = read_png(os.path.join(WORK, "window-small.png"))
+    x, y, cell = cell_xy(sec0, 5)
+    check(rows[y + cell // 2][x + cell // 2] == COLOURS["V"][0], "small: a framed cell still shows its VMAP block")
+    # refusals: a run on a block that is no VMAP block, runs that do not add up, an end line that
+    # disagrees, a backed range that is not one allocation, a run past its region
+    for old, new, what in (("0:2+2 0:5+1 0:8+1", "0:1+2 0:5+1 0:8+1", "not a VMAP block"),
+                           ("runs=3 0:2+2", "runs=2 0:2+2", "another number of runs"),
+                           ("end allocations=2 blocks=7", "end allocations=2 blocks=8", "disagree"),
+                           ("00000000 #===.#==", "00000000 #=#=.#==", "not one allocation"),
+                           ("1:0+3", "1:6+3", "outside every region")):
+        open(os.path.join(WORK, "bad-window.log"), "w").write(log.replace(old, new))
+        r = run(["regions", "bad-window.log", "-o", "x"], expect_ok=False)
+        check(what in r.stderr, "window: refused (%s): %s" % (what, r.stderr.strip()))
+    open(os.path.join(WORK, "bad-window.log"), "w").write(log.replace("0:2+2 0:5+1 0:8+1", "0:1+2 0:5+1 0:8+1"))
+    r = run(["regions", "bad-window.log", "--no-window", "-o", "x"])
+    check(fields(lines_starting(r.stdout, "image")[-1])["sections"] == "2", "--no-window reads no window section")
+
+
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
@@ -527,6 +663,7 @@ def main():
 
     vmap()
     regions()
+    window()
     bench_traces()
     colorize()
 
