@@ -18,8 +18,9 @@ STATIC_HOST_SRC := $(LIB_SRC) $(HOSTED_SRC)
 STATIC_KERNEL_SRC := $(sort $(wildcard src/kernel/*.c src/boot/*.c))
 STATIC_HOST_FLAGS := -std=c11 -Isrc
 STATIC_KERNEL_FLAGS := --target=i686-elf -m32 -march=i686 -std=c11 -ffreestanding -fno-pie -Isrc
-# The x86_64 demo kernel's own C files, with its flags.
-STATIC_KERNEL64_SRC := $(sort $(wildcard src/kernel64/*.c))
+# The x86_64 demo kernel's own C files, with its flags, and regions_print.c
+# again: its window section is compiled only there (PEACHOS_KHEAP_VMALLOC).
+STATIC_KERNEL64_SRC := $(sort $(wildcard src/kernel64/*.c)) src/kernel/regions_print.c
 STATIC_KERNEL64_FLAGS := --target=x86_64-elf -std=c11 -ffreestanding -fno-pie -mno-red-zone -Isrc -DPEACHOS_KHEAP_REGIONS=8 \
                          -DPEACHOS_KHEAP_VMALLOC=1
 # The library's window part (PEACHOS_KHEAP_VMALLOC=1; empty or left out by
