@@ -28,10 +28,10 @@ static void test_index_bytes(void** state)
     assert_int_equal(heap_index_bytes(129), 128); /* W = 3, L = 4: the padding leaf costs 12 bytes */
     assert_int_equal(heap_index_bytes(256), 136);
     assert_int_equal(heap_index_bytes(257), 192);
-    assert_int_equal(heap_index_bytes(25600), 10248);  /* the default 100 MiB heap */
-    assert_int_equal(heap_index_bytes(262144), 90736); /* 1 GiB */
-    assert_int_equal(heap_index_bytes(262145), 139944); /* just past a power of two: the worst ratio */
-    assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 64), 1485982024u); /* W = 2^26 - 1, L = 2^26 */
+    assert_int_equal(heap_index_bytes(25600), 10240);  /* the default 100 MiB heap */
+    assert_int_equal(heap_index_bytes(262144), 90728); /* 1 GiB */
+    assert_int_equal(heap_index_bytes(262145), 139936); /* just past a power of two: the worst ratio */
+    assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 64), 1485982016u); /* W = 2^26 - 1, L = 2^26 */
     assert_int_equal(heap_index_bytes((size_t)UINT32_MAX - 63), 0); /* too many blocks for 32-bit counts */
     assert_int_equal(heap_index_bytes((size_t)UINT32_MAX), 0);
     assert_int_equal(heap_index_bytes(SIZE_MAX), 0);
@@ -745,16 +745,18 @@ static void test_index_descent_to_padding_count(void** state)
     assert_ptr_equal(heap_malloc(&u.heap, UNIT_BS), unit_ptr(&u, 128));
     unit_heap_destroy(&u);
 
-    unit_heap_make(&u, 1000, true); /* 16 words, two levels */
+    unit_heap_make(&u, 130 * 64, true); /* 130 words, two levels: a top of 17 entries in 3 words */
     at = &u.heap.index_layout;
     assert_int_equal(at->levels, 2);
-    at->counts[at->level_at[1]] |= (uint64_t)9 << 16; /* entry 2 of the top: past its 2 entries */
-    at->counts[at->level_at[1]] &= ~(uint64_t)0xFFFF;
+    assert_int_equal(at->level_len[1], 17);
+    uint64_t* top = at->counts + at->level_at[1];
+    top[0] = top[1] = 0;                  /* entries 0..15 hold nothing, */
+    top[2] = (uint64_t)9 << 8;            /* entry 16 neither, entry 17 (past the 17) a run of 9 */
     assert_ptr_equal(heap_malloc(&u.heap, 9 * UNIT_BS), unit_ptr(&u, 0)); /* placed by the scan */
     assert_index_dropped(&u);
     unit_heap_destroy(&u);
 
-    unit_heap_make(&u, 1000, true);
+    unit_heap_make(&u, 130 * 64, true);
     at = &u.heap.index_layout;
     at->counts[at->level_at[1]] &= ~(uint64_t)0xFF; /* entry 0 of the top says nothing below holds 9 */
     at->counts[0] = 0;                               /* entry 1 sends the descent to words 8..15 ... */

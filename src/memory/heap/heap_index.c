@@ -13,8 +13,8 @@
  *       min(64, max(best(w), suffix(w) > 0 ? suffix(w) + prefix(w + 1) : 0))
  *     (a run of n <= 64 blocks that starts in w ends in w or w + 1).
  *     Entry i of level k + 1 is the largest of entries 8i..8i+7 of level k,
- *     up to a top level of at most 8 entries. Entries past a level's length
- *     are 0;
+ *     up to a top level of at most 64 entries (eight words). Entries past a
+ *     level's length are 0;
  *   - nodes [L]: a complete binary tree over the words for runs of more than
  *     64 blocks, which always cross a word boundary. Leaf w (node L + w) is
  *     not stored: it is (prefix, suffix, 0) of bitmap word w, all 0 past W.
@@ -30,6 +30,10 @@
 #include "heap_status.h"
 
 #include "../memory.h"
+
+/* The most entries the top level of counts holds: eight words, which the
+ * search tests side by side (heap_index_top_first). */
+#define HEAP_INDEX_TOP_MAX 64u
 
 /*
  * The header at the start of the index memory: a record of the layout,
@@ -74,7 +78,7 @@ static size_t heap_index_levels(size_t words, struct heap_index_layout* at)
         at->level_at[at->levels] = (uint32_t)count_words;
         at->levels++;
         count_words += (len + 7) / 8;
-        if (len <= 8) {
+        if (len <= HEAP_INDEX_TOP_MAX) {
             return count_words;
         }
         len = (len + 7) / 8;
@@ -156,6 +160,28 @@ static void heap_index_counts_refresh(const struct heap_index_layout* at, size_t
 }
 
 /*
+ * The first entry >= n of the top level (at most HEAP_INDEX_TOP_MAX entries,
+ * in as many words as the heap's layout says), or SIZE_MAX if none: every
+ * word tested without a branch, then the first that has one. A top of up
+ * to eight words saves the walk after every mark a level, for a few word
+ * tests per search.
+ */
+static size_t heap_index_top_first(const struct heap_index_layout* at, uint32_t n)
+{
+    const uint64_t* top = at->counts + at->level_at[at->levels - 1];
+    uint32_t words = (at->level_len[at->levels - 1] + 7) / 8;
+    uint32_t has = 0;
+    for (uint32_t j = 0; j < words; j++) {
+        has |= (uint32_t)(heap_index_first_at_least(top[j], n) < 8) << j;
+    }
+    if (has == 0) {
+        return SIZE_MAX;
+    }
+    uint32_t j = heap_index_ctz64(has);
+    return 8 * j + heap_index_first_at_least(top[j], n);
+}
+
+/*
  * The lowest block starting a run of n <= 64 free blocks: down the levels,
  * each time to the first entry >= n of eight (the lowest words first), to
  * the first word w in which such a run starts. It lies inside w (the lowest
@@ -165,12 +191,16 @@ static void heap_index_counts_refresh(const struct heap_index_layout* at, size_t
  */
 static size_t heap_index_find_short(const struct heap_index_layout* at, uint32_t n)
 {
-    size_t i = 0;
-    for (uint32_t k = (uint32_t)at->levels; k-- > 0;) {
+    uint32_t top = (uint32_t)at->levels - 1;
+    size_t i = heap_index_top_first(at, n);
+    if (i == SIZE_MAX || i >= at->level_len[top]) {
+        return i == SIZE_MAX ? SIZE_MAX : HEAP_INDEX_CONTRADICTED;
+    }
+    for (uint32_t k = top; k-- > 0;) {
         uint32_t b = heap_index_first_at_least(at->counts[at->level_at[k] + i], n);
         i = 8 * i + b;
         if (b == 8 || i >= at->level_len[k]) {
-            return k + 1 == at->levels && b == 8 ? SIZE_MAX : HEAP_INDEX_CONTRADICTED;
+            return HEAP_INDEX_CONTRADICTED;
         }
     }
     uint64_t x = at->bitmap[i];
@@ -228,7 +258,12 @@ static void heap_index_mark(struct heap* heap, size_t start, size_t n, bool take
 static size_t heap_index_largest(const struct heap* heap)
 {
     const struct heap_index_layout* at = &heap->index_layout;
-    size_t best = heap_index_byte_max(at->counts[at->level_at[at->levels - 1]]);
+    const uint64_t* top = at->counts + at->level_at[at->levels - 1];
+    size_t best = 0;
+    for (size_t j = 0; j < (at->level_len[at->levels - 1] + 7) / 8; j++) {
+        size_t most = heap_index_byte_max(top[j]);
+        best = most > best ? most : best;
+    }
     size_t crossing = heap_index_tree_best(at);
     best = crossing > best ? crossing : best;
     return best < heap->table->total ? best : heap->table->total;

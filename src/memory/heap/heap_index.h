@@ -5,8 +5,9 @@
  *   - a free bitmap, 1 bit per block (1 = free), in 64-block words;
  *   - for requests of up to 64 blocks, run counts in levels of bytes: per
  *     word, the longest run of up to 64 free blocks that starts in it, then
- *     the largest of every eight, up to one word of eight; the search takes
- *     the first count >= n of eight at each level, in a few word operations;
+ *     the largest of every eight, up to a top of at most 64 (eight words);
+ *     the search takes the first count >= n at each level, in a few word
+ *     operations;
  *   - for longer requests, which always cross a word boundary, a binary
  *     tree over the words' free prefixes and suffixes (heap_index_tree.c),
  *     updated only when a mark reaches a word's edge.
@@ -22,7 +23,7 @@
  * That is at most 1 byte per block for every heap of
  * HEAP_INDEX_ONE_BYTE_FROM blocks or more (96 on x86_64, 80 on i686); smaller
  * heaps pay the header. The default 100 MiB heap (25,600 blocks) needs
- * 10,232 bytes on i686 (0.40 byte per block); 1 GiB (262,144 blocks) 90,736
+ * 10,224 bytes on i686 (0.40 byte per block); 1 GiB (262,144 blocks) 90,728
  * on x86_64 (0.35). heap_index_bytes() gives the exact figure.
  *
  * The index lives outside the data pool, in memory the caller provides

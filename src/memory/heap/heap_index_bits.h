@@ -251,7 +251,7 @@ static inline uint32_t heap_index_first_at_least_loop(uint64_t g, uint32_t n)
 static inline uint64_t heap_index_bytes_max(uint64_t g, uint64_t other)
 {
     uint64_t ge = ((g | HEAP_INDEX_BYTES_HIGH) - other) & HEAP_INDEX_BYTES_HIGH; /* g's byte >= other's */
-    uint64_t keep = (ge >> 7) * 0xFFu;
+    uint64_t keep = (ge << 1) - (ge >> 7); /* 0xFF in each byte whose top bit ge has: 2^(8k+8) - 2^(8k) */
     return (g & keep) | (other & ~keep);
 }
 
