@@ -20,7 +20,8 @@
  *     not stored: it is (prefix, suffix, 0) of bitmap word w, all 0 past W.
  *     Node i < L (node 1 the root, node 0 unused) combines its children 2i
  *     and 2i + 1, so its `best` is the longest free run that crosses a word
- *     boundary inside its range (heap_index_tree.c).
+ *     boundary inside its range if that is longer than 64 blocks, else 0
+ *     (heap_index_tree.c).
  * A request of n <= 64 blocks descends the counts, a longer one the tree.
  */
 #include "heap_index.h"

@@ -77,7 +77,7 @@ struct heap_index_node
 {
     uint32_t prefix; /* free blocks at the start of the node's range */
     uint32_t suffix; /* free blocks at its end */
-    uint32_t best;   /* longest free run crossing a word boundary inside it (0 in a leaf) */
+    uint32_t best;   /* longest free run crossing a word boundary inside it if > 64, else 0 (0 in a leaf) */
 };
 
 #endif /* PEACHOS_HEAP_INDEX_H */

@@ -9,7 +9,9 @@
  * i < L (node 1 the root, node 0 unused) equals heap_index_combine of its
  * children 2i and 2i + 1, where node L + w is the leaf of bitmap word w:
  * (prefix, suffix, 0), all 0 past the last word. A node's best is then the
- * longest free run that crosses a word boundary inside its range.
+ * longest free run that crosses a word boundary inside its range if it is
+ * longer than 64 blocks, and 0 otherwise: shorter runs are the counts'
+ * business, and leaving them out stops most walks up after a level or two.
  */
 #include "heap_index_tree.h"
 #include "heap_index_bits.h"
@@ -23,6 +25,7 @@ static struct heap_index_node heap_index_combine(const struct heap_index_node* l
     uint32_t middle = l->suffix + r->prefix;
     node.best = l->best > r->best ? l->best : r->best;
     node.best = middle > node.best ? middle : node.best;
+    node.best = node.best > HEAP_INDEX_WORD_BITS ? node.best : 0; /* only runs the counts cannot answer */
     return node;
 }
 
