@@ -921,11 +921,14 @@ static void test_index_byte_versions_agree(void** state)
             uint32_t fast = heap_index_first_at_least_swar(g, n);
             assert_int_equal(fast, heap_index_first_at_least_loop(g, n));
             assert_true(fast == 8 || heap_index_byte(g, fast) >= n);
+            assert_int_equal(heap_index_at_least_bits(g, n) != 0, heap_index_first_at_least_loop(g, n) < 8);
         }
     }
     assert_int_equal(heap_index_byte_max_swar(0x4040404040404040ull), 64);
     assert_int_equal(heap_index_first_at_least_swar(0x4000000000000000ull, 64), 7);
     assert_int_equal(heap_index_first_at_least_swar(0x3F3F3F3F3F3F3F3Full, 64), 8);
+    assert_false(heap_index_at_least_bits(0x3F3F3F3F3F3F3F3Full, 64) != 0);
+    assert_true(heap_index_at_least_bits(0x0000000000400000ull, 64) == 0x0000000000800000ull);
 }
 
 /* heap_index_prefix_touched and _suffix_touched never miss a change (the

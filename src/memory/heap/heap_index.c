@@ -173,7 +173,7 @@ static size_t heap_index_top_first(const struct heap_index_layout* at, uint32_t 
     uint32_t words = (at->level_len[at->levels - 1] + 7) / 8;
     uint32_t has = 0;
     for (uint32_t j = 0; j < words; j++) {
-        has |= (uint32_t)(heap_index_first_at_least(top[j], n) < 8) << j;
+        has |= (uint32_t)heap_index_any_at_least(top[j], n) << j;
     }
     if (has == 0) {
         return SIZE_MAX;

@@ -229,11 +229,17 @@ static inline uint32_t heap_index_byte(uint64_t g, uint32_t k)
     return (uint32_t)(g >> (8 * k)) & 0x7Fu;
 }
 
-/* The first byte of g that is >= n (1 <= n <= 64), or 8 if none: a byte
- * with its top bit set, minus n, keeps that bit iff the byte was >= n. */
+/* The top bit of every byte of g that is >= n (1 <= n <= 64): a byte with
+ * its top bit set, minus n, keeps that bit iff the byte was >= n. */
+static inline uint64_t heap_index_at_least_bits(uint64_t g, uint32_t n)
+{
+    return ((g | HEAP_INDEX_BYTES_HIGH) - n * HEAP_INDEX_BYTES_LOW) & HEAP_INDEX_BYTES_HIGH;
+}
+
+/* The first byte of g that is >= n, or 8 if none. */
 static inline uint32_t heap_index_first_at_least_swar(uint64_t g, uint32_t n)
 {
-    uint64_t ge = ((g | HEAP_INDEX_BYTES_HIGH) - n * HEAP_INDEX_BYTES_LOW) & HEAP_INDEX_BYTES_HIGH;
+    uint64_t ge = heap_index_at_least_bits(g, n);
     return (heap_index_ctz64(ge | ((uint64_t)1 << 63)) >> 3) + (uint32_t)(ge == 0); /* no branch: 8 if none */
 }
 
@@ -277,6 +283,12 @@ static inline uint32_t heap_index_byte_max_loop(uint64_t g)
 static inline uint32_t heap_index_first_at_least(uint64_t g, uint32_t n)
 {
     return HEAP_INDEX_TWIN(HEAP_INDEX_SWAR, heap_index_first_at_least_swar(g, n), heap_index_first_at_least_loop(g, n));
+}
+
+/* Is some byte of g >= n? */
+static inline bool heap_index_any_at_least(uint64_t g, uint32_t n)
+{
+    return HEAP_INDEX_TWIN(HEAP_INDEX_SWAR, heap_index_at_least_bits(g, n) != 0, heap_index_first_at_least_loop(g, n) < 8);
 }
 
 static inline uint32_t heap_index_byte_max(uint64_t g)
