@@ -22,12 +22,16 @@ static void usage(void)
             "usage: heapmap [render] [--format auto|raw|hex|text] [--map N] [--cols N] [--cell PX]\n"
             "               [--labels] [--title TEXT] [-o PREFIX] INPUT|-\n"
             "       heapmap text [--format raw|hex] [--per-char K] [--width W] [--lines L] INPUT|-\n"
-            "       heapmap regions [--region K | --no-window] [--cols N] [--cell PX] [--title TEXT] [-o PREFIX] INPUT|-\n"
+            "       heapmap regions [--region K | --no-window | --whole-window] [--cols N] [--cell PX] [--title TEXT]\n"
+            "               [-o PREFIX] INPUT|-\n"
             "               (every region; then the kvmalloc window, its allocations linked by colour to the\n"
-            "               region blocks behind them, when the log has a HEAPMAP window section)\n"
+            "               region blocks behind them, when the log has a HEAPMAP window section. The window's\n"
+            "               grid stops one free row after its last used block, with a line naming the free\n"
+            "               blocks not drawn; --whole-window draws them all. Statistics: the whole window)\n"
             "       heapmap replay --help\n"
             "INPUT: a raw table (one byte per block), a hex listing (--format hex or *.hex),\n"
-            "or text containing a \"HEAPMAP v1\" map (e.g. captured serial output).\n");
+            "or text containing a \"HEAPMAP v1\" map (e.g. captured serial output).\n"
+            "A title too wide for the picture is broken into lines (after \": \" where it can).\n");
 }
 
 static bool number(const char* text, size_t* value)
@@ -83,6 +87,10 @@ static int parse_args(int argc, char** argv, struct args* a)
         }
         if (strcmp(k, "--no-window") == 0) {
             a->no_window = true;
+            continue;
+        }
+        if (strcmp(k, "--whole-window") == 0) {
+            a->render.whole_window = true;
             continue;
         }
         if (k[0] != '-' || strcmp(k, "-") == 0) {

@@ -72,6 +72,24 @@ double hm_fragmentation(size_t free_blocks, size_t largest_free);
 /* "blocks=... fragmentation=..." on one line, no newline. */
 void hm_print_stats(FILE* out, const struct hm_map* map);
 
+/* text.c: a title broken into lines that fit the picture's width. */
+typedef struct _cairo cairo_t;
+#define HM_TITLE_LINES 4
+struct hm_title
+{
+    size_t n; /* lines, 0 = no title */
+    size_t start[HM_TITLE_LINES], len[HM_TITLE_LINES];
+    bool cut; /* the last line is shortened and ends in "..." */
+};
+/* Bytes of text[0..len) that fit in max pixels in cr's font (whole UTF-8 characters). */
+size_t hm_fit(cairo_t* cr, const char* text, size_t len, double max);
+void hm_title_font(cairo_t* cr);
+/* Break title (NULL: none) into lines no wider than max pixels in the title font. */
+void hm_title_wrap(cairo_t* cr, const char* title, double max, struct hm_title* t);
+int hm_title_height(const struct hm_title* t);
+/* The lines, the first one's baseline at (x, y). */
+void hm_draw_title(cairo_t* cr, const char* title, const struct hm_title* t, double x, double y);
+
 /* render.c */
 struct hm_render_options
 {
@@ -79,6 +97,7 @@ struct hm_render_options
     int cell;          /* cell size in pixels, 0 = automatic */
     bool labels;       /* print each entry's hex byte in its cell (raw/hex input) */
     const char* title; /* NULL = none */
+    bool whole_window; /* regions: draw every window block, not only up to the last used one */
 };
 /* Write <prefix>.png and <prefix>.svg; print "image ..." on stdout. 0 on success. */
 int hm_render(const struct hm_map* map, const struct hm_render_options* options, const char* prefix);
@@ -90,13 +109,13 @@ struct hm_layout
     int label_w, label_step;
     double label_font;
     int title_h;
+    struct hm_title title; /* its lines */
     int grid_x, grid_y;
     int legend_y;
     int width, height;
 };
 void hm_layout(const struct hm_map* map, const struct hm_render_options* o, struct hm_layout* l);
 /* Draw one map's picture (title, grid, legend) on cr, at its origin. */
-typedef struct _cairo cairo_t;
 void hm_draw(cairo_t* cr, const struct hm_map* map, const struct hm_render_options* o, const struct hm_layout* l);
 /* Write <prefix>.png and <prefix>.svg of width x height pixels, drawn by
  * draw(cr, ctx) on each surface. 0 on success, else a message on stderr. */
@@ -153,10 +172,20 @@ void hm_free_window(struct hm_window* w);
 void hm_print_window(const struct hm_window* w);
 /* Allocation a's colour (0xRRGGBB), in the window and on the regions. */
 unsigned hm_window_colour(size_t alloc);
-/* Height of the legend drawn below the window map's own picture. */
-int hm_window_extra(const struct hm_window* w);
-void hm_draw_window(cairo_t* cr, const struct hm_window* w, const struct hm_render_options* o,
-                    const struct hm_layout* l);
+/* How the window's section is drawn: unless o->whole_window, its rows
+ * only up to the last used block's row plus one free row, and a line
+ * under them that names the free blocks not drawn. */
+struct hm_window_view
+{
+    struct hm_map map; /* the window's map with only the drawn cells (ncells); blocks and statistics whole */
+    struct hm_layout layout;
+    size_t drawn_blocks; /* blocks 0..drawn_blocks-1 drawn, the others all free */
+    int note_y;          /* baseline of the "not drawn" line (when drawn_blocks < blocks) */
+    int height;          /* the map's picture, the note and the list of allocations */
+};
+void hm_window_view(const struct hm_window* w, const struct hm_render_options* o, struct hm_window_view* v);
+void hm_draw_window(cairo_t* cr, const struct hm_window* w, const struct hm_window_view* v,
+                    const struct hm_render_options* o);
 void hm_draw_window_marks(cairo_t* cr, const struct hm_window* w, size_t region, const struct hm_map* m,
                           const struct hm_layout* l);
 

@@ -127,6 +127,7 @@ struct hm_stack
     const struct hm_window* window;
     struct hm_render_options* options; /* one per section: its title */
     struct hm_layout* layouts;
+    struct hm_window_view view; /* the window's */
     int* y; /* top of each section */
 };
 
@@ -147,12 +148,11 @@ static void hm_draw_stack(cairo_t* cr, const void* ctx)
         cairo_restore(cr);
     }
     if (st->window != NULL) {
-        const struct hm_layout* l = &st->layouts[st->count];
         cairo_save(cr);
         cairo_translate(cr, 0, st->y[st->count]);
-        cairo_rectangle(cr, 0, 0, l->width, l->height + hm_window_extra(st->window));
+        cairo_rectangle(cr, 0, 0, st->view.layout.width, st->view.height);
         cairo_clip(cr);
-        hm_draw_window(cr, st->window, &st->options[st->count], l);
+        hm_draw_window(cr, st->window, &st->view, &st->options[st->count]);
         cairo_restore(cr);
     }
 }
@@ -187,8 +187,9 @@ int hm_render_regions(const struct hm_section* sections, size_t count, const str
                       const struct hm_render_options* options, const char* prefix)
 {
     size_t pictures = count + (window != NULL);
-    struct hm_stack st = { sections, count, window, calloc(pictures, sizeof(*st.options)),
-                           calloc(pictures, sizeof(*st.layouts)), calloc(pictures, sizeof(int)) };
+    struct hm_stack st = { .sections = sections, .count = count, .window = window,
+                           .options = calloc(pictures, sizeof(*st.options)),
+                           .layouts = calloc(pictures, sizeof(*st.layouts)), .y = calloc(pictures, sizeof(int)) };
     char(*titles)[256] = calloc(pictures, sizeof(*titles));
     int res = -1, width = 0, height = 0;
     if (st.options != NULL && st.layouts != NULL && st.y != NULL && titles != NULL) {
@@ -205,15 +206,16 @@ int hm_render_regions(const struct hm_section* sections, size_t count, const str
             width = st.layouts[i].width > width ? st.layouts[i].width : width;
         }
         if (window != NULL) {
-            snprintf(titles[count], sizeof(titles[count]), "%s%skvmalloc window 0x%llx..0x%llx (%zu blocks, %llu MiB), "
+            snprintf(titles[count], sizeof(titles[count]), "%s%skvmalloc window: 0x%llx..0x%llx (%zu blocks, %llu MiB), "
                      "table at 0x%llx, backing record at 0x%llx", options->title != NULL ? options->title : "",
                      options->title != NULL ? " - " : "", window->start, window->end, window->blocks,
                      (window->end - window->start) >> 20, window->table, window->backing_addr);
             st.options[count] = *options;
             st.options[count].title = titles[count];
-            hm_layout(&window->map, &st.options[count], &st.layouts[count]);
+            hm_window_view(window, &st.options[count], &st.view);
+            st.layouts[count] = st.view.layout;
             st.y[count] = height;
-            height += st.layouts[count].height + hm_window_extra(window);
+            height += st.view.height;
             width = st.layouts[count].width > width ? st.layouts[count].width : width;
         }
         hm_print_totals(sections, count);
@@ -224,15 +226,22 @@ int hm_render_regions(const struct hm_section* sections, size_t count, const str
     }
     for (size_t i = 0; res == 0 && i < pictures; i++) {
         const struct hm_layout* l = &st.layouts[i];
-        int h = l->height + (i == count ? hm_window_extra(window) : 0);
+        int h = i < count ? l->height : st.view.height;
         if (i < count) {
             printf("section %zu", sections[i].k);
         } else {
             printf("section window");
         }
-        printf(" y=%d height=%d grid_x=%d grid_y=%d cell=%d gap=%d cols=%zu rows=%zu per_cell=%zu\n", st.y[i], h,
-               l->grid_x, st.y[i] + l->grid_y, l->cell, l->gap, l->cols, l->rows,
-               i < count ? sections[i].map.per_cell : window->map.per_cell);
+        printf(" y=%d height=%d grid_x=%d grid_y=%d cell=%d gap=%d cols=%zu rows=%zu per_cell=%zu title_lines=%zu", st.y[i],
+               h, l->grid_x, st.y[i] + l->grid_y, l->cell, l->gap, l->cols, l->rows,
+               i < count ? sections[i].map.per_cell : window->map.per_cell, l->title.n);
+        if (i == count && st.view.drawn_blocks < window->blocks) {
+            printf(" drawn_blocks=%zu not_drawn=%zu..%zu", st.view.drawn_blocks, st.view.drawn_blocks,
+                   window->blocks - 1);
+        } else if (i == count) {
+            printf(" drawn_blocks=%zu not_drawn=none", st.view.drawn_blocks);
+        }
+        printf("\n");
     }
     if (res == 0) {
         printf("image png=%s.png svg=%s.svg width=%d height=%d sections=%zu\n", prefix, prefix, width, height,

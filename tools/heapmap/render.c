@@ -124,16 +124,17 @@ void hm_layout(const struct hm_map* map, const struct hm_render_options* o, stru
     cairo_t* cr = cairo_create(scratch);
     hm_font(cr, true, l->label_font);
     l->label_w = (int)(hm_text_width(cr, "00000000") + 8.5);
-    cairo_destroy(cr);
-    cairo_surface_destroy(scratch);
-
-    l->title_h = o->title != NULL ? 30 : 0;
     l->grid_x = HM_MARGIN + l->label_w;
-    l->grid_y = HM_MARGIN + l->title_h;
-    l->legend_y = l->grid_y + (int)l->rows * l->cell + 14;
     int grid_right = l->grid_x + (int)l->cols * l->cell + HM_MARGIN;
     int min_width = HM_MIN_WIDTH + (map->stats.vmap_blocks > 0 ? HM_VMAP_LEGEND_WIDTH : 0);
     l->width = grid_right > min_width ? grid_right : min_width;
+    hm_title_wrap(cr, o->title, l->width - 2 * HM_MARGIN, &l->title); /* nothing past the right margin */
+    cairo_destroy(cr);
+    cairo_surface_destroy(scratch);
+
+    l->title_h = hm_title_height(&l->title);
+    l->grid_y = HM_MARGIN + l->title_h;
+    l->legend_y = l->grid_y + (int)l->rows * l->cell + 14;
     l->height = l->legend_y + HM_SWATCH + 10 + 4 * HM_LINE + HM_MARGIN;
 }
 
@@ -423,13 +424,8 @@ void hm_draw(cairo_t* cr, const struct hm_map* map, const struct hm_render_optio
     hm_set(cr, hm_background);
     cairo_paint(cr);
     cairo_set_antialias(cr, CAIRO_ANTIALIAS_DEFAULT);
-    if (o->title != NULL) {
-        cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-        cairo_set_font_size(cr, 15);
-        hm_set(cr, hm_ink);
-        cairo_move_to(cr, HM_MARGIN, HM_MARGIN + 14);
-        cairo_show_text(cr, o->title);
-    }
+    hm_set(cr, hm_ink);
+    hm_draw_title(cr, o->title, &l->title, HM_MARGIN, HM_MARGIN + 14);
     hm_draw_grid(cr, map, o, l);
     hm_draw_legend(cr, map, l);
 }

@@ -18,7 +18,10 @@
  * many runs takes several lines. heapmap regions draws the window as a
  * section of its own below the regions: each window allocation filled in
  * a colour of its own, the region cells that hold its backing blocks
- * framed in that colour, and a legend that lists them.
+ * framed in that colour, and a legend that lists them. The window is
+ * mostly free: its grid stops one free row after the row of its last used
+ * block (unless --whole-window), with a line that names the free blocks
+ * left out; its statistics are still the whole window's.
  */
 #define _GNU_SOURCE
 #include <cairo.h>
@@ -297,9 +300,37 @@ static size_t hm_listed(const struct hm_window* w)
     return w->nallocs < HM_LISTED ? w->nallocs : HM_LISTED;
 }
 
-int hm_window_extra(const struct hm_window* w)
+/* The last cell that is not free (SIZE_MAX: none). */
+static size_t hm_last_used(const struct hm_map* m)
 {
-    return (int)(hm_listed(w) + 1 + (w->nallocs > HM_LISTED)) * HM_ROW + 8;
+    size_t last = SIZE_MAX;
+    for (size_t c = 0; c < m->ncells; c++) {
+        last = m->state[c] == HM_FREE || (m->state[c] == HM_GROUP && m->share[c] == 0) ? last : c;
+    }
+    return last;
+}
+
+void hm_window_view(const struct hm_window* w, const struct hm_render_options* o, struct hm_window_view* v)
+{
+    memset(v, 0, sizeof(*v));
+    v->map = w->map;
+    hm_layout(&v->map, o, &v->layout);
+    size_t last = hm_last_used(&w->map);
+    size_t rows = (last == SIZE_MAX ? 0 : last / v->layout.cols + 1) + 1; /* and one free row */
+    if (!o->whole_window && rows < v->layout.rows) {
+        struct hm_render_options cut = *o;
+        cut.cols = v->layout.cols;
+        v->map.ncells = rows * v->layout.cols;
+        hm_layout(&v->map, &cut, &v->layout);
+    }
+    v->drawn_blocks = v->map.ncells * v->map.per_cell < w->map.blocks ? v->map.ncells * v->map.per_cell
+                                                                        : w->map.blocks;
+    if (v->drawn_blocks < w->map.blocks) { /* the note, between the grid and the legend */
+        v->note_y = v->layout.legend_y + 10;
+        v->layout.legend_y += HM_ROW + 6;
+        v->layout.height += HM_ROW + 6;
+    }
+    v->height = v->layout.height + (int)(hm_listed(w) + 2 + (w->nallocs > HM_LISTED)) * HM_ROW + 8;
 }
 
 /* Allocation a's window cells, filled in its colour (the first block's
@@ -317,22 +348,50 @@ static void hm_fill_alloc(cairo_t* cr, const struct hm_window* w, const struct h
     cairo_fill(cr);
 }
 
-void hm_draw_window(cairo_t* cr, const struct hm_window* w, const struct hm_render_options* o,
-                    const struct hm_layout* l)
+/* text at (x, y), cut at its last ',' that leaves room for ",..." when it is wider than max */
+static void hm_show_fitted(cairo_t* cr, char* text, double x, double y, double max)
 {
-    hm_draw(cr, &w->map, o, l);
+    size_t len = strlen(text);
+    cairo_text_extents_t ext;
+    cairo_text_extents(cr, text, &ext);
+    if (ext.x_advance > max) {
+        cairo_text_extents(cr, ",...", &ext);
+        size_t n = hm_fit(cr, text, len, max - ext.x_advance);
+        char* comma = memrchr(text, ',', n);
+        snprintf(text + (comma != NULL ? (size_t)(comma - text) : n), 5, ",...");
+    }
+    cairo_move_to(cr, x, y);
+    cairo_show_text(cr, text);
+}
+
+void hm_draw_window(cairo_t* cr, const struct hm_window* w, const struct hm_window_view* v,
+                    const struct hm_render_options* o)
+{
+    const struct hm_layout* l = &v->layout;
+    hm_draw(cr, &v->map, o, l);
     for (size_t i = 0; i < w->nallocs; i++) {
         hm_fill_alloc(cr, w, &w->allocs[i], l);
     }
     cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, 13.0);
-    double y = l->height - 4;
+    double max = l->width - 16 - 35;
     char text[512], runs[256];
     cairo_set_source_rgb(cr, 0.106, 0.122, 0.141);
-    snprintf(text, sizeof(text), "%zu window allocations, %zu backing blocks in %zu runs: each in its colour here "
-             "and as frames on the region cells that hold its blocks", w->nallocs, w->map.stats.used, w->nruns);
+    if (v->note_y != 0) {
+        size_t rest = w->map.blocks - v->drawn_blocks;
+        snprintf(text, sizeof(text), "blocks %zu..%zu free, not drawn (%zu blocks, %.4g MiB; counted below)",
+                 v->drawn_blocks, w->map.blocks - 1, rest, (double)rest * 4096 / (1024.0 * 1024.0));
+        cairo_move_to(cr, l->grid_x, v->note_y);
+        cairo_show_text(cr, text);
+    }
+    double y = l->height - 4;
+    snprintf(text, sizeof(text), "%zu window allocations, %zu backing blocks in %zu runs (region:block+count).",
+             w->nallocs, w->map.stats.used, w->nruns);
     cairo_move_to(cr, 16, y);
     cairo_show_text(cr, text);
+    cairo_move_to(cr, 16, y + HM_ROW);
+    cairo_show_text(cr, "Each is filled in its colour here and frames the region cells behind it in that colour.");
+    y += HM_ROW;
     for (size_t i = 0; i < hm_listed(w); i++) {
         const struct hm_walloc* a = &w->allocs[i];
         y += HM_ROW;
@@ -340,12 +399,11 @@ void hm_draw_window(cairo_t* cr, const struct hm_window* w, const struct hm_rend
         cairo_rectangle(cr, 16, y - 12, 14, 14);
         cairo_fill(cr);
         hm_runs_text(w, a, HM_LIST_RUNS, runs, sizeof(runs));
-        snprintf(text, sizeof(text), "window blocks %zu..%zu (%zu) at 0x%llx <- %zu run%s (region:block+count) %s",
-                 a->window, a->window + a->blocks - 1, a->blocks, w->start + (unsigned long long)a->window * 4096,
-                 a->nruns, a->nruns == 1 ? "" : "s", runs);
+        snprintf(text, sizeof(text), "window blocks %zu..%zu (%zu) at 0x%llx <- %zu run%s %s", a->window,
+                 a->window + a->blocks - 1, a->blocks, w->start + (unsigned long long)a->window * 4096, a->nruns,
+                 a->nruns == 1 ? "" : "s", runs);
         cairo_set_source_rgb(cr, 0.106, 0.122, 0.141);
-        cairo_move_to(cr, 35, y);
-        cairo_show_text(cr, text);
+        hm_show_fitted(cr, text, 35, y, max);
     }
     if (w->nallocs > HM_LISTED) {
         snprintf(text, sizeof(text), "... and %zu more (heapmap's output lists them all)", w->nallocs - HM_LISTED);

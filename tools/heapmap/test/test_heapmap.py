@@ -394,6 +394,29 @@ def rgb(hexcolour):
     return tuple(int(hexcolour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
 
 
+def check_margins(png, name):
+    """Nothing drawn in the picture's right margin (its last 8 pixel columns all background):
+    no title or legend line runs past the right edge and is clipped."""
+    w, _, rows = read_png(os.path.join(WORK, png))
+    inked = [y for y, row in enumerate(rows) if any(px != (255, 255, 255) for px in row[w - 8:])]
+    check(not inked, "%s: nothing in the right margin, so nothing clipped (ink in rows %s)" % (name, inked[:5]))
+
+
+def check_window_cut(p, name, rows, drawn, not_drawn):
+    """The window's grid: `rows` rows, blocks 0..drawn-1 drawn, `not_drawn` ("A..B" or "none") named as
+    free and not drawn; below the last row, no grid (background)."""
+    sec = [l for l in lines_starting(p.stdout, "section") if l.split()[1] == "window"]
+    f = fields(sec[0]) if sec else {}
+    check((f.get("rows"), f.get("drawn_blocks"), f.get("not_drawn")) == (str(rows), str(drawn), not_drawn),
+          "%s: window grid of %s rows, drawn_blocks=%s, not_drawn=%s" % (name, f.get("rows"), f.get("drawn_blocks"),
+                                                                         f.get("not_drawn")))
+    if sec:
+        png = fields(lines_starting(p.stdout, "image")[-1])["png"]
+        _, _, px = read_png(os.path.join(WORK, png))
+        x, y, cell = cell_xy(sec[0], rows * int(f["cols"]))
+        check(px[y + cell // 2][x + cell // 2] == (255, 255, 255), "%s: no grid row past row %d" % (name, rows - 1))
+
+
 def check_window_picture(p, name, region_blocks):
     """Each walloc's window cells filled in its colour, the free ones not; a
     frame in that colour on every region cell holding one of its backing
@@ -443,7 +466,8 @@ def window():
     """heapmap regions with the kvmalloc window's section (regions_print.c): the window drawn under
     the regions, each window allocation linked by colour to the region blocks behind it."""
     # 1. the x86_64 kernel at -m 6G (tools/heapmap/examples/regions-6g.log, from test-boot64's boot)
-    p = run(["regions", os.path.join(EXAMPLES, "regions-6g.log"), "-o", "window-6g"])
+    p = run(["regions", os.path.join(EXAMPLES, "regions-6g.log"), "--title", "x86_64 kernel at -m 6G", "-o",
+             "window-6g"])
     win = lines_starting(p.stdout, "window")
     check(len(win) == 1 and fields(win[0])["range"] == "0x0000008000000000..0x0000008004000000",
           "6G: the window line and its range")
@@ -466,6 +490,21 @@ def window():
     check(img["sections"] == "4" and len(lines_starting(p.stdout, "section")) == 4, "6G: 3 regions + the window")
     marked = check_window_picture(p, "6G", {"0": 25600, "1": 756519, "2": 786240}) or {}
     check(sorted(marked) == [("0", c) for c in range(5)] + [("2", 0)], "6G: framed cells %s" % sorted(marked))
+    # the window drawn up to one free row past its last used block (95: row 0 of 128 blocks), the 16,128
+    # free blocks after it named, not drawn; its statistics (above) still the whole window's
+    check_window_cut(p, "6G", 2, 256, "256..16383")
+    secs = {l.split()[1]: fields(l) for l in lines_starting(p.stdout, "section")}
+    check(int(img["height"]) <= 1600 and int(secs.get("window", {}).get("height", 9999)) <= 400,
+          "6G: the picture %s px high, the window's section %s px" % (img["height"], secs.get("window", {})
+                                                                     .get("height")))
+    # the long titles broken into lines, nothing clipped at the right edge
+    check([secs.get(k, {}).get("title_lines") for k in ("0", "1", "2")] == ["2", "2", "2"],
+          "6G: each region's title on two lines")
+    check_margins(img["png"], "6G")
+    w = run(["regions", os.path.join(EXAMPLES, "regions-6g.log"), "--whole-window", "-o", "whole-window"])
+    check_window_cut(w, "--whole-window", 128, 16384, "none")
+    check(lines_starting(w.stdout, "window") == lines_starting(p.stdout, "window"), "--whole-window: same statistics")
+    check_margins("whole-window.png", "--whole-window")
     q = run(["regions", os.path.join(EXAMPLES, "regions-6g.log"), "--no-window", "-o", "no-window"])
     check(not lines_starting(q.stdout, "window") and fields(lines_starting(q.stdout, "image")[-1])["sections"] == "3",
           "--no-window: the regions alone")
@@ -497,6 +536,8 @@ def window():
     check([(a["window"], a["runs"], a["backing"]) for a in wallocs] == [("0..3", "3", "0:2+2,0:5+1,0:8+1"),
                                                                       ("5..7", "1", "1:0+3")], "small: %s" % wallocs)
     marked = check_window_picture(p, "small", {"0": 16, "1": 8}) or {}
+    check_window_cut(p, "small (one row: all drawn)", 1, 16, "none")
+    check_margins("window-small.png", "small")
     check(sorted(marked) == [("0", 2), ("0", 3), ("0", 5), ("0", 8), ("1", 0), ("1", 1), ("1", 2)],
           "small: the framed cells are the backing blocks: %s" % sorted(marked))
     # the frame leaves the cell's own state visible: a VMAP first block inside
@@ -517,6 +558,34 @@ def window():
     open(os.path.join(WORK, "bad-window.log"), "w").write(log.replace("0:2+2 0:5+1 0:8+1", "0:1+2 0:5+1 0:8+1"))
     r = run(["regions", "bad-window.log", "--no-window", "-o", "x"])
     check(fields(lines_starting(r.stdout, "image")[-1])["sections"] == "2", "--no-window reads no window section")
+    # a 64-block window used in its first row only: rows 0 and 1 drawn, blocks 32..63 named, not drawn
+    big = (log.replace("0x0000008000010000", "0x0000008000040000").replace("blocks=16 sources", "blocks=64 sources")
+           .replace("total=16 used=7 free=9 largest_free=8", "total=64 used=7 free=57 largest_free=56")
+           .replace("HEAPMAP v1 blocks=16 per_char=1 width=16\n00000000 #===.#==........\n"
+                    "HEAPMAP end used=7 free=9 largest_free=8",
+                    "HEAPMAP v1 blocks=64 per_char=1 width=16\n00000000 #===.#==........\n"
+                    + "".join("%08x ................\n" % (16 * r) for r in (1, 2, 3))
+                    + "HEAPMAP end used=7 free=57 largest_free=56"))
+    open(os.path.join(WORK, "window-64.log"), "w").write(big)
+    p = run(["regions", "window-64.log", "-o", "window-64"])
+    check_stats("stats " + lines_starting(p.stdout, "window")[0].split(" stats ", 1)[1], {
+        "blocks": "64", "used": "7", "free": "57", "largest_free": "56"}, "64-block window: the whole window's")
+    check_window_cut(p, "64-block window", 2, 32, "32..63")
+    check_window_picture(p, "64-block window", {"0": 16, "1": 8})
+    p = run(["regions", "window-64.log", "--whole-window", "-o", "window-64-whole"])
+    check_window_cut(p, "64-block window, --whole-window", 4, 64, "none")
+
+
+def titles():
+    """A title wider than the picture is broken into lines (after ": " where it can); nothing is clipped."""
+    long_title = ("A title much wider than the picture it names: " + "word " * 40).strip()
+    p = run([os.path.join(HERE, "known.hex"), "--title", long_title, "-o", "long-title"])
+    q = run([os.path.join(HERE, "known.hex"), "--title", "short", "-o", "short-title"])
+    a, b = fields(lines_starting(p.stdout, "image")[-1]), fields(lines_starting(q.stdout, "image")[-1])
+    check(a["width"] == b["width"] and int(a["grid_y"]) >= int(b["grid_y"]) + 2 * 19,
+          "long title: same width, the grid moved down by its extra lines (%s -> %s)" % (b["grid_y"], a["grid_y"]))
+    check_margins("long-title.png", "long title")
+    check_images(p.stdout, "long title", KNOWN_STATES)
 
 
 def main():
@@ -664,6 +733,7 @@ def main():
     vmap()
     regions()
     window()
+    titles()
     bench_traces()
     colorize()
 
