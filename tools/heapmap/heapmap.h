@@ -52,7 +52,7 @@ struct hm_map
     const char* source; /* "raw table", "hex table", "text map" */
 };
 
-/* map.c */
+/* input.c: reading an input and parsing it in its format. */
 enum hm_format
 {
     HM_FORMAT_AUTO,
@@ -64,9 +64,20 @@ enum hm_format
 unsigned char* hm_read_file(const char* path, size_t* len);
 /* Parse an input; map_number: which text map (1-based, 0 = the last). 0 on success. */
 int hm_parse(const unsigned char* data, size_t len, enum hm_format format, size_t map_number, struct hm_map* map);
-/* Build the map of a table (classification and statistics computed here). */
+
+/* textmap.c: the text map of heap_dump_map(), read back (hm_parse with HM_FORMAT_TEXT). */
+int hm_parse_text(const unsigned char* data, size_t len, size_t map_number, struct hm_map* map);
+
+/* map.c: a table's entries classified into cells. */
+/* Build the map of a table (classification here, statistics by hm_count). */
 int hm_from_table(const unsigned char* entries, size_t blocks, struct hm_map* map);
+/* A map of `blocks` blocks, per_cell to a cell, every cell HM_FREE. 0 on success. */
+int hm_map_alloc(struct hm_map* map, size_t blocks, size_t per_cell);
 void hm_free(struct hm_map* map);
+
+/* stats.c: a map's statistics. */
+/* Per-block statistics of a map whose cells are single blocks, into map->stats. */
+void hm_count(struct hm_map* map);
 /* 1 - largest free run / free blocks (0 when nothing is free). */
 double hm_fragmentation(size_t free_blocks, size_t largest_free);
 /* "blocks=... fragmentation=..." on one line, no newline. */
@@ -196,7 +207,7 @@ void hm_draw_window_marks(cairo_t* cr, const struct hm_window* w, size_t region,
 int hm_render_regions(const struct hm_section* sections, size_t count, const struct hm_window* window,
                       const struct hm_render_options* options, const char* prefix);
 
-/* replay.c */
+/* replay.c (its parts share replay.h) */
 int hm_replay_main(int argc, char** argv);
 
 #endif /* HEAPMAP_H */
