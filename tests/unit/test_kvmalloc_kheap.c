@@ -18,6 +18,7 @@
 #if PEACHOS_KHEAP_VMALLOC
 #include <sys/mman.h>
 
+#include "memory/heap/heap_course.h"
 #include "memory/heap/kvmalloc.h"
 
 #define W_BLOCKS 256
@@ -30,6 +31,7 @@ static size_t map_calls, map_fail_at = SIZE_MAX;
 static bool window_offered = true;
 static bool window_bad;
 static bool window_over_pool; /* a window over the heap's own pool: refused by kvmalloc_add_source */
+static bool window_after_paging; /* the course's order: the window waits for kheap_post_paging */
 
 static int win_map(void* ctx, void* virt, void* block)
 {
@@ -74,6 +76,9 @@ int kheap_port_window(struct kheap_window* w)
     w->index_bytes = 0;
     w->backing = window_backing;
     w->ops = (struct kvmalloc_ops){ win_map, win_unmap, win_lookup, NULL };
+    if (window_after_paging) {
+        w->after_paging = true; /* otherwise left as kheap found it: 0 */
+    }
     return 0;
 }
 
@@ -94,6 +99,7 @@ static int setup(void** state)
     window_offered = true;
     window_bad = false;
     window_over_pool = false;
+    window_after_paging = false;
     map_fail_at = SIZE_MAX;
     kheap_init();
     return kheap_ready() && kheap_window() != NULL ? 0 : -1;
@@ -305,6 +311,42 @@ static void test_no_window(void** state)
     }
 }
 
+/* A window given with after_paging: the heap has it (kheap_window, its
+ * check) but neither kmalloc nor kvmalloc maps a page through it before
+ * kheap_post_paging; from then on both do. A second kheap_init without the
+ * flag needs no call. */
+static void test_window_after_paging(void** state)
+{
+    (void)state;
+    window_after_paging = true;
+    kheap_init();
+    assert_true(kheap_ready());
+    assert_non_null(kheap_window());
+    void** blocks = fragment();
+    size_t calls = map_calls;
+    assert_null(kmalloc(2 * UNIT_BS));
+    assert_null(kvmalloc(2 * UNIT_BS));
+    assert_int_equal(map_calls, calls); /* no page mapped */
+    assert_int_equal(kheap_check(NULL), PEACHOS_ALL_OK);
+    kheap_post_paging();
+    void* p = kmalloc(2 * UNIT_BS);
+    assert_non_null(p);
+    assert_ptr_equal(p, window);
+    assert_int_equal(map_calls, calls + 2);
+    kfree(p);
+    unfragment(blocks);
+    assert_kheap_clean();
+
+    window_after_paging = false;
+    kheap_init();
+    blocks = fragment();
+    p = kmalloc(2 * UNIT_BS);
+    assert_non_null(p);
+    kfree(p);
+    unfragment(blocks);
+    assert_kheap_clean();
+}
+
 /* A kernel heap that failed to start has no window either. */
 static void test_no_heap_no_window(void** state)
 {
@@ -329,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_bad_frees, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_after_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_heap_no_window, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

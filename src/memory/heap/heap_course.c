@@ -5,6 +5,9 @@
 #include "heap_course.h"
 
 #include "heap_status.h"
+#if PEACHOS_KHEAP_VMALLOC
+#include "kheap.h"
+#endif
 
 #define BS ((uintptr_t)PEACHOS_HEAP_BLOCK_SIZE)
 
@@ -67,4 +70,7 @@ int multiheap_add(struct multiheap* mh, void* saddr, void* eaddr, int flags)
 
 void kheap_post_paging(void)
 {
+#if PEACHOS_KHEAP_VMALLOC
+    kheap_window_paging_on();
+#endif
 }

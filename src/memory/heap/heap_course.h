@@ -64,10 +64,12 @@ void* multiheap_alloc(struct multiheap* mh, size_t size);
 int multiheap_add(struct multiheap* mh, void* saddr, void* eaddr, int flags);
 
 /*
- * The course calls it once paging is on, to finish the kernel heap. This
- * heap needs no such step: the port gives every region (and the kvmalloc
- * window) mapped at kheap_init. It does nothing, so a kernel that calls it
- * keeps working.
+ * The course calls it once paging is on, to let the heap build allocations
+ * from scattered blocks (its multiheap's "ready"). Here that is the
+ * kvmalloc window's fallback: a port whose window says after_paging
+ * (kheap_port.h) gets it from this call on, with the lock taken; any other
+ * window works from kheap_init, and without PEACHOS_KHEAP_VMALLOC this does
+ * nothing. The regions need no such step: the port gives them mapped.
  */
 void kheap_post_paging(void);
 

@@ -147,6 +147,10 @@ void kvfree(void* ptr);
 /* The kernel heap's window (kvmalloc_check, its heap for heap_dump_map;
  * read under the lock), NULL without one or before kheap_init. */
 struct kvmalloc* kheap_window(void);
+
+/* Paging is on: a window the port gave with after_paging (kheap_port.h)
+ * may now be used. kheap_post_paging() calls it; harmless otherwise. */
+void kheap_window_paging_on(void);
 #endif
 
 #if PEACHOS_KCACHE_MAGAZINES

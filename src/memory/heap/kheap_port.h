@@ -88,6 +88,12 @@ struct kheap_window
     size_t index_bytes;
     void** backing;
     struct kvmalloc_ops ops;
+    /* false (what a port that leaves it unset gets): the window is in use
+     * from kheap_init on. true: not before kheap_post_paging(), for a
+     * kernel that starts its heap before it turns paging on, as the 64-bit
+     * course does (kheap_init, then its page tables, then
+     * kheap_post_paging); until then kmalloc never falls back. */
+    bool after_paging;
 };
 
 /* Fill *window; return 0, or a negative code for no window. Optional:

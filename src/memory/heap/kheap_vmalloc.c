@@ -21,7 +21,8 @@
 #endif
 
 static struct kvmalloc kernel_window;
-static bool kernel_window_ready;
+static bool kernel_window_ready;  /* kvmalloc_init took the port's window */
+static bool kernel_window_paging; /* and the port's paging hooks may run */
 
 int kheap_default_window(struct kheap_window* window)
 {
@@ -49,7 +50,7 @@ static int kheap_vm_add_sources(void)
 
 void kheap_vm_create(heap_report_fn report)
 {
-    struct kheap_window w;
+    struct kheap_window w = { 0 }; /* a field the port leaves alone stays 0 */
     kernel_window_ready = false;
     if (kheap_port_window(&w) < 0) {
         return;
@@ -60,7 +61,15 @@ void kheap_vm_create(heap_report_fn report)
         return;
     }
     kvmalloc_set_report(&kernel_window, report, NULL);
+    kernel_window_paging = !w.after_paging;
     kernel_window_ready = true;
+}
+
+void kheap_window_paging_on(void)
+{
+    uintptr_t state = kheap_lock();
+    kernel_window_paging = true;
+    kheap_unlock(state);
 }
 
 bool kheap_vm_owns(const void* ptr)
@@ -77,7 +86,7 @@ void* kheap_vm_alloc(size_t size)
 #else
     const struct heap* only = NULL;
 #endif
-    return kernel_window_ready ? kvmalloc_alloc_from(&kernel_window, size, only) : NULL;
+    return kernel_window_ready && kernel_window_paging ? kvmalloc_alloc_from(&kernel_window, size, only) : NULL;
 }
 
 void kheap_vm_free(void* ptr)
