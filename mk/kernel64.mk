@@ -17,7 +17,11 @@
 KERNEL64_DIR := $(BUILD)/kernel64
 # The heap spans the multiboot memory map's RAM (src/kernel/kheap_port_regions.c):
 # the seed's region and the available RAM above it, below and above 4 GiB.
-KERNEL64_HEAP_FLAGS := -DPEACHOS_KHEAP_REGIONS=8 -DPEACHOS_KHEAP_VMALLOC=1
+# The small-object caches run with the per-CPU magazines here, so that
+# their kernel per-CPU section (pushf; cli around the magazine alone,
+# src/kernel/kheap_port.c) runs on bare metal in test-boot64 and test-gdb;
+# the i686 kernel keeps the default caches, as PeachOS's drop-in does.
+KERNEL64_HEAP_FLAGS := -DPEACHOS_KHEAP_REGIONS=8 -DPEACHOS_KHEAP_VMALLOC=1 -DPEACHOS_KCACHE_MAGAZINES=1
 KERNEL64_ELF := $(KERNEL64_DIR)/peachos64.elf
 KERNEL64_DEBUG_ELF := $(KERNEL64_DIR)/peachos64-debug.elf
 KERNEL64_CFLAGS := --target=x86_64-elf -march=x86-64 -mcmodel=small -mno-red-zone -std=c11 -ffreestanding \
