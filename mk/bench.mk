@@ -14,6 +14,9 @@
 # `bench-X --workload W --blocks N --trace-out FILE` writes the exact trace W
 # replays, in heapmap's trace format, and exits: `make pictures` and
 # test-heapmap (mk/pictures.mk) replay it in tools/heapmap.
+#
+# `make bench` also runs bench-w2 (docs/bench/w2.md) and bench-w2-threads
+# (docs/bench/w2-threads.{md,png}), below.
 
 BENCH_DIR := $(BUILD)/bench
 BENCH_CFLAGS := -std=c11 -O2 -DNDEBUG -g $(WARN) -Isrc
@@ -68,6 +71,7 @@ test-bench-build: | host-deps python-deps
 	done; \
 	$(MAKE) --no-print-directory $$bins; \
 	python3 bench/run.py --smoke --build $(BENCH_DIR) --out $(BENCH_DIR)/smoke --command "make test-bench-build"
+	@$(MAKE) --no-print-directory test-w2-threads-smoke
 
 # W2 (small objects, bench/w2.c): `make bench-w2` writes docs/bench/w2.md.
 # w2 is the magazine build (PEACHOS_KCACHE_MAGAZINES=1) with glibc's malloc
@@ -106,3 +110,81 @@ bench-w2: $(W2_BINS) | bench-w2-deps
 	@cat docs/bench/w2.md
 
 bench: bench-w2
+
+# W2 with threads (bench/w2_threads.c): `make bench-w2-threads` writes
+# docs/bench/w2-threads.md and docs/bench/w2-threads.png. Each of 1, 2 and
+# 4 threads runs W2's loop (2,000 live 8..512-byte objects a thread, a byte
+# written to each) on the one shared heap for W2_THREADS_SECONDS a round;
+# total pairs per second, the median of W2_THREADS_ROUNDS rounds, each
+# (threads, allocator) its own process, interleaved. Allocators: the
+# magazine build (w2-threads: kmalloc_small/kfree, and glibc's malloc/free),
+# the same code with the port's lock on every call (w2-threads-locked), and
+# w2-threads linked with jemalloc and mimalloc. The kheap rows also give
+# the port's lock acquisitions per pair (kheap_hosted_lock_count over the
+# timed part). Every kheap round exits 1 unless each object's byte is still
+# its thread's when freed, and after the threads exit (giving back their
+# magazines) kheap_check is clean and the heap empty. About 80 s.
+# `make w2-threads-plot` redraws the PNG from the last run's data.
+# test-w2-threads-smoke (in test-bench-build, so in `make test`) runs the
+# same binaries with 1, 2 and 4 threads for 20 ms, one round: those checks,
+# no timing assertion; jemalloc/mimalloc only when installed.
+W2T_SRC := bench/w2_threads.c $(LIB_SRC) $(HOSTED_SRC)
+W2T_DEPS := $(W2T_SRC) $(LIB_HDR) $(HOSTED_HDR) mk/bench.mk
+W2_THREADS_SECONDS ?= 0.3
+W2_THREADS_ROUNDS ?= 11
+W2T_RUNS = --run "kmalloc_small/kfree, per-CPU magazines=$(BENCH_DIR)/w2-threads:small" \
+           --run "kmalloc_small/kfree, the port's lock=$(BENCH_DIR)/w2-threads-locked:small" \
+           --run "glibc malloc/free=$(BENCH_DIR)/w2-threads:malloc"
+W2T_RUNS_MALLOCS = --run "jemalloc malloc/free=$(BENCH_DIR)/w2-threads-jemalloc:malloc" \
+                   --run "mimalloc malloc/free=$(BENCH_DIR)/w2-threads-mimalloc:malloc"
+.PHONY: bench-w2-threads w2-threads-plot test-w2-threads-smoke
+
+$(BENCH_DIR)/w2-threads: $(W2T_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(MAG_FLAGS) -o $@ $(W2T_SRC) -lpthread
+
+$(BENCH_DIR)/w2-threads-locked: $(W2T_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $(W2T_SRC) -lpthread
+
+$(BENCH_DIR)/w2-threads-%: $(W2T_DEPS) | host-deps
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(MAG_FLAGS) -o $@ $(W2T_SRC) -lpthread $(BENCH_LDLIBS_$*)
+
+bench-w2-threads: | host-deps
+	@tools/need libjemalloc-dev libmimalloc-dev gnuplot-nox
+	@$(MAKE) --no-print-directory $(BENCH_DIR)/w2-threads $(BENCH_DIR)/w2-threads-locked \
+	  $(BENCH_DIR)/w2-threads-jemalloc $(BENCH_DIR)/w2-threads-mimalloc
+	@mkdir -p docs/bench
+	$(BENCH_DIR)/w2-threads --rounds $(W2_THREADS_ROUNDS) --seconds $(W2_THREADS_SECONDS) \
+	  --dat $(BENCH_DIR)/w2-threads.dat $(W2T_RUNS) $(W2T_RUNS_MALLOCS) > $(BENCH_DIR)/w2-threads.md
+	@$(MAKE) --no-print-directory w2-threads-plot
+	cp $(BENCH_DIR)/w2-threads.md docs/bench/w2-threads.md
+	@cat docs/bench/w2-threads.md
+
+# The plot alone, from the last run's $(BENCH_DIR)/w2-threads.dat.
+w2-threads-plot:
+	@tools/need gnuplot-nox
+	gnuplot -e "set terminal pngcairo size 760,500; set output 'docs/bench/w2-threads.png'; \
+	  set title 'W2 with threads: 8..512-byte pairs per second ($$(nproc) cores, median round)'; \
+	  set xlabel 'threads'; set ylabel 'million pairs/s'; set xtics (1,2,4); set key below maxrows 2; \
+	  set yrange [0:*]; \
+	  plot '$(BENCH_DIR)/w2-threads.dat' using 1:(\$$2/1e6) with linespoints title 'kmalloc\_small, per-CPU magazines', \
+	       '' using 1:(\$$3/1e6) with linespoints title 'kmalloc\_small, the port lock', \
+	       '' using 1:(\$$4/1e6) with linespoints title 'glibc', \
+	       '' using 1:(\$$5/1e6) with linespoints title 'jemalloc', \
+	       '' using 1:(\$$6/1e6) with linespoints title 'mimalloc'"
+
+bench: bench-w2-threads
+
+test-w2-threads-smoke: | host-deps
+	@set -e; bins="$(BENCH_DIR)/w2-threads $(BENCH_DIR)/w2-threads-locked"; runs=""; \
+	for m in jemalloc mimalloc; do \
+	  if dpkg-query -W -f='$${Status}' lib$$m-dev 2>/dev/null | grep -q "install ok installed"; then \
+	    bins="$$bins $(BENCH_DIR)/w2-threads-$$m"; runs="$$runs --run $$m=$(BENCH_DIR)/w2-threads-$$m:malloc"; \
+	  else echo "test-w2-threads-smoke: lib$$m-dev not installed, w2-threads-$$m skipped"; fi; \
+	done; \
+	$(MAKE) --no-print-directory $$bins; mkdir -p $(BENCH_DIR)/smoke; \
+	$(BENCH_DIR)/w2-threads --rounds 1 --seconds 0.02 --command "make test-bench-build" $(W2T_RUNS) $$runs \
+	  > $(BENCH_DIR)/smoke/w2-threads.md; \
+	echo "test-w2-threads-smoke: 1, 2 and 4 threads on each allocator, heap sound and empty after each kheap round"
