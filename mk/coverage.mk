@@ -103,7 +103,8 @@ $(COV_DIR)/model/kmalloc_model_mag: tests/model/kmalloc_model.c $(COV_MAG_OBJ) |
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COV_CFLAGS) $(COV_MAG_FLAGS) -o $@ $< $(COV_MAG_OBJ) -lpthread
 
-$(COV_DIR)/model/kvmalloc_model: tests/model/kvmalloc_model.c tests/unit/sim_pagetable.h $(COV_LIB_OBJ) | coverage-deps
+$(COV_DIR)/model/kvmalloc_model: tests/model/kvmalloc_model.c tests/model/model_regions.h tests/unit/sim_pagetable.h \
+                                 $(COV_LIB_OBJ) | coverage-deps
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COV_CFLAGS) -o $@ $< $(COV_LIB_OBJ) -lpthread
 

@@ -87,9 +87,13 @@ test-kmalloc-model-poison: $(KCACHE_DIR)/kmalloc_model-poison
 #                                  operations on random layouts of 1..8 regions
 # make test-multiheap-model-asan   the same under ASan + UBSan (another seed)
 # It links the block layer and multiheap.c only (no kernel heap, no caches).
-MULTIHEAP_MODEL_SRC := tests/model/multiheap_model.c $(LIB_CORE) src/memory/heap/heap_check.c \
-                       src/memory/heap/heap_index.c src/memory/heap/heap_index_tree.c src/memory/heap/multiheap.c
-MULTIHEAP_MODEL_DEPS := $(MULTIHEAP_MODEL_SRC) $(LIB_HDR)
+# The multiheap and kvmalloc models share these sources and the model's
+# regions (tests/model/model_regions.h).
+MODEL_MULTIHEAP_LIB := $(LIB_CORE) src/memory/heap/heap_check.c src/memory/heap/heap_index.c \
+                       src/memory/heap/heap_index_tree.c src/memory/heap/multiheap.c
+MODEL_REGIONS_HDR := tests/model/model_regions.h
+MULTIHEAP_MODEL_SRC := tests/model/multiheap_model.c $(MODEL_MULTIHEAP_LIB)
+MULTIHEAP_MODEL_DEPS := $(MULTIHEAP_MODEL_SRC) $(LIB_HDR) $(MODEL_REGIONS_HDR)
 
 TEST_STEPS += test-multiheap-model test-multiheap-model-asan
 
@@ -117,10 +121,8 @@ test-multiheap-model-asan: $(BUILD)/model/multiheap_model-asan
 #                                 >= 300,000 operations on 2..6-region layouts
 # make test-kvmalloc-model-asan   the same under ASan + UBSan (another seed)
 # It links the block layer, multiheap.c and kvmalloc.c (no kernel heap, no caches).
-KVMALLOC_MODEL_SRC := tests/model/kvmalloc_model.c $(LIB_CORE) src/memory/heap/heap_check.c \
-                      src/memory/heap/heap_index.c src/memory/heap/heap_index_tree.c src/memory/heap/multiheap.c \
-                      src/memory/heap/kvmalloc.c
-KVMALLOC_MODEL_DEPS := $(KVMALLOC_MODEL_SRC) $(LIB_HDR) tests/unit/sim_pagetable.h
+KVMALLOC_MODEL_SRC := tests/model/kvmalloc_model.c $(MODEL_MULTIHEAP_LIB) src/memory/heap/kvmalloc.c
+KVMALLOC_MODEL_DEPS := $(KVMALLOC_MODEL_SRC) $(LIB_HDR) $(MODEL_REGIONS_HDR) tests/unit/sim_pagetable.h
 
 TEST_STEPS += test-kvmalloc-model test-kvmalloc-model-asan
 

@@ -61,6 +61,7 @@
 #include "memory/heap/heap_status.h"
 
 #include "../unit/sim_pagetable.h"
+#include "model_regions.h"
 
 #define BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)
 #define MAX_REGIONS 6
@@ -76,21 +77,13 @@
 _Static_assert(MAX_REGIONS <= MULTIHEAP_MAX_REGIONS && MAX_REGIONS <= KVMALLOC_MAX_SOURCES, "6 regions");
 _Static_assert(MAX_REGIONS * MAX_REGION_BLOCKS < MAX_LIVE, "every block can be a live allocation");
 
-/* The model's map of a region: what each block is. */
+/* The model's map of a region (struct m_region's map): what each block is
+ * (heap_scan_first_fit: nonzero = taken). */
 enum
 {
     M_FREE = 0,
     M_PLAIN = 1,
     M_VMAP = 2,
-};
-
-struct m_region
-{
-    unsigned char* start;
-    size_t blocks;
-    HEAP_BLOCK_TABLE_ENTRY* table;
-    void* index;
-    struct heap_table map; /* M_FREE / M_PLAIN / M_VMAP per block (heap_scan_first_fit: nonzero = taken) */
 };
 
 struct m_alloc
@@ -279,29 +272,6 @@ static size_t window_block(const struct model* m, const unsigned char* p)
     return (size_t)((uintptr_t)p - (uintptr_t)m->window_range) / BS;
 }
 
-/* First fit across the regions by address, on the model's maps. */
-static unsigned char* reference_fit(const struct model* m, size_t n, size_t* region)
-{
-    for (size_t k = 0; k < m->nr; k++) {
-        size_t b = heap_scan_first_fit(&m->r[k].map, n);
-        if (b != SIZE_MAX) {
-            *region = k;
-            return m->r[k].start + b * BS;
-        }
-    }
-    return NULL;
-}
-
-static size_t region_of(const struct model* m, const unsigned char* p)
-{
-    for (size_t k = 0; k < m->nr; k++) {
-        if (p >= m->r[k].start && p < m->r[k].start + m->r[k].blocks * BS) {
-            return k;
-        }
-    }
-    return SIZE_MAX;
-}
-
 static size_t free_blocks(const struct model* m)
 {
     size_t total = 0;
@@ -354,7 +324,7 @@ static void window_release(struct model* m, size_t from, size_t to)
 {
     for (size_t w = from; w < to; w++) {
         unsigned char* block = m->wback[w];
-        size_t k = region_of(m, block);
+        size_t k = m_regions_find(m->r, m->nr, block);
         mark(m, k, (size_t)(block - m->r[k].start) / BS, 1, M_FREE);
         m->wback[w] = NULL;
     }
@@ -468,7 +438,7 @@ static void alloc_blocks(struct model* m, size_t n, bool fail_map)
 {
     size_t size = bytes_for(m, n);
     size_t region = 0;
-    unsigned char* want = reference_fit(m, n, &region);
+    unsigned char* want = m_regions_first_fit(m->r, m->nr, n, &region);
     size_t w0 = want == NULL ? window_fit(m, n) : SIZE_MAX;
     bool refuse = fail_map && w0 != SIZE_MAX;
     if (refuse) {
@@ -569,9 +539,28 @@ static bool fits_in_place(const struct model* m, const struct m_alloc* a, size_t
     return true;
 }
 
+/* The model's side of moving a (its a->blocks blocks) into a new window
+ * allocation of `want` blocks the SUT returned at got: false (got must be
+ * NULL) when the window has no run or the regions too few blocks; else
+ * the window blocks taken and checked, with a's stamps copied to them. */
+static bool window_move(struct model* m, const struct m_alloc* a, size_t want, unsigned char* got)
+{
+    size_t w1 = window_fit(m, want);
+    if (w1 == SIZE_MAX) {
+        CHECK(m, got == NULL);
+        m->kv_failed++;
+        m->nulls++;
+        return false;
+    }
+    window_take(m, w1, want);
+    check_window_alloc(m, got, w1, want);
+    check_stamps(m, got, true, a, a->blocks);
+    return true;
+}
+
 /* A window allocation resized to `want` blocks: in place when it shrinks,
  * else moved to a new window allocation (the old one still held). */
-static void realloc_window(struct model* m, struct m_alloc* a, size_t want, const unsigned char* got)
+static void realloc_window(struct model* m, struct m_alloc* a, size_t want, unsigned char* got)
 {
     size_t w0 = window_block(m, a->ptr);
     if (want <= a->blocks) {
@@ -581,18 +570,11 @@ static void realloc_window(struct model* m, struct m_alloc* a, size_t want, cons
         a->blocks = want;
         return;
     }
-    size_t w1 = window_fit(m, want);
-    if (w1 == SIZE_MAX) {
-        CHECK(m, got == NULL);
-        m->kv_failed++;
-        m->nulls++;
+    if (!window_move(m, a, want, got)) {
         return;
     }
-    window_take(m, w1, want);
-    check_window_alloc(m, got, w1, want);
-    check_stamps(m, (unsigned char*)got, true, a, a->blocks);
     window_release(m, w0, w0 + a->blocks);
-    a->ptr = (unsigned char*)got;
+    a->ptr = got;
     a->blocks = want;
     m->last_window_freed = m->window_range + w0 * BS;
     m->moved++;
@@ -617,7 +599,7 @@ static void realloc_contiguous(struct model* m, struct m_alloc* a, size_t want, 
         return;
     }
     size_t region = 0;
-    unsigned char* fit = reference_fit(m, want, &region);
+    unsigned char* fit = m_regions_first_fit(m->r, m->nr, want, &region);
     if (fit != NULL) {
         CHECK(m, got == fit);
         check_stamps(m, got, false, a, have);
@@ -630,16 +612,9 @@ static void realloc_contiguous(struct model* m, struct m_alloc* a, size_t want, 
         return;
     }
     m->mh_failed++;
-    size_t w1 = window_fit(m, want);
-    if (w1 == SIZE_MAX) {
-        CHECK(m, got == NULL);
-        m->kv_failed++;
-        m->nulls++;
+    if (!window_move(m, a, want, got)) {
         return;
     }
-    window_take(m, w1, want);
-    check_window_alloc(m, got, w1, want);
-    check_stamps(m, got, true, a, have);
     mark(m, a->region, first, have, M_FREE);
     m->nplain--;
     m->nwindow++;
@@ -784,19 +759,6 @@ static void step(struct model* m)
 
 /* ------------------------------------------------------------ layouts */
 
-static struct m_region make_region(struct model* m, unsigned char* start, size_t blocks, bool indexed)
-{
-    struct m_region r;
-    r.start = start;
-    r.blocks = blocks;
-    r.table = malloc(blocks);
-    r.index = indexed ? malloc(heap_index_bytes(blocks)) : NULL;
-    r.map.entries = calloc(blocks, 1);
-    r.map.total = blocks;
-    CHECK(m, r.table != NULL && r.map.entries != NULL && (!indexed || r.index != NULL));
-    return r;
-}
-
 static size_t random_region_blocks(struct model* m)
 {
     size_t c = below(m, 10);
@@ -848,9 +810,8 @@ static void new_layout(struct model* m)
     unsigned char* at = m->arena + below(m, MAX_GAP + 1) * BS;
     size_t total = 0;
     for (size_t k = 0; k < m->nr; k++) {
-        m->r[k] = make_region(m, at, random_region_blocks(m), below(m, 2) == 0);
-        CHECK(m, multiheap_add_region(&m->mh, at, at + m->r[k].blocks * BS, m->r[k].table, m->r[k].index,
-                                      m->r[k].index != NULL ? heap_index_bytes(m->r[k].blocks) : 0) == 0);
+        CHECK(m, m_region_init(&m->r[k], at, random_region_blocks(m), below(m, 2) == 0));
+        CHECK(m, m_region_add(&m->mh, &m->r[k]) == 0);
         total += m->r[k].blocks;
         at += m->r[k].blocks * BS;
         at += below(m, 2) == 0 ? 0 : (1 + below(m, MAX_GAP)) * BS; /* adjacent or a gap */
@@ -874,9 +835,7 @@ static void end_layout(struct model* m)
     check_state(m);
     CHECK(m, m->used == 0 && m->sim.mapped == 0);
     for (size_t k = 0; k < m->nr; k++) {
-        free(m->r[k].table);
-        free(m->r[k].index);
-        free(m->r[k].map.entries);
+        m_region_free(&m->r[k]);
     }
     free(m->wtable);
     free(m->windex);

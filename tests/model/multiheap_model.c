@@ -44,6 +44,8 @@
 #include "status.h"
 #include "memory/heap/heap_status.h"
 
+#include "model_regions.h"
+
 #define BS ((size_t)PEACHOS_HEAP_BLOCK_SIZE)
 #define MAX_REGIONS 8
 #define MAX_REGION_BLOCKS 3000
@@ -54,15 +56,6 @@
 #define CHECK_EVERY 500
 
 _Static_assert(MAX_REGIONS <= MULTIHEAP_MAX_REGIONS, "the model needs 8 regions");
-
-struct m_region
-{
-    unsigned char* start;
-    size_t blocks;
-    HEAP_BLOCK_TABLE_ENTRY* table;
-    void* index;
-    struct heap_table taken; /* the model's map: 1 = taken, 0 = free */
-};
 
 struct m_alloc
 {
@@ -158,37 +151,13 @@ static void check_stamps(const struct model* m, const unsigned char* ptr, const 
 
 static void mark(struct model* m, size_t region, size_t first, size_t n, unsigned char taken)
 {
-    memset(m->r[region].taken.entries + first, taken, n);
+    memset(m->r[region].map.entries + first, taken, n);
     m->used = taken ? m->used + n : m->used - n;
 }
 
 static size_t block_of(const struct model* m, const struct m_alloc* a)
 {
     return (size_t)(a->ptr - m->r[a->region].start) / BS;
-}
-
-/* First fit across the regions by address, on the model's map. */
-static unsigned char* reference_fit(const struct model* m, size_t n, size_t* region)
-{
-    for (size_t k = 0; k < m->nr; k++) {
-        size_t b = heap_scan_first_fit(&m->r[k].taken, n);
-        if (b != SIZE_MAX) {
-            *region = k;
-            return m->r[k].start + b * BS;
-        }
-    }
-    return NULL;
-}
-
-/* Region of an address, SIZE_MAX if none (the model's own lookup). */
-static size_t region_of(const struct model* m, const unsigned char* p)
-{
-    for (size_t k = 0; k < m->nr; k++) {
-        if (p >= m->r[k].start && p < m->r[k].start + m->r[k].blocks * BS) {
-            return k;
-        }
-    }
-    return SIZE_MAX;
 }
 
 /* ------------------------------------------------------ after each op */
@@ -218,7 +187,7 @@ static void check_everything(struct model* m)
         const struct heap* heap = multiheap_region(&m->mh, k);
         CHECK(m, heap != NULL && heap->saddr == m->r[k].start);
         for (size_t b = 0; b < m->r[k].blocks; b++) {
-            CHECK(m, (heap->table->entries[b] & HEAP_BLOCK_TABLE_ENTRY_TAKEN) == m->r[k].taken.entries[b]);
+            CHECK(m, (heap->table->entries[b] & HEAP_BLOCK_TABLE_ENTRY_TAKEN) == m->r[k].map.entries[b]);
         }
     }
     for (size_t i = 0; i < m->nlive; i++) {
@@ -266,7 +235,7 @@ static void op_malloc(struct model* m)
     size_t size = bytes_for(m, n);
     bool zero = below(m, 8) == 0;
     size_t region = 0;
-    unsigned char* want = reference_fit(m, n, &region);
+    unsigned char* want = m_regions_first_fit(m->r, m->nr, n, &region);
     unsigned char* got = zero ? multiheap_zalloc(&m->mh, size) : multiheap_malloc(&m->mh, size);
     m->mallocs++;
     CHECK(m, got == want);
@@ -313,7 +282,7 @@ static bool fits_in_place(const struct model* m, const struct m_alloc* a, size_t
         return false;
     }
     for (size_t b = first + a->blocks; b < first + want; b++) {
-        if (r->taken.entries[b] != 0) {
+        if (r->map.entries[b] != 0) {
             return false;
         }
     }
@@ -323,7 +292,7 @@ static bool fits_in_place(const struct model* m, const struct m_alloc* a, size_t
 static void realloc_move(struct model* m, struct m_alloc* a, size_t want, unsigned char* got)
 {
     size_t region = 0;
-    unsigned char* expect = reference_fit(m, want, &region);
+    unsigned char* expect = m_regions_first_fit(m->r, m->nr, want, &region);
     CHECK(m, got == expect);
     if (got == NULL) {
         m->failed++;
@@ -401,7 +370,7 @@ static void op_bad_free(struct model* m)
     size_t c = below(m, 5);
     if (c == 0 || m->nlive == 0) {
         unsigned char* p = outside_address(m);
-        if (region_of(m, p) == SIZE_MAX) {
+        if (m_regions_find(m->r, m->nr, p) == SIZE_MAX) {
             expect_refused(m, p, HEAP_REPORT_FREE_OUTSIDE);
         }
         return;
@@ -412,9 +381,9 @@ static void op_bad_free(struct model* m)
     } else if (c == 2 && a->blocks > 1) {
         expect_refused(m, a->ptr + (1 + below(m, a->blocks - 1)) * BS, HEAP_REPORT_FREE_INTERIOR);
     } else if (m->last_freed != NULL) {
-        size_t k = region_of(m, m->last_freed);
+        size_t k = m_regions_find(m->r, m->nr, m->last_freed);
         size_t b = (size_t)(m->last_freed - m->r[k].start) / BS;
-        if (m->r[k].taken.entries[b] == 0) {
+        if (m->r[k].map.entries[b] == 0) {
             expect_refused(m, m->last_freed, HEAP_REPORT_FREE_NOT_ALLOCATED); /* a double free */
         }
     }
@@ -439,32 +408,6 @@ static void step(struct model* m)
 
 /* ------------------------------------------------------------ layouts */
 
-static void free_region(struct m_region* r)
-{
-    free(r->table);
-    free(r->index);
-    free(r->taken.entries);
-}
-
-static struct m_region make_region(struct model* m, unsigned char* start, size_t blocks, bool indexed)
-{
-    struct m_region r;
-    r.start = start;
-    r.blocks = blocks;
-    r.table = malloc(blocks);
-    r.index = indexed ? malloc(heap_index_bytes(blocks)) : NULL;
-    r.taken.entries = calloc(blocks, 1);
-    r.taken.total = blocks;
-    CHECK(m, r.table != NULL && r.taken.entries != NULL && (!indexed || r.index != NULL));
-    return r;
-}
-
-static int add_region(struct model* m, const struct m_region* r)
-{
-    return multiheap_add_region(&m->mh, r->start, r->start + r->blocks * BS, r->table, r->index,
-                                r->index != NULL ? heap_index_bytes(r->blocks) : 0);
-}
-
 static size_t random_region_blocks(struct model* m)
 {
     size_t c = below(m, 10);
@@ -481,11 +424,12 @@ static void try_overlap(struct model* m, const struct m_region* k)
     if (start < m->arena) {
         return;
     }
-    struct m_region r = make_region(m, start, blocks, below(m, 2) == 0);
+    struct m_region r;
+    CHECK(m, m_region_init(&r, start, blocks, below(m, 2) == 0));
     memcpy(&before, &m->mh, sizeof(before));
-    CHECK(m, add_region(m, &r) == -EINVARG);
+    CHECK(m, m_region_add(&m->mh, &r) == -EINVARG);
     CHECK(m, memcmp(&before, &m->mh, sizeof(before)) == 0);
-    free_region(&r);
+    m_region_free(&r);
     m->refused_regions++;
 }
 
@@ -496,7 +440,7 @@ static void new_layout(struct model* m)
     m->nr = 1 + below(m, MAX_REGIONS);
     unsigned char* at = m->arena + below(m, MAX_GAP + 1) * BS;
     for (size_t k = 0; k < m->nr; k++) {
-        m->r[k] = make_region(m, at, random_region_blocks(m), below(m, 2) == 0);
+        CHECK(m, m_region_init(&m->r[k], at, random_region_blocks(m), below(m, 2) == 0));
         at += m->r[k].blocks * BS;
         at += below(m, 5) < 2 ? 0 : (1 + below(m, MAX_GAP)) * BS; /* adjacent or a gap */
     }
@@ -507,7 +451,7 @@ static void new_layout(struct model* m)
         order[j] = k;
     }
     for (size_t k = 0; k < m->nr; k++) {
-        CHECK(m, add_region(m, &m->r[order[k]]) == 0);
+        CHECK(m, m_region_add(&m->mh, &m->r[order[k]]) == 0);
         if (below(m, 2) == 0) {
             try_overlap(m, &m->r[order[below(m, k + 1)]]);
         }
@@ -526,7 +470,7 @@ static void end_layout(struct model* m)
     }
     check_state(m);
     for (size_t k = 0; k < m->nr; k++) {
-        free_region(&m->r[k]);
+        m_region_free(&m->r[k]);
     }
 }
 
