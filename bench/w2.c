@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "median.h"
 #include "hosted/kheap_hosted.h"
 #include "memory/heap/heap_status.h"
 #include "memory/heap/kcache.h"
@@ -213,19 +214,6 @@ static double w2_round(const struct w2_alloc* a, size_t live, size_t pairs, uint
         a->release(w2_live[i]);
     }
     return ns;
-}
-
-static int w2_cmp(const void* a, const void* b)
-{
-    double x = *(const double*)a;
-    double y = *(const double*)b;
-    return (x > y) - (x < y);
-}
-
-static double w2_median(double* v, size_t n)
-{
-    qsort(v, n, sizeof(double), w2_cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Another w2 binary (jemalloc, mimalloc, the locked build) asked for one
@@ -431,7 +419,7 @@ int main(int argc, char** argv)
         }
         for (size_t a = 0; a < rows; a++) {
             memcpy(samples, all[l][a], rounds * sizeof(double));
-            med[l][a] = w2_median(samples, rounds);
+            med[l][a] = bench_median(samples, rounds);
             lo[l][a] = samples[0];
             hi[l][a] = samples[rounds - 1];
             ins[l][a] = !instructions ? 0.0 / 0.0

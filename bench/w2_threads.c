@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "median.h"
 #include "hosted/kheap_hosted.h"
 #include "memory/heap/heap.h"
 #include "memory/heap/kcache.h"
@@ -255,19 +256,6 @@ struct wt_run
     char key[16];
 };
 
-static int wt_cmp(const void* a, const void* b)
-{
-    double x = *(const double*)a;
-    double y = *(const double*)b;
-    return (x > y) - (x < y);
-}
-
-static double wt_median(double* v, size_t n)
-{
-    qsort(v, n, sizeof(double), wt_cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void wt_child(const struct wt_run* run, unsigned threads, double seconds, uint64_t seed, double* rate,
                      double* locks)
 {
@@ -350,10 +338,10 @@ int main(int argc, char** argv)
     double locks[WT_MAX_RUNS][WT_MAX_COUNTS];
     for (size_t k = 0; k < nruns; k++) {
         for (size_t c = 0; c < ncounts; c++) {
-            med[k][c] = wt_median(rate[k][c], rounds);
+            med[k][c] = bench_median(rate[k][c], rounds);
             lo[k][c] = rate[k][c][0];
             hi[k][c] = rate[k][c][rounds - 1];
-            locks[k][c] = wt_median(lock[k][c], rounds);
+            locks[k][c] = bench_median(lock[k][c], rounds);
         }
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -81,7 +81,7 @@ test-bench-build: | host-deps python-deps
 # malloc/free). Instruction counts come from callgrind (valgrind) over the
 # measured loop of each.
 W2_SRC := bench/w2.c $(LIB_SRC) $(HOSTED_SRC)
-W2_DEPS := $(W2_SRC) $(LIB_HDR) $(HOSTED_HDR) mk/bench.mk
+W2_DEPS := $(W2_SRC) bench/median.h $(LIB_HDR) $(HOSTED_HDR) mk/bench.mk
 W2_BINS := $(BENCH_DIR)/w2 $(BENCH_DIR)/w2-locked $(BENCH_DIR)/w2-jemalloc $(BENCH_DIR)/w2-mimalloc
 W2_PEERS := --peer "kmalloc_small/kfree (the port's lock)=$(BENCH_DIR)/w2-locked:small" \
             --peer "jemalloc malloc/free=$(BENCH_DIR)/w2-jemalloc:malloc" \
@@ -129,7 +129,7 @@ bench: bench-w2
 # same binaries with 1, 2 and 4 threads for 20 ms, one round: those checks,
 # no timing assertion; jemalloc/mimalloc only when installed.
 W2T_SRC := bench/w2_threads.c $(LIB_SRC) $(HOSTED_SRC)
-W2T_DEPS := $(W2T_SRC) $(LIB_HDR) $(HOSTED_HDR) mk/bench.mk
+W2T_DEPS := $(W2T_SRC) bench/median.h $(LIB_HDR) $(HOSTED_HDR) mk/bench.mk
 W2_THREADS_SECONDS ?= 0.3
 W2_THREADS_ROUNDS ?= 11
 W2T_RUNS = --run "kmalloc_small/kfree, per-CPU magazines=$(BENCH_DIR)/w2-threads:small" \
