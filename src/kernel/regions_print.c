@@ -98,19 +98,17 @@ static void backing_flush(struct backing_line* l, size_t* lines)
     (*lines)++;
 }
 
-/* Region k and block b of a backing address; false when no region holds it. */
-static bool backing_place(struct multiheap* mh, const void* at, size_t* k, size_t* b)
+/* Region k and block b of a backing address; false when no region holds
+ * it. The window's sources are the kernel heap's regions, both lowest
+ * first, so a source's rank is its region's number. */
+static bool backing_place(const struct kvmalloc* kv, const void* at, size_t* k, size_t* b)
 {
-    for (size_t i = 0; i < mh->count; i++) {
-        const struct heap* h = multiheap_region(mh, i);
-        uintptr_t lo = (uintptr_t)h->saddr;
-        if ((uintptr_t)at >= lo && (uint64_t)(uintptr_t)at < pool_end(h)) {
-            *k = i;
-            *b = (size_t)(((uintptr_t)at - lo) / BS);
-            return true;
-        }
+    *k = kvmalloc_source_rank(kv, at);
+    if (*k == SIZE_MAX) {
+        return false;
     }
-    return false;
+    *b = (size_t)(((uintptr_t)at - (uintptr_t)kv->source[*k]->saddr) / BS);
+    return true;
 }
 
 /*
@@ -120,7 +118,7 @@ static bool backing_place(struct multiheap* mh, const void* at, size_t* k, size_
  * lowest in the window), window blocks W..W+N-1 backed by region K's
  * blocks B..B+C-1, run after run; then `HEAPMAP backing end ...`.
  */
-static void print_backing(struct multiheap* mh, const struct kvmalloc* kv)
+static void print_backing(const struct kvmalloc* kv)
 {
     const struct heap_table* t = kv->window.table;
     struct backing_line l = { 0 };
@@ -136,7 +134,7 @@ static void print_backing(struct multiheap* mh, const struct kvmalloc* kv)
             l.window = w;
         }
         size_t k = 0, b = 0;
-        if (!backing_place(mh, kv->backing[w], &k, &b)) {
+        if (!backing_place(kv, kv->backing[w], &k, &b)) {
             strays++; /* in no region: kvmalloc_check's V3 names it; the next line starts after it */
             backing_flush(&l, &lines);
             l.window = w + 1;
@@ -164,7 +162,7 @@ static void print_backing(struct multiheap* mh, const struct kvmalloc* kv)
 }
 
 /* Under the lock: the window's section (its map one block per character). */
-static void print_window(struct multiheap* mh, const struct kvmalloc* kv)
+static void print_window(const struct kvmalloc* kv)
 {
     const struct heap* h = &kv->window;
     struct heap_stats s;
@@ -177,7 +175,7 @@ static void print_window(struct multiheap* mh, const struct kvmalloc* kv)
            s.total_blocks, s.used_blocks, s.free_blocks, s.largest_free_run, s.live_allocations, s.rejected_frees,
            kv->failed_allocs, kv->blocks, kv->map_failures);
     heap_dump_map(h, print_writer, NULL, 1, 128, 0);
-    print_backing(mh, kv);
+    print_backing(kv);
 }
 #endif
 
@@ -195,7 +193,7 @@ void kernel_regions_print_state(void)
     if (kv != NULL) {
         print("heap map: the kvmalloc window (HEAPMAP window line: its range; HEAPMAP backing lines: the region "
               "blocks behind each window allocation)\n");
-        print_window(mh, kv);
+        print_window(kv);
     }
 #endif
     kheap_unlock(state);

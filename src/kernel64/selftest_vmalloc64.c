@@ -113,15 +113,11 @@ static size_t backing_runs(const char* v, size_t blocks, size_t* sources_out)
 {
     const struct kvmalloc* kv = kheap_window();
     size_t runs = 0, sources = 0;
-    const struct heap* prev_source = NULL;
+    size_t prev_source = SIZE_MAX; /* the rank of no source */
     uintptr_t prev = 0;
     for (size_t b = 0; b < blocks; b++) {
         uintptr_t at = (uintptr_t)kvmalloc_backing(kv, v + b * BS);
-        const struct heap* source = NULL;
-        for (size_t i = 0; i < kv->sources; i++) {
-            uintptr_t lo = (uintptr_t)kv->source[i]->saddr;
-            source = at >= lo && at - lo < kv->source[i]->table->total * BS ? kv->source[i] : source;
-        }
+        size_t source = kvmalloc_source_rank(kv, (const void*)at);
         runs += at != prev + BS || source != prev_source;
         sources += source != prev_source;
         prev = at;

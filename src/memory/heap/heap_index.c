@@ -160,6 +160,13 @@ static void heap_index_counts_refresh(const struct heap_index_layout* at, size_t
     }
 }
 
+/* The top level's words of counts, and how many there are (1 to 8). */
+static const uint64_t* heap_index_top(const struct heap_index_layout* at, uint32_t* words)
+{
+    *words = (at->level_len[at->levels - 1] + 7) / 8;
+    return at->counts + at->level_at[at->levels - 1];
+}
+
 /*
  * The first entry >= n of the top level (at most HEAP_INDEX_TOP_MAX entries,
  * in as many words as the heap's layout says), or SIZE_MAX if none: every
@@ -169,8 +176,8 @@ static void heap_index_counts_refresh(const struct heap_index_layout* at, size_t
  */
 static size_t heap_index_top_first(const struct heap_index_layout* at, uint32_t n)
 {
-    const uint64_t* top = at->counts + at->level_at[at->levels - 1];
-    uint32_t words = (at->level_len[at->levels - 1] + 7) / 8;
+    uint32_t words;
+    const uint64_t* top = heap_index_top(at, &words);
     uint32_t has = 0;
     for (uint32_t j = 0; j < words; j++) {
         has |= (uint32_t)heap_index_any_at_least(top[j], n) << j;
@@ -259,9 +266,10 @@ static void heap_index_mark(struct heap* heap, size_t start, size_t n, bool take
 static size_t heap_index_largest(const struct heap* heap)
 {
     const struct heap_index_layout* at = &heap->index_layout;
-    const uint64_t* top = at->counts + at->level_at[at->levels - 1];
+    uint32_t words;
+    const uint64_t* top = heap_index_top(at, &words);
     size_t best = 0;
-    for (size_t j = 0; j < (at->level_len[at->levels - 1] + 7) / 8; j++) {
+    for (uint32_t j = 0; j < words; j++) {
         size_t most = heap_index_byte_max(top[j]);
         best = most > best ? most : best;
     }

@@ -122,17 +122,23 @@ bool kvmalloc_owns(const struct kvmalloc* kv, const void* ptr)
 
 /* ------------------------------------------------------- backing blocks */
 
-/* The source whose pool holds `block`, NULL if none. O(sources). */
-static struct heap* kv_source_of(const struct kvmalloc* kv, const void* block)
+size_t kvmalloc_source_rank(const struct kvmalloc* kv, const void* block)
 {
     for (size_t k = 0; k < kv->sources; k++) {
-        struct heap* heap = kv->source[k];
+        const struct heap* heap = kv->source[k];
         uintptr_t start = (uintptr_t)heap->saddr;
         if ((uintptr_t)block >= start && ((uintptr_t)block - start) / KV_BS < heap->table->total) {
-            return heap;
+            return k;
         }
     }
-    return NULL;
+    return SIZE_MAX;
+}
+
+/* The source whose pool holds `block`, NULL if none. */
+static struct heap* kv_source_of(const struct kvmalloc* kv, const void* block)
+{
+    size_t k = kvmalloc_source_rank(kv, block);
+    return k < kv->sources ? kv->source[k] : NULL;
 }
 
 /* V3: is `block` the start of a one-block VMAP allocation of a source? */

@@ -164,6 +164,10 @@ void* kvmalloc_realloc(struct kvmalloc* kv, void* ptr, size_t size);
  * its source heap knows it; NULL if ptr is in no live window block. */
 void* kvmalloc_backing(const struct kvmalloc* kv, const void* ptr);
 
+/* The rank (0 = the lowest pool) of the source whose pool holds `block`,
+ * SIZE_MAX if none: kv->source[rank]. O(sources). */
+size_t kvmalloc_source_rank(const struct kvmalloc* kv, const void* block);
+
 /*
  * V1..V6 above. Returns 0; -ECORRUPT with the first offending window
  * block in *bad (SIZE_MAX when the fault is a count or a fingerprint),
